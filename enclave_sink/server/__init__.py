@@ -1,0 +1,1 @@
+"""redactline.enclave_sink.server."""

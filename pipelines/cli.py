@@ -1,0 +1,49 @@
+"""The ``redactline`` command: one entry point, sub-commands registered by each part of the package.
+
+Each area owns its verbs in a small module exposing ``register(subparsers)``; heavy imports (Presidio,
+Beam, spaCy) happen inside the command functions so that ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# (module, attribute): each module defines register(subparsers) that adds its verbs.
+_COMMAND_MODULES = (
+    "redactline.policies.cli",  # policy validate|test|diff|explain|schema, eval
+    "redactline.pipelines.run_cli",  # run, demo, quarantine show
+    "redactline.enclave_sink.cli",  # enclave verify|serve
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="redactline",
+        description="Redact records under versioned policies, then seal them for an attested enclave "
+        "or send sanitized prompts to an LLM API.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue  # that area has no CLI yet
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
