@@ -148,9 +148,7 @@ def _read_key_file(key_name: str, path: Path) -> str:
         raise KeyResolutionError(key_name, f"key file {str(path)!r} is not ASCII text") from None
 
 
-def resolve_key(
-    name: str, spec: KeySpec, base_dir: Path, environ: Mapping[str, str] | None = None
-) -> Key:
+def resolve_key(name: str, spec: KeySpec, base_dir: Path, environ: Mapping[str, str] | None = None) -> Key:
     """Load and decode the key ``name`` described by ``spec``.
 
     ``base_dir`` anchors relative file paths (the policy file's directory); ``environ`` defaults to
