@@ -134,9 +134,10 @@ class RedactionEngine:
             pieces.append(replacement)
             cursor = result.end
             explanation = result.analysis_explanation
+            # Presidio counts validation (a checksum) as "improvement" too; only a context word is a boost.
             boost = 0.0
-            if explanation is not None and explanation.score_context_improvement:
-                boost = float(explanation.score_context_improvement)
+            if explanation is not None and explanation.supportive_context_word:
+                boost = float(explanation.score_context_improvement or 0.0)
             findings.append(
                 Finding(
                     entity_type=result.entity_type,

@@ -1,0 +1,232 @@
+"""``redactline policy validate|test|diff|explain|schema`` and ``redactline eval``.
+
+Exit codes: 0 success; 1 a check failed (invalid policy, failing test case, metric under threshold,
+loosening with --fail-on-loosening); 2 usage errors (missing file, bad arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    policy = subparsers.add_parser(
+        "policy",
+        help="validate, test, diff and explain policy files",
+        description="Work with redaction policy files (YAML).",
+    )
+    verbs = policy.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    validate = verbs.add_parser(
+        "validate",
+        help="check schema, regexes, key references and extends",
+        description="Validate policy files. Every error names the file, the line and the field path.",
+    )
+    validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    validate.add_argument(
+        "--no-keys",
+        action="store_true",
+        help="do not resolve key material (check the references only), e.g. in CI without secrets",
+    )
+    validate.set_defaults(func=_validate)
+
+    test = verbs.add_parser(
+        "test",
+        help="run the inline test cases of policy files",
+        description="Run each policy's inline golden cases. Exit 1 if any case fails.",
+    )
+    test.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    test.add_argument("--format", choices=["text", "json", "junit"], default="text")
+    test.add_argument(
+        "-k", dest="pattern", metavar="PATTERN", help="only cases whose name matches (glob or substring)"
+    )
+    test.add_argument("-o", "--output", type=Path, help="write the report to this file instead of stdout")
+    test.set_defaults(func=_test)
+
+    diff = verbs.add_parser(
+        "diff",
+        help="compare the meaning of two policy versions (Markdown)",
+        description="Compare two policies by meaning: operators per entity and field, recognizers, "
+        "thresholds, residency. Loosenings are flagged. Output is Markdown for a pull-request comment.",
+    )
+    diff.add_argument("old", type=Path)
+    diff.add_argument("new", type=Path)
+    diff.add_argument("--sample", type=Path, help="JSONL records or text lines: show before/after outputs")
+    diff.add_argument("--fail-on-loosening", action="store_true", help="exit 1 when anything loosens")
+    diff.set_defaults(func=_diff)
+
+    explain = verbs.add_parser(
+        "explain",
+        help="show each finding with recognizer, score, context boost and operator",
+        description="Explain what a policy does to one text or record. The original values are not printed.",
+    )
+    explain.add_argument("file", type=Path)
+    source = explain.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text")
+    source.add_argument("--record", help="a JSON object")
+    explain.add_argument("--format", choices=["text", "json"], default="text")
+    explain.set_defaults(func=_explain)
+
+    schema = verbs.add_parser("schema", help="print the JSON Schema of the policy format")
+    schema.set_defaults(func=_schema)
+
+    evaluate = subparsers.add_parser(
+        "eval",
+        help="measure a policy on a labelled corpus",
+        description="Per-type precision/recall/F1, any-type recall and precision, and the leak rate "
+        "(share of gold PII characters left uncovered) of a policy on a JSONL corpus (text + spans).",
+    )
+    evaluate.add_argument("--policy", type=Path, required=True)
+    evaluate.add_argument("--corpus", type=Path, required=True)
+    evaluate.add_argument("--format", choices=["text", "json"], default="text")
+    evaluate.add_argument(
+        "--fail-under",
+        action="append",
+        default=[],
+        metavar="METRIC=VALUE",
+        help="exit 1 when METRIC is under VALUE (for leak_rate: over VALUE); repeatable",
+    )
+    evaluate.set_defaults(func=_eval)
+
+
+def _error(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _load(path: Path, **kwargs):
+    from . import PolicyError, load_policy
+
+    try:
+        return load_policy(path, **kwargs)
+    except PolicyError as exc:
+        _error(str(exc))
+        return None
+
+
+def _validate(args: argparse.Namespace) -> int:
+    failed = 0
+    for path in args.files:
+        policy = _load(path, resolve_keys=not args.no_keys)
+        if policy is None:
+            failed += 1
+            continue
+        ident = policy.identity
+        print(f"OK  {path}  {ident.name} {ident.version}  sha256:{ident.sha256[:16]}")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _test(args: argparse.Namespace) -> int:
+    from .testing import format_json, format_junit, format_text, run_policy_tests
+
+    results = []
+    broken = 0
+    for path in args.files:
+        policy = _load(path)
+        if policy is None:
+            broken += 1
+            continue
+        results.extend(run_policy_tests(policy, args.pattern))
+    render = {"text": format_text, "json": format_json, "junit": format_junit}[args.format]
+    report = render(results)
+    if args.output:
+        args.output.write_text(report + "\n", encoding="utf-8")
+    else:
+        print(report)
+    if args.pattern and not results:
+        _error(f"no test case matches {args.pattern!r}")
+        return EXIT_FAILED
+    return EXIT_FAILED if broken or any(not r.passed for r in results) else EXIT_OK
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from .diff import diff_policies, read_samples, render_markdown, sample_outputs
+
+    old, new = (
+        _load(args.old, resolve_keys=args.sample is not None),
+        _load(args.new, resolve_keys=args.sample is not None),
+    )
+    if old is None or new is None:
+        return EXIT_FAILED
+    changes = diff_policies(old.document, new.document)
+    samples = None
+    if args.sample:
+        try:
+            rows = read_samples(args.sample)
+        except (OSError, ValueError) as exc:
+            _error(f"{args.sample}: {exc}")
+            return EXIT_USAGE
+        samples = sample_outputs(old.engine(), new.engine(), rows)
+    print(render_markdown(changes, old.identity, new.identity, samples))
+    loosened = any(c.effect == "loosening" for c in changes)
+    return EXIT_FAILED if args.fail_on_loosening and loosened else EXIT_OK
+
+
+def _explain(args: argparse.Namespace) -> int:
+    policy = _load(args.file)
+    if policy is None:
+        return EXIT_FAILED
+    engine = policy.engine()
+    if args.text is not None:
+        result = engine.redact_text(args.text)
+        output: object = result.text
+    else:
+        try:
+            record = json.loads(args.record)
+        except json.JSONDecodeError as exc:
+            _error(f"--record is not valid JSON: {exc.msg} at column {exc.colno}")
+            return EXIT_USAGE
+        if not isinstance(record, dict):
+            _error("--record must be a JSON object")
+            return EXIT_USAGE
+        result = engine.redact_record(record)
+        output = result.record
+    findings = [f.__dict__ for f in result.findings]
+    if args.format == "json":
+        print(json.dumps({"output": output, "findings": findings}, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    print(f"policy {policy.identity.name} {policy.identity.version} (sha256:{policy.identity.sha256[:16]})")
+    print(f"{len(findings)} finding(s):")
+    for f in result.findings:
+        where = f"field {f.field} " if f.field else ""
+        print(
+            f"  {where}[{f.start}:{f.end}] {f.entity_type:<16} score {f.score:.2f} "
+            f"(context +{f.context_boost:.2f})  by {f.recognizer:<28} -> {f.operator}"
+        )
+    rendered = output if isinstance(output, str) else json.dumps(output, ensure_ascii=False)
+    print(f"output: {rendered}")
+    return EXIT_OK
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from .schema import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return EXIT_OK
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate
+
+    if not args.corpus.is_file():
+        _error(f"{args.corpus}: corpus file not found")
+        return EXIT_USAGE
+    policy = _load(args.policy)
+    if policy is None:
+        return EXIT_FAILED
+    report = evaluate(policy.engine(), args.corpus)
+    print(report.to_json() if args.format == "json" else report.to_text())
+    failures: list[str] = []
+    for spec in args.fail_under:
+        try:
+            failures += report.check_fail_under(spec)
+        except ValueError as exc:
+            _error(f"--fail-under {spec}: {exc}")
+            return EXIT_USAGE
+    for failure in failures:
+        _error(f"FAIL: {failure}")
+    return EXIT_FAILED if failures else EXIT_OK
