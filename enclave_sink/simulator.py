@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 PCR_COUNT = 16
 PCR_LEN = 48
 LEAF_LIFETIME = dt.timedelta(hours=3)  # what real Nitro leaf certificates get
+_UNSET = object()
 
 
 def _name(common_name: str) -> x509.Name:
@@ -179,28 +180,38 @@ class UnsafeSimulatedNitro:
         for name, value in (("nonce", nonce), ("user_data", user_data)):
             if value is not None and len(value) > MAX_OPTIONAL_FIELD_BYTES:
                 raise ValueError(f"{name} is over {MAX_OPTIONAL_FIELD_BYTES} bytes")
+        return self.sign_document(self.payload_fields(nonce, user_data))
+
+    def payload_fields(self, nonce: bytes | None, user_data: bytes | None = None) -> dict[str, object]:
+        """The payload map ``attest`` would sign, in NSM field order (tests edit it to probe the verifier)."""
         now = self._now()
-        leaf, leaf_key = self._current_leaf(now)
-        payload = cbor2.dumps(
-            {
-                "module_id": self.module_id,
-                "digest": "SHA384",
-                "timestamp": int(now.timestamp() * 1000),
-                "pcrs": dict(sorted(self.pcrs.items())),
-                "certificate": leaf.public_bytes(serialization.Encoding.DER),
-                "cabundle": [
-                    c.public_bytes(serialization.Encoding.DER) for c in (self._root, self._intermediate)
-                ],
-                "public_key": self.public_key_der,
-                "user_data": user_data,
-                "nonce": nonce,
-            }
-        )
+        leaf, _ = self._current_leaf(now)
+        return {
+            "module_id": self.module_id,
+            "digest": "SHA384",
+            "timestamp": int(now.timestamp() * 1000),
+            "pcrs": dict(sorted(self.pcrs.items())),
+            "certificate": leaf.public_bytes(serialization.Encoding.DER),
+            "cabundle": [
+                c.public_bytes(serialization.Encoding.DER) for c in (self._root, self._intermediate)
+            ],
+            "public_key": self.public_key_der,
+            "user_data": user_data,
+            "nonce": nonce,
+        }
+
+    def sign_document(
+        self, payload: dict[str, object] | bytes, *, unprotected: object = _UNSET, tagged: bool = False
+    ) -> bytes:
+        """COSE_Sign1-sign ``payload`` with the current leaf key (``unprotected`` defaults to ``{}``)."""
+        _, leaf_key = self._current_leaf(self._now())
+        payload_bytes = payload if isinstance(payload, bytes) else cbor2.dumps(payload)
         protected = cbor2.dumps({1: COSE_ALG_ES384})
-        to_sign = cbor2.dumps(["Signature1", protected, b"", payload])
+        to_sign = cbor2.dumps(["Signature1", protected, b"", payload_bytes])
         r, s = decode_dss_signature(leaf_key.sign(to_sign, ec.ECDSA(hashes.SHA384())))
         signature = r.to_bytes(48, "big") + s.to_bytes(48, "big")
-        return cbor2.dumps([protected, {}, payload, signature])
+        message = [protected, {} if unprotected is _UNSET else unprotected, payload_bytes, signature]
+        return cbor2.dumps(cbor2.CBORTag(18, message) if tagged else message)
 
     def _current_leaf(self, now: dt.datetime) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
         leaf, key = self._leaf, self._leaf_key
