@@ -1,0 +1,142 @@
+"""File sources: ``ReadRecords`` streams CSV, JSONL and Parquet files matched by a path, glob or URI.
+
+Any scheme Beam's ``FileSystems`` knows works (local paths, ``gs://``, ``s3://`` with the matching
+extras). Files are matched, reshuffled so that workers share them, then each file is streamed through
+its parser (``csv_io``, ``jsonl_io``, ``parquet_io``): nothing holds a whole file. The sinks live in
+``file_sinks`` and are re-exported here.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO
+
+import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from redactline.connectors.csv_io import parse_csv
+from redactline.connectors.file_sinks import WriteRecords, read_back
+from redactline.connectors.jsonl_io import parse_jsonl
+from redactline.connectors.limits import MIB, Limits
+from redactline.connectors.parquet_io import parse_parquet
+from redactline.connectors.records import SOURCE_ERROR, Record, RecordMeta, Rejected
+
+__all__ = [
+    "FORMATS", "ReadRecords", "WriteRecords", "infer_format", "parse_stream", "read_back", "source_uri",
+]
+
+RECORDS = "records"
+REJECTED = "rejected"
+
+Parser = Callable[..., Iterator[Record | Rejected]]
+FORMATS: dict[str, Parser] = {"csv": parse_csv, "jsonl": parse_jsonl, "parquet": parse_parquet}
+_EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+_COMPRESSED = (".gz", ".bz2", ".deflate", ".zst", ".zstd", ".lzma", ".xz", ".snappy")
+
+
+def infer_format(path: str) -> str | None:
+    """``csv``/``jsonl``/``parquet`` from the file name (a compression suffix is looked through)."""
+    name = path.lower()
+    for suffix in _COMPRESSED:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return _EXTENSIONS.get(os.path.splitext(name)[1])
+
+
+def source_uri(path: str) -> str:
+    """The URI recorded in ``RecordMeta.source``: ``file:///abs/path`` for local files, else as given."""
+    if "://" in path:
+        return path
+    return "file://" + os.path.abspath(path)
+
+
+def parse_stream(
+    stream: BinaryIO, fmt: str, source: str, *, jurisdiction: str | None = None, limits: Limits = Limits()  # noqa: B008
+) -> Iterator[Record | Rejected]:
+    """Parse an open binary stream in format ``fmt`` (a pure generator, no Beam)."""
+    try:
+        parser = FORMATS[fmt]
+    except KeyError:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {sorted(FORMATS)}") from None
+    return parser(stream, source, jurisdiction=jurisdiction, limits=limits)
+
+
+class _ParseFileFn(beam.DoFn):
+    """Streams one matched file through its parser; rejected items go to the ``rejected`` output."""
+
+    def __init__(self, fmt: str | None, limits: Limits, jurisdiction: str | None) -> None:
+        self._fmt = fmt
+        self._limits = limits
+        self._jurisdiction = jurisdiction
+
+    def process(self, readable: fileio.ReadableFile) -> Iterator[Any]:
+        path = readable.metadata.path
+        source = source_uri(path)
+        fmt = self._fmt or infer_format(path)
+        if fmt is None:
+            yield beam.pvalue.TaggedOutput(
+                REJECTED,
+                Rejected(SOURCE_ERROR, "unknown file format (give fmt explicitly)",
+                         RecordMeta(source, "file", self._jurisdiction)),
+            )
+            return
+        # Parquet needs random access: open it uncompressed (seekable); text formats auto-decompress.
+        compression = CompressionTypes.UNCOMPRESSED if fmt == "parquet" else CompressionTypes.AUTO
+        last_ref = "file"
+        try:
+            with readable.open(mime_type="application/octet-stream", compression_type=compression) as stream:
+                jurisdiction, limits = self._jurisdiction, self._limits
+                items = parse_stream(stream, fmt, source, jurisdiction=jurisdiction, limits=limits)
+                for item in items:
+                    last_ref = item.meta.ref
+                    yield item if isinstance(item, Record) else beam.pvalue.TaggedOutput(REJECTED, item)
+        except (OSError, EOFError, ValueError, zlib.error) as exc:  # I/O or decompression failure mid-file
+            detail = f"reading failed after {last_ref} ({type(exc).__name__})"
+            meta = RecordMeta(source, f"after {last_ref}", self._jurisdiction)
+            yield beam.pvalue.TaggedOutput(REJECTED, Rejected(SOURCE_ERROR, detail, meta))
+
+
+class ReadRecords(beam.PTransform):
+    """Read every file matching ``pattern`` into ``{"records": PCollection[Record], "rejected": ...}``.
+
+    ``fmt`` (``csv``, ``jsonl``, ``parquet``) is inferred per file from its extension when not given;
+    a file whose format cannot be inferred becomes one ``Rejected(source_error)``. A pattern that
+    matches nothing raises ``FileNotFoundError`` naming it, when the pipeline is built.
+    """
+
+    def __init__(
+        self,
+        pattern: str,
+        fmt: str | None = None,
+        max_field_bytes: int = MIB,
+        jurisdiction: str | None = None,
+        *,
+        max_record_bytes: int | None = None,
+        max_record_lines: int = 1000,
+    ) -> None:
+        super().__init__()
+        if fmt is not None and fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}; expected one of {sorted(FORMATS)}")
+        self._pattern = pattern
+        self._fmt = fmt
+        self._jurisdiction = jurisdiction
+        self._limits = Limits(max_field_bytes, max_record_bytes, max_record_lines)
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> dict[str, beam.PCollection]:
+        matched = FileSystems.match([self._pattern])[0].metadata_list
+        if not matched:
+            raise FileNotFoundError(f"no file matches {self._pattern!r}")
+        outputs = (
+            pbegin
+            | "Match" >> fileio.MatchFiles(self._pattern, fileio.EmptyMatchTreatment.DISALLOW)
+            | "Spread" >> beam.Reshuffle()
+            | "Open" >> fileio.ReadMatches(skip_directories=True)
+            | "Parse" >> beam.ParDo(_ParseFileFn(self._fmt, self._limits, self._jurisdiction)).with_outputs(
+                REJECTED, main=RECORDS
+            )
+        )
+        return {RECORDS: outputs[RECORDS], REJECTED: outputs[REJECTED]}
