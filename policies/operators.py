@@ -34,6 +34,7 @@ from typing import Annotated, Any, Literal, NoReturn
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, field_validator
+
 from redactline.policies.keys import Key
 
 #: Operators that act on a whole structured field; the engine handles them, never apply_operator.

