@@ -8,6 +8,7 @@ Tag 18 (COSE_Sign1) is accepted but not required: real NSM documents are untagge
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +46,7 @@ class CoseSign1:
     """The four parts of a decoded COSE_Sign1 message."""
 
     protected: bytes
-    unprotected: dict[Any, Any]
+    unprotected: Mapping[Any, Any]
     payload: bytes
     signature: bytes
 
@@ -81,7 +82,7 @@ def decode_cose_sign1(data: bytes) -> CoseSign1:
     protected, unprotected, payload, signature = item
     if not isinstance(protected, bytes):
         raise AttestationError("COSE protected header must be a byte string")
-    if not isinstance(unprotected, dict):
+    if not isinstance(unprotected, Mapping):  # a frozendict when the message was tagged
         raise AttestationError(f"COSE unprotected header must be a map, got {_cbor_type(unprotected)}")
     if not isinstance(payload, bytes):
         raise AttestationError("COSE payload must be a byte string (detached payloads are not allowed)")
@@ -97,7 +98,7 @@ def decode_cose_sign1(data: bytes) -> CoseSign1:
         raise AttestationError("COSE protected header must be exactly {1: -35} (alg ES384)")
     if 1 in unprotected:
         raise AttestationError("COSE unprotected header must not carry the algorithm")
-    return CoseSign1(protected, unprotected, payload, signature)
+    return CoseSign1(protected, dict(unprotected), payload, signature)
 
 
 def _cbor_type(value: object) -> str:

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from redactline.enclave_sink.attestation import AttestationError, NitroAttestationVerifier, verify_attestation
 from redactline.enclave_sink.docio import decode_document
 from redactline.enclave_sink.trust import AWS_NITRO_ROOT_PEM, AWS_NITRO_ROOT_SHA256, fingerprint_sha256
