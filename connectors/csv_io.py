@@ -229,7 +229,7 @@ def parse_csv(
             detail = f"{len(values)} fields, header has {len(header)}"
             yield Rejected(FIELD_COUNT, detail, meta(first.no), raw)
             continue
-        big = first_oversize_field(values, limits.max_field_bytes)
+        big = first_oversize_field(values, limits.max_field_bytes) if total > limits.max_field_bytes else None
         if big is not None:
             yield Rejected(OVERSIZE, f"field {big[0]} is {big[1]} bytes", meta(first.no), raw)
             continue

@@ -17,6 +17,7 @@ import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+
 from redactline.connectors.csv_io import parse_csv
 from redactline.connectors.file_sinks import WriteRecords, read_back
 from redactline.connectors.jsonl_io import parse_jsonl

@@ -73,7 +73,10 @@ def parse_jsonl(
         if not isinstance(value, dict):
             yield Rejected(PARSE_ERROR, f"JSON value is {_kind(value)}, not an object", meta, raw)
             continue
-        big = first_oversize_field(value.values(), limits.max_field_bytes)
+        # A decoded string is never longer than its JSON text, so short lines need no check.
+        big = None
+        if line.size > limits.max_field_bytes:
+            big = first_oversize_field(value.values(), limits.max_field_bytes)
         if big is not None:
             yield Rejected(OVERSIZE, f"field {big[0]} is {big[1]} bytes", meta, raw)
             continue

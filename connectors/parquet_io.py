@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from redactline.connectors.limits import Limits, first_oversize_field
 from redactline.connectors.records import (
     INVALID_UTF8,
