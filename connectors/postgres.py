@@ -34,6 +34,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
+
 from redactline.connectors.records import PARSE_ERROR, Record, RecordMeta, Rejected
 
 log = logging.getLogger(__name__)

@@ -13,6 +13,7 @@ from typing import Any
 import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
+
 from redactline.connectors.postgres import (
     PostgresError,
     ReadPostgres,
