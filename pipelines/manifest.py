@@ -1,0 +1,168 @@
+"""The run manifest: what went in, what came out, and the check that the two add up.
+
+Counts come from the pipeline's own outputs: :class:`CountOutcomes` counts the very PCollections that
+feed the sinks, the held writer and the quarantine, sums them with a combine, and writes one JSON
+object. After the pipeline finishes the driver merges that object with the run's identity into the
+manifest (:func:`build_manifest`) and checks ``read == delivered + held + quarantined``.
+
+The manifest also carries OpenLineage-style ``run``/``job``/``inputs``/``outputs`` facets so lineage
+tools can pick it up. It never contains field values: only names, counts, reason codes and URIs with
+passwords masked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from .route import held_reason
+
+_READ, _DELIVERED, _HELD, _QUARANTINED, _ENTITY = "read", "delivered", "held:", "quarantined:", "entity:"
+
+
+def _to_counts(pairs: Iterable[tuple[str, int]]) -> dict[str, Any]:
+    counts: dict[str, Any] = {"read": 0, "delivered": 0, "held": {}, "quarantined": {}, "entities": {}}
+    for key, value in pairs:
+        if key in (_READ, _DELIVERED):
+            counts[key] += value
+        elif key.startswith(_HELD):
+            counts["held"][key[len(_HELD):]] = value
+        elif key.startswith(_QUARANTINED):
+            counts["quarantined"][key[len(_QUARANTINED):]] = value
+        elif key.startswith(_ENTITY):
+            counts["entities"][key[len(_ENTITY):]] = value
+    for section in ("held", "quarantined", "entities"):
+        counts[section] = dict(sorted(counts[section].items()))
+    return counts
+
+
+class CountOutcomes(beam.PTransform):
+    """Count the run's PCollections into one JSON object written at ``path`` (single file).
+
+    Input: a dict with ``read`` (the source's records and rejected, flattened), ``delivered``,
+    ``held``, ``quarantined`` (a PCollection of ``Rejected``) and ``entities`` (``(type, n)`` pairs).
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self._path = path
+
+    def expand(self, pcolls: dict[str, Any]) -> beam.PCollection:
+        keyed = [
+            pcolls["read"] | "Read" >> beam.Map(lambda _: (_READ, 1)),
+            pcolls["delivered"] | "Delivered" >> beam.Map(lambda _: (_DELIVERED, 1)),
+            pcolls["held"] | "Held" >> beam.Map(lambda f: (_HELD + held_reason(f), 1)),
+            pcolls["quarantined"] | "Quarantined" >> beam.Map(lambda r: (_QUARANTINED + r.reason, 1)),
+            pcolls["entities"] | "Entities" >> beam.Map(lambda kv: (_ENTITY + kv[0], kv[1])),
+        ]
+        return (
+            keyed
+            | "All" >> beam.Flatten()
+            | "Sum" >> beam.CombinePerKey(sum)
+            | "Gather" >> beam.combiners.ToList()
+            | "AsJson" >> beam.Map(lambda pairs: json.dumps(_to_counts(pairs), sort_keys=True))
+            | "Write" >> beam.io.WriteToText(self._path, num_shards=1, shard_name_template="")
+        )
+
+
+def read_counts(path: str) -> dict[str, Any]:
+    """Read the counts object written by :class:`CountOutcomes` (any Beam filesystem)."""
+    with FileSystems.open(path) as handle:
+        return json.loads(handle.read().decode("utf-8"))
+
+
+def check(counts: dict[str, Any]) -> dict[str, Any]:
+    """The conservation check: every record read left as exactly one of delivered / held / quarantined."""
+    held = sum(counts["held"].values())
+    quarantined = sum(counts["quarantined"].values())
+    total = counts["delivered"] + held + quarantined
+    return {
+        "expression": "read == delivered + held + quarantined",
+        "read": counts["read"],
+        "accounted": total,
+        "holds": counts["read"] == total,
+    }
+
+
+def build_manifest(
+    *,
+    run_id: str,
+    started_at: str,
+    ended_at: str,
+    runner: str,
+    state: str,
+    policy: dict[str, Any],
+    source: str,
+    sinks: dict[str, str],
+    counts: dict[str, Any],
+) -> dict[str, Any]:
+    """The manifest document (see the module docstring)."""
+    held_total = sum(counts["held"].values())
+    quarantined_total = sum(counts["quarantined"].values())
+    checked = check(counts)
+    return {
+        "manifest_version": 1,
+        "run_id": run_id,
+        "started_at": started_at,
+        "ended_at": ended_at,
+        "runner": runner,
+        "state": state,
+        "policy": policy,
+        "source": source,
+        "sinks": sinks,
+        "counts": {
+            "read": counts["read"],
+            "delivered": counts["delivered"],
+            "held": {"total": held_total, "by_reason": counts["held"]},
+            "quarantined": {"total": quarantined_total, "by_reason": counts["quarantined"]},
+        },
+        "entities": counts["entities"],
+        "check": checked,
+        "openlineage": _openlineage(run_id, ended_at, policy, source, sinks, checked["holds"]),
+    }
+
+
+def _openlineage(run_id: str, event_time: str, policy: dict[str, Any], source: str, sinks: dict[str, str],
+                 ok: bool) -> dict[str, Any]:
+    def dataset(uri: str) -> dict[str, str]:
+        namespace, _, name = uri.rpartition("/")
+        return {"namespace": namespace or "file", "name": name or uri}
+
+    return {
+        "eventType": "COMPLETE" if ok else "FAIL",
+        "eventTime": event_time,
+        "run": {"runId": run_id, "facets": {"redactline_policy": policy}},
+        "job": {"namespace": "redactline", "name": f"redact:{policy.get('name')}"},
+        "inputs": [dataset(source)],
+        "outputs": [{**dataset(uri), "facets": {"role": role}} for role, uri in sinks.items()],
+    }
+
+
+def write_manifest(manifest: dict[str, Any], path: str) -> None:
+    """Write the manifest as indented JSON (any Beam filesystem)."""
+    with FileSystems.create(path) as handle:
+        handle.write(json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8") + b"\n")
+
+
+def summary_lines(manifest: dict[str, Any]) -> list[str]:
+    """A short human summary of a manifest (no field values)."""
+    counts = manifest["counts"]
+
+    def by_reason(section: dict[str, Any]) -> str:
+        parts = ", ".join(f"{k}={v}" for k, v in section["by_reason"].items())
+        return f"{section['total']}" + (f" ({parts})" if parts else "")
+
+    entities = defaultdict(int, manifest["entities"])
+    top = ", ".join(f"{k}={v}" for k, v in sorted(entities.items(), key=lambda kv: -kv[1])[:8])
+    status = "OK" if manifest["check"]["holds"] else "FAILED"
+    return [
+        f"read {counts['read']}, delivered {counts['delivered']}, held {by_reason(counts['held'])}, "
+        f"quarantined {by_reason(counts['quarantined'])}",
+        f"entities: {top or 'none'}",
+        f"check {manifest['check']['expression']}: {status}",
+    ]

@@ -1,0 +1,66 @@
+"""Pipeline options of ``redactline run``: our flags, registered as Beam ``PipelineOptions``.
+
+Every flag not listed here goes to Beam untouched (``--runner``, ``--project``, ``--region``,
+``--direct_num_workers``, ``--flink_master``, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+DEFAULT_MAX_RECORD_BYTES = 4 << 20  # 4 MiB (as JSON), the file connectors' default record limit
+DEFAULT_BATCH_SIZE = 64  # records per engine call (one spaCy pipe pass)
+LOCAL_RUNNER = "local"  # alias of the default: Beam's in-process FnApiRunner, which downloads nothing
+
+
+class RedactlineOptions(PipelineOptions):
+    """The flags of ``redactline run`` / ``python -m redactline.pipelines.run``."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
+        group = parser.add_argument_group("redactline")
+        group.add_argument("--policy", help="policy YAML file (required)")
+        group.add_argument(
+            "--source",
+            help="input: a file or glob (*.csv, *.jsonl, *.parquet), postgresql://...#table, or "
+            "http(s)://... (a paginated JSON API) (required)",
+        )
+        group.add_argument(
+            "--sink", help="output for delivered records: out/prefix.jsonl|.csv|.parquet or "
+            "postgresql://...#table (required)",
+        )
+        group.add_argument("--held", help="output for records held by residency (default: beside the sink)")
+        group.add_argument("--quarantine", help="quarantine JSONL file (default: beside the sink)")
+        group.add_argument("--manifest", help="run manifest JSON file (default: beside the sink)")
+        group.add_argument(
+            "--destination",
+            help="name of the policy destination the sink stands for (its region drives residency); "
+            "optional when the policy declares exactly one destination",
+        )
+        group.add_argument("--sink-region", help="region of the sink, overriding --destination's region")
+        group.add_argument(
+            "--jurisdiction", help="source-level jurisdiction (ISO 3166 code or group) for every record"
+        )
+        group.add_argument("--max-record-bytes", type=int, default=DEFAULT_MAX_RECORD_BYTES,
+                           help="records larger than this (as JSON) are quarantined as oversize")
+        group.add_argument("--max-field-bytes", type=int, default=None,
+                           help="file sources: fields larger than this are quarantined (default: the "
+                           "connector's)")
+        group.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                           help="records per engine call")
+        group.add_argument("--quarantine-key-env", help="environment variable holding the quarantine key")
+        group.add_argument("--quarantine-key-file", help="file holding the quarantine key")
+        group.add_argument("--source-key", help="PostgreSQL source: key column (ref and partitioning)")
+        group.add_argument("--source-partitions", type=int, default=1,
+                           help="PostgreSQL source: parallel key-range partitions")
+        group.add_argument("--sink-key", default="id",
+                           help="PostgreSQL sinks: key column(s) for upserts, comma-separated")
+        group.add_argument("--http-pagination", default=None,
+                           help="HTTP source: pagination style passed to the connector")
+        group.add_argument("--num-shards", type=int, default=0,
+                           help="file sinks: output shards (0 = runner decides)")
+        group.add_argument("--run-id", help="run id (default: a random UUID)")
+        group.add_argument("--quiet", action="store_true", default=False,
+                           help="no progress line or summary on the terminal (for scripts)")

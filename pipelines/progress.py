@@ -1,0 +1,75 @@
+"""Terminal progress for local runs: records processed, records/s, quarantined so far.
+
+DoFns call :func:`note`, which bumps process-local counters (cheap, thread-safe). A :class:`Progress`
+reporter in the driver prints them to stderr once a second. This sees work done in the driver's own
+process (the in-process runner); with ``--direct_running_mode multi_processing`` the workers are other
+processes, so the line shows elapsed time only and the manifest gives the totals at the end.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import TextIO
+
+_lock = threading.Lock()
+_counts = {"processed": 0, "quarantined": 0}
+
+
+def note(processed: int = 0, quarantined: int = 0) -> None:
+    """Record work done in this process (called from DoFns)."""
+    with _lock:
+        _counts["processed"] += processed
+        _counts["quarantined"] += quarantined
+
+
+def snapshot() -> tuple[int, int]:
+    with _lock:
+        return _counts["processed"], _counts["quarantined"]
+
+
+def reset() -> None:
+    with _lock:
+        _counts.update(processed=0, quarantined=0)
+
+
+class Progress:
+    """Context manager printing a one-line status to ``stream`` every ``interval`` seconds."""
+
+    def __init__(self, enabled: bool = True, stream: TextIO | None = None, interval: float = 1.0) -> None:
+        self._enabled = enabled
+        self._stream = stream or sys.stderr
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start = 0.0
+
+    def __enter__(self) -> Progress:
+        reset()
+        self._start = time.monotonic()
+        if self._enabled:
+            self._thread = threading.Thread(target=self._loop, name="redactline-progress", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._print(final=True)
+
+    def line(self) -> str:
+        processed, quarantined = snapshot()
+        elapsed = max(time.monotonic() - self._start, 1e-9)
+        return (f"redactline: {processed} records redacted, {processed / elapsed:.1f} records/s, "
+                f"{quarantined} quarantined, {elapsed:.0f}s")
+
+    def _print(self, final: bool = False) -> None:
+        end = "\n" if final else "\r"
+        self._stream.write(self.line() + end)
+        self._stream.flush()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._print()

@@ -1,0 +1,200 @@
+"""The redact step: prepare records, batch them, and run the policy's engine once per worker.
+
+``RedactRecords`` turns a ``PCollection[Record]`` into three tagged outputs:
+
+* ``redacted``    - :class:`Redacted` (redacted fields with lineage under ``_redactline``, plus meta);
+* ``rejected``    - :class:`~redactline.connectors.records.Rejected` (oversize, reserved key, engine error);
+* ``entities``    - ``(entity_type, count)`` pairs, summed later for the manifest.
+
+The jurisdiction is resolved here, *before* redaction, because redaction may replace the very field it
+is read from (a country name is a LOCATION to Presidio).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.pvalue import TaggedOutput
+
+from redactline.connectors.records import ENGINE_ERROR, OVERSIZE, Record, RecordMeta, Rejected
+from redactline.policies.residency import ResidencyConfig
+
+from . import progress
+
+LINEAGE_KEY = "_redactline"
+RESERVED_FIELD = "reserved_field"  # reason code: the input already uses the lineage key
+REDACTED, REJECTED, ENTITIES = "redacted", "rejected", "entities"
+METRICS_NAMESPACE = "redactline"
+
+
+class Engine(Protocol):
+    def redact_records(self, records: Sequence[dict[str, Any]], batch_size: int = ...) -> Iterator[Any]: ...
+
+    def redact_record(self, record: dict[str, Any]) -> Any: ...
+
+
+EngineFactory = Callable[[], Engine]
+
+
+@dataclass(frozen=True)
+class Redacted:
+    """A redacted record on its way to routing: user fields + lineage, and where it came from."""
+
+    fields: dict[str, Any]
+    meta: RecordMeta
+
+
+def raw_bytes(fields: dict[str, Any]) -> bytes:
+    """The record as bytes for sealing into the quarantine (JSON; non-JSON values by ``repr``)."""
+    text = json.dumps(fields, default=repr, ensure_ascii=False, sort_keys=True)
+    return text.encode("utf-8", "surrogatepass")
+
+
+class _PrepareDoFn(beam.DoFn):
+    """Size limit, reserved-key check, jurisdiction resolution (on the raw fields)."""
+
+    def __init__(self, max_record_bytes: int, residency: ResidencyConfig | None) -> None:
+        self._max = max_record_bytes
+        self._residency = residency
+
+    def process(self, record: Record) -> Iterator[Any]:
+        raw = raw_bytes(record.fields)
+        if len(raw) > self._max:
+            detail = f"record is {len(raw)} bytes, limit {self._max}"
+            yield TaggedOutput(REJECTED, Rejected(OVERSIZE, detail, record.meta, raw))
+            return
+        if LINEAGE_KEY in record.fields:
+            detail = f"input has the reserved field {LINEAGE_KEY!r}"
+            yield TaggedOutput(REJECTED, Rejected(RESERVED_FIELD, detail, record.meta, raw))
+            return
+        if self._residency is not None:
+            jurisdiction = self._residency.resolve_jurisdiction(record.fields, record.meta.jurisdiction)
+            meta = dataclasses.replace(record.meta, jurisdiction=jurisdiction)
+            record = dataclasses.replace(record, meta=meta)
+        yield record
+
+
+class _RedactBatchDoFn(beam.DoFn):
+    """Applies the engine to a batch; isolates a failing record by retrying the batch one by one."""
+
+    def __init__(self, engine_factory: EngineFactory, lineage: dict[str, Any]) -> None:
+        self._factory = engine_factory
+        self._lineage = dict(lineage)
+        self._engine: Engine | None = None
+        self._records = Metrics.counter(METRICS_NAMESPACE, "records_redacted")
+        self._errors = Metrics.counter(METRICS_NAMESPACE, "engine_errors")
+
+    def setup(self) -> None:
+        self._engine = self._factory()  # heavy (spaCy): once per worker, not per bundle
+
+    def process(self, batch: list[Record]) -> Iterator[Any]:
+        assert self._engine is not None
+        try:
+            results = list(self._engine.redact_records([r.fields for r in batch], batch_size=len(batch)))
+            if len(results) != len(batch):
+                raise RuntimeError("engine returned a different number of results")
+            outcomes: list[Any] = results
+        except Exception:
+            # Some record broke the batch: redo one by one so only that record is quarantined.
+            outcomes = [self._one(r) for r in batch]
+        entities: Counter[str] = Counter()
+        ok = failed = 0
+        for record, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, Rejected):
+                failed += 1
+                yield TaggedOutput(REJECTED, outcome)
+                continue
+            ok += 1
+            entities.update(f.entity_type for f in outcome.findings)
+            fields = dict(outcome.record)
+            fields[LINEAGE_KEY] = dict(self._lineage)
+            yield Redacted(fields, record.meta)
+        for entity_type, count in entities.items():
+            Metrics.counter(f"{METRICS_NAMESPACE}.entities", entity_type).inc(count)
+            yield TaggedOutput(ENTITIES, (entity_type, count))
+        self._records.inc(ok)
+        self._errors.inc(failed)
+        progress.note(processed=ok + failed)
+
+    def _one(self, record: Record) -> Any:
+        assert self._engine is not None
+        try:
+            return self._engine.redact_record(record.fields)
+        except Exception as exc:
+            # The exception text may quote the input: keep only its type.
+            detail = f"engine raised {type(exc).__name__}"
+            return Rejected(ENGINE_ERROR, detail, record.meta, raw_bytes(record.fields))
+
+
+class RedactRecords(beam.PTransform):
+    """Prepare, batch and redact records; see the module docstring for the tagged outputs."""
+
+    def __init__(
+        self,
+        engine_factory: EngineFactory,
+        lineage: dict[str, Any],
+        residency: ResidencyConfig | None = None,
+        max_record_bytes: int = 4 << 20,
+        batch_size: int = 64,
+    ) -> None:
+        super().__init__()
+        self._factory = engine_factory
+        self._lineage = lineage
+        self._residency = residency
+        self._max = max_record_bytes
+        self._batch = batch_size
+
+    def expand(self, records: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
+        prepared = records | "Prepare" >> beam.ParDo(_PrepareDoFn(self._max, self._residency)).with_outputs(
+            REJECTED, main="ok"
+        )
+        redacted = (
+            prepared.ok
+            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._batch)
+            | "Redact" >> beam.ParDo(_RedactBatchDoFn(self._factory, self._lineage)).with_outputs(
+                REJECTED, ENTITIES, main=REDACTED
+            )
+        )
+        rejected = (prepared[REJECTED], redacted[REJECTED]) | "AllRejected" >> beam.Flatten()
+        return {REDACTED: redacted[REDACTED], REJECTED: rejected, ENTITIES: redacted[ENTITIES]}
+
+
+# Engines built in this process, per (policy path, hash, thread): spaCy is loaded once per worker thread
+# even when a runner creates many DoFn instances (one per stage or bundle processor).
+_ENGINES: dict[tuple[str, str, int], Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+class PolicyEngineFactory:
+    """Loads the policy file in the worker and builds its engine; refuses a policy that changed.
+
+    Holds the path and the expected hash, never the policy's keys, so the pickled pipeline graph carries
+    no key material. The file must be readable where workers run (stage it for remote runners).
+    """
+
+    def __init__(self, policy_path: str, expected_sha256: str) -> None:
+        self._path = policy_path
+        self._sha256 = expected_sha256
+
+    def __call__(self) -> Engine:
+        from redactline.policies import load_policy
+
+        cache_key = (self._path, self._sha256, threading.get_ident())
+        with _ENGINES_LOCK:
+            if cache_key in _ENGINES:
+                return _ENGINES[cache_key]
+        policy = load_policy(self._path)
+        if policy.identity.sha256 != self._sha256:
+            raise RuntimeError(f"policy {self._path} changed since the run started (hash mismatch)")
+        engine = policy.engine()
+        with _ENGINES_LOCK:
+            _ENGINES[cache_key] = engine
+        return engine

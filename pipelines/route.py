@@ -1,0 +1,72 @@
+"""The residency step: deliver a redacted record, or hold it with a reason.
+
+``RouteByResidency`` splits ``PCollection[Redacted]`` into ``delivered`` and ``held`` (both plain dicts,
+ready for a sink). A held record keeps its redacted fields; ``_redactline.held`` says why
+(``unknown_jurisdiction``, ``no_rule``, ``region_not_allowed``), which jurisdiction, which region, and
+the source reference, so an operator can find and re-run it once the policy allows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.pvalue import TaggedOutput
+
+from redactline.policies.residency import ResidencyConfig
+
+from .redact import LINEAGE_KEY, Redacted
+
+DELIVERED, HELD = "delivered", "held"
+
+
+class _RouteDoFn(beam.DoFn):
+    def __init__(self, residency: ResidencyConfig | None, region: str | None) -> None:
+        self._residency = residency
+        self._region = region
+
+    def process(self, item: Redacted) -> Iterator[Any]:
+        if self._residency is None:
+            yield item.fields  # the policy declares no residency constraints
+            return
+        assert self._region is not None  # checked when the run is configured
+        # Jurisdiction was resolved from the raw fields before redaction (see redact.py).
+        decision = self._residency.decide(item.meta.jurisdiction, self._region)
+        if decision.allowed:
+            yield item.fields
+            return
+        fields = dict(item.fields)
+        fields[LINEAGE_KEY] = {
+            **fields.get(LINEAGE_KEY, {}),
+            "held": {
+                "reason": decision.reason,
+                "jurisdiction": decision.jurisdiction,
+                "region": self._region,
+                "source": item.meta.source,
+                "ref": item.meta.ref,
+            },
+        }
+        yield TaggedOutput(HELD, fields)
+
+
+class RouteByResidency(beam.PTransform):
+    """Split redacted records into ``delivered`` / ``held`` for a destination in ``region``."""
+
+    def __init__(self, residency: ResidencyConfig | None, region: str | None) -> None:
+        super().__init__()
+        if residency is not None and region is None:
+            raise ValueError("the policy has residency rules but the destination region is unknown")
+        self._residency = residency
+        self._region = region
+
+    def expand(self, redacted: beam.PCollection) -> dict[str, beam.PCollection]:
+        out = redacted | "Route" >> beam.ParDo(_RouteDoFn(self._residency, self._region)).with_outputs(
+            HELD, main=DELIVERED
+        )
+        return {DELIVERED: out[DELIVERED], HELD: out[HELD]}
+
+
+def held_reason(fields: dict[str, Any]) -> str:
+    """The held reason recorded in a held record (for counting)."""
+    return fields[LINEAGE_KEY]["held"]["reason"]

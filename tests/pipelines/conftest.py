@@ -1,0 +1,79 @@
+"""Shared fixtures for pipeline tests: the bundled demo policy, fake PII, output scanning."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+import redactline.pipelines as pipelines_pkg
+from redactline.policies import load_policy
+
+DEMO_DIR = Path(pipelines_pkg.__file__).parent / "demo"
+DEMO_POLICY = DEMO_DIR / "demo-policy.yaml"
+DEMO_CSV = DEMO_DIR / "customers.csv"
+
+# Fake PII used by the tests' own inputs; none of it may appear in any output, log or manifest.
+PEOPLE = [
+    ("Margaret Sullivan", "margaret.sullivan@example.org", "212-555-0147"),
+    ("Robert Whitfield", "bob.whitfield@example.net", "415-555-0199"),
+    ("Evangeline Moreau", "evangeline.moreau@example.com", "646-555-0112"),
+    ("Daniel Kowalski", "d.kowalski@example.org", "312-555-0175"),
+]
+
+
+def pii_values(people=PEOPLE) -> list[str]:
+    """Every identifying string of ``people`` (names, their parts, emails, phone numbers)."""
+    values: list[str] = []
+    for name, email, phone in people:
+        values += [name, *name.split(), email, phone]
+    return values
+
+
+def person_record(i: int, country: str = "DE") -> dict[str, str]:
+    name, email, phone = PEOPLE[i % len(PEOPLE)]
+    return {
+        "id": str(i),
+        "name": name,
+        "email": email,
+        "phone": phone,
+        "country": country,
+        "notes": f"{name} asked us to call {phone} or write to {email}.",
+    }
+
+
+def scan_for(paths: list[Path], needles: list[str], extra_text: str = "") -> list[tuple[str, str]]:
+    """(where, needle) for every needle found in the files (recursively) or in ``extra_text``."""
+    hits = []
+    files: list[Path] = []
+    for p in paths:
+        files += [f for f in p.rglob("*") if f.is_file()] if p.is_dir() else [p]
+    for f in files:
+        data = f.read_bytes()
+        hits += [(str(f), n) for n in needles if n.encode() in data]
+    hits += [("text", n) for n in needles if n in extra_text]
+    return hits
+
+
+@pytest.fixture(scope="session")
+def demo_policy():
+    return load_policy(DEMO_POLICY)
+
+
+@pytest.fixture
+def no_remote_network(monkeypatch):
+    """Fail any connection to a non-loopback address made from this process."""
+    real_connect = socket.socket.connect
+    attempts: list[object] = []
+
+    def guarded(self, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if self.family in (socket.AF_INET, socket.AF_INET6) and host not in ("127.0.0.1", "::1", "localhost"):
+            attempts.append(address)
+            raise OSError(f"test forbids network access to {address!r}")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+    monkeypatch.setattr(socket.socket, "connect_ex", lambda self, a: guarded(self, a) or 0)
+    return attempts
