@@ -458,6 +458,7 @@ class _UpsertBatches(beam.DoFn):
                 )
         except psycopg.Error as exc:
             failure = _describe(exc, self.dsn)
+            self._columns = {}  # DDL of the failed transaction was rolled back: look the columns up again
         if failure:
             raise PostgresError(f"upserting into {self.dsn.safe}#{self.table}: {failure}")
         yield len(rows)

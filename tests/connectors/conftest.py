@@ -107,7 +107,7 @@ class LoopbackServer:
         self._server.daemon_threads = True
         host, port = self._server.server_address[:2]
         self.base = f"http://{host}:{port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
 
     def url(self, path: str = "/items") -> str:

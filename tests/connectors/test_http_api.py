@@ -6,12 +6,12 @@ import datetime as dt
 import logging
 import socket
 import threading
+import time
 import traceback
 import uuid
 from typing import Any
 
 import apache_beam as beam
-import httpx
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -20,6 +20,7 @@ from redactline.connectors.http_api import (
     HttpApiError,
     ReadHttpApi,
     iter_pages,
+    make_client,
     parse_retry_after,
     safe_url,
 )
@@ -47,10 +48,10 @@ def run_read(url: str, **kwargs: Any) -> tuple[list[Record], list[Rejected]]:
 
 
 def pages_of(url: str, **kwargs: Any) -> list[Any]:
-    """Walk pages with the plain functions and a real client (no Beam)."""
+    """Walk pages with the plain functions and the real client factory (no Beam)."""
     kwargs.setdefault("backoff", 0.01)
     config = HttpApiConfig(url=url, **kwargs)
-    with httpx.Client(timeout=5) as client:
+    with make_client(config) as client:
         return list(iter_pages(client, config))
 
 
@@ -195,6 +196,19 @@ def test_connection_refused_is_retried_then_fails() -> None:
         port = s.getsockname()[1]
     with pytest.raises(HttpApiError, match=r"ConnectError after 3 attempt\(s\)"):
         pages_of(f"http://127.0.0.1:{port}/items", pagination="page", max_retries=2)
+
+
+def test_read_timeout_is_explicit_and_retried(http_server: Any) -> None:
+    def handler(seen: Any, i: int) -> tuple:
+        time.sleep(0.6)
+        return 200, {"items": []}
+
+    http_server.handler = handler
+    started = time.monotonic()
+    with pytest.raises(HttpApiError, match=r"ReadTimeout after 2 attempt\(s\)"):
+        pages_of(http_server.url(), pagination="page", timeout=0.15, max_retries=1)
+    assert time.monotonic() - started < 0.6 * 2  # neither attempt waited for the slow reply
+    assert len(http_server.requests) == 2
 
 
 def test_404_is_a_clear_error_without_query_secrets(http_server: Any) -> None:

@@ -224,6 +224,14 @@ def _messages(exc: BaseException | None) -> str:
     return "\n".join(parts)
 
 
+def test_missing_table_error_names_table_not_password(pg: Any, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    dsn = f"postgresql://postgres:{SECRET}@127.0.0.1:5432/test"
+    with pytest.raises(Exception, match="no_such_table") as info:
+        run_read(dsn=dsn, table=pg.table("no_such_table"))
+    _assert_no_secret(info.value, caplog)
+
+
 def _assert_no_secret(exc: BaseException, caplog: pytest.LogCaptureFixture) -> str:
     assert SECRET not in "".join(traceback.format_exception(exc))
     assert SECRET not in caplog.text
