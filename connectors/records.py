@@ -44,7 +44,8 @@ class Record:
 @dataclass(frozen=True)
 class Rejected:
     reason: str  # one of the reason codes above
-    detail: str  # human-readable, PII-free: "unclosed quote", "5 fields, header has 4", "field 2 is 2097152 bytes"
+    # human-readable and PII-free: "unclosed quote", "5 fields, header has 4", "field 2 is 2097152 bytes"
+    detail: str
     meta: RecordMeta
     raw: bytes = field(repr=False, default=b"")  # sealed by the quarantine writer, never printed
 

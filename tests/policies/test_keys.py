@@ -12,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import TypeAdapter, ValidationError
+
 from redactline.policies.keys import (
     MIN_KEY_BYTES,
     Key,

@@ -16,6 +16,7 @@ import yaml
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import BaseModel, ValidationError
+
 from redactline.policies.keys import Key
 from redactline.policies.operators import (
     FIELD_ONLY,
