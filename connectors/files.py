@@ -96,8 +96,11 @@ class _ParseFileFn(beam.DoFn):
                     last_ref = item.meta.ref
                     yield item if isinstance(item, Record) else beam.pvalue.TaggedOutput(REJECTED, item)
         except (OSError, EOFError, ValueError, zlib.error) as exc:  # I/O or decompression failure mid-file
-            detail = f"reading failed after {last_ref} ({type(exc).__name__})"
-            meta = RecordMeta(source, f"after {last_ref}", self._jurisdiction)
+            where = "file" if last_ref == "file" else f"after {last_ref}"
+            kind = type(exc).__qualname__ if type(exc).__module__ == "builtins" else (
+                f"{type(exc).__module__}.{type(exc).__qualname__}")
+            detail = f"reading failed ({'at the start' if where == 'file' else where}): {kind}"
+            meta = RecordMeta(source, where, self._jurisdiction)
             yield beam.pvalue.TaggedOutput(REJECTED, Rejected(SOURCE_ERROR, detail, meta))
 
 

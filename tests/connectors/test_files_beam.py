@@ -73,6 +73,17 @@ def test_explicit_format_overrides_the_extension(tmp_path):
         assert_that(out["records"] | beam.Map(lambda r: r.fields), equal_to([{"k": "v"}]))
 
 
+def test_undecodable_compressed_file_is_one_source_error(tmp_path):
+    (tmp_path / "x.csv.gz").write_bytes(b"this is not gzip data")
+    (tmp_path / "y.csv").write_bytes(b"a\n1\n")
+    with beam.Pipeline(options=PipelineOptions(DIRECT)) as p:
+        out = p | ReadRecords(str(tmp_path / "*"))
+        assert_that(out["records"] | "R" >> beam.Map(lambda r: r.fields), equal_to([{"a": "1"}]), label="ok")
+        why = out["rejected"] | "J" >> beam.Map(lambda r: (r.reason, r.meta.ref, r.detail))
+        assert_that(why, equal_to([(SOURCE_ERROR, "file", "reading failed (at the start): zlib.error")]),
+                    label="bad")
+
+
 def test_no_match_names_the_pattern(tmp_path):
     pattern = str(tmp_path / "nothing-*.csv")
     p = beam.Pipeline(options=PipelineOptions(DIRECT))
