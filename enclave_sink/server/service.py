@@ -1,0 +1,150 @@
+"""The enclave service core, independent of HTTP: attest, then open / check / infer / seal one batch.
+
+:class:`EnclaveService` ties a :class:`~.keys.KeyRing`, an attestation provider and an inference
+backend together. Its two operations map one-to-one onto the HTTP endpoints in :mod:`.app`; their
+failures are :class:`ServiceError` values carrying the HTTP status and a stable error code. Messages
+never contain decrypted content: only batch ids, counts and reasons.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from ..envelope import BatchHeader, EnvelopeError, seal_reply
+from .backends import BackendError, InferenceBackend
+from .config import ServiceConfig, attested_configuration, canonical_json, configuration_digest
+from .keys import KeyExhaustedError, KeyRing, ReplayError, UnknownKeyError
+from .providers import AttestationProvider
+
+logger = logging.getLogger(__name__)
+
+MIN_NONCE_BYTES = 16
+MAX_NONCE_BYTES = 64
+REATTEST_MESSAGE = (
+    "the enclave key this batch was sealed to is no longer live (rotated out or unknown): "
+    "re-attest with POST /v1/attestation and seal again"
+)
+
+
+class ServiceError(Exception):
+    """A refusal with its HTTP status and a stable machine-readable code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Attestation:
+    """One issued attestation document and the key it publishes."""
+
+    document: bytes
+    key_id: str
+    document_sha256: bytes
+
+
+class EnclaveService:
+    """Attestation and batch processing for one configuration, provider and backend."""
+
+    def __init__(
+        self,
+        config: ServiceConfig,
+        *,
+        provider: AttestationProvider,
+        backend: InferenceBackend,
+        keyring: KeyRing | None = None,
+    ) -> None:
+        self.config = config
+        self.provider = provider
+        self.backend = backend
+        self.keyring = keyring or KeyRing(
+            lifetime=config.key_lifetime,
+            grace=config.key_grace,
+            max_documents_per_key=config.max_documents_per_key,
+            max_batches_per_key=config.max_batches_per_key,
+        )
+        self.attested_config = attested_configuration(
+            config, backend_name=backend.name, model_id=backend.model_id, model_digest=backend.model_digest
+        )
+        self.config_digest = configuration_digest(self.attested_config)
+        self._attest_lock = threading.Lock()
+
+    # -- attestation ---------------------------------------------------------------------------
+
+    def attest(self, nonce: bytes) -> Attestation:
+        """Issue a document binding ``nonce``, the config digest and the current enclave key."""
+        if not MIN_NONCE_BYTES <= len(nonce) <= MAX_NONCE_BYTES:
+            raise ServiceError(400, "bad-nonce", f"nonce must be {MIN_NONCE_BYTES}..{MAX_NONCE_BYTES} bytes")
+        key = self.keyring.current()
+        with self._attest_lock:
+            document = self.provider.attest(
+                nonce=nonce, user_data=self.config_digest, public_key=key.public_key_der
+            )
+        digest = hashlib.sha256(document).digest()
+        try:
+            self.keyring.register_document(key, digest)
+        except UnknownKeyError:  # rotated while signing: extremely rare, let the client retry
+            raise ServiceError(503, "retry", "enclave key rotated during attestation, retry") from None
+        return Attestation(document=document, key_id=key.key_id, document_sha256=digest)
+
+    # -- batches -------------------------------------------------------------------------------
+
+    def process_batch(self, envelope: bytes, document_sha256: bytes) -> tuple[BatchHeader, bytes]:
+        """Open, check, infer and seal the reply; return the request header and the sealed reply."""
+        try:
+            key, opener = self.keyring.opener_for(document_sha256)
+        except UnknownKeyError:
+            raise ServiceError(409, "reattest", REATTEST_MESSAGE) from None
+        try:
+            with key.open_lock:
+                header, plaintext = opener.open(envelope)
+        except EnvelopeError as exc:
+            raise ServiceError(400, "bad-envelope", f"envelope refused: {exc}") from None
+        if header.policy_hash not in self.config.allowed_policy_hashes:
+            raise ServiceError(403, "policy-not-allowed", "the batch's policy hash is not in the allow list")
+        if header.region != self.config.region:
+            raise ServiceError(
+                403, "region-not-allowed", f"this enclave serves region {self.config.region!r}"
+            )
+        try:
+            self.keyring.claim_batch(key, header)
+        except ReplayError:
+            raise ServiceError(409, "replay", "this batch id was already processed under this key") from None
+        except (UnknownKeyError, KeyExhaustedError):
+            raise ServiceError(409, "reattest", REATTEST_MESSAGE) from None
+        records = self._records(plaintext, header)
+        del plaintext
+        try:
+            results = self.backend.infer(records)
+        except BackendError as exc:
+            raise ServiceError(502, "backend-failed", str(exc)) from None
+        if len(results) != len(records):
+            raise ServiceError(500, "backend-failed", "backend returned the wrong number of results")
+        reply = seal_reply(header, canonical_json({"results": results}))
+        logger.debug("batch %s: %d records processed under key %s", header.batch_id, len(records), key.key_id)
+        return header, reply
+
+    def _records(self, plaintext: bytes, header: BatchHeader) -> list[Any]:
+        try:
+            payload = json.loads(plaintext)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ServiceError(400, "bad-payload", "batch plaintext is not JSON") from None
+        records = payload.get("records") if isinstance(payload, dict) else None
+        if not isinstance(records, list):
+            raise ServiceError(400, "bad-payload", 'batch plaintext must be {"records": [...]}')
+        if len(records) != header.record_count:
+            raise ServiceError(
+                400, "bad-payload", f"header says {header.record_count} records, payload holds {len(records)}"
+            )
+        if len(records) > self.config.max_records:
+            raise ServiceError(
+                413, "too-many-records", f"at most {self.config.max_records} records per batch"
+            )
+        return records
