@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import threading
 import traceback
 import uuid
@@ -132,6 +133,25 @@ def test_partitioned_read_gives_every_row_exactly_once(pg: Any, partitions: int)
     assert all(r.meta.ref == f"id={r.fields['id']}" for r in keyed)
     null_refs = sorted(r.meta.ref for r in records if r.fields["id"] is None)
     assert null_refs == ["id IS NULL row 1", "id IS NULL row 2"]
+
+
+def test_reads_through_a_server_side_cursor_in_fetch_size_steps(pg: Any) -> None:
+    """While a partition is being read, the server shows the reader FETCHing ``fetch_size`` rows."""
+    from redactline.connectors.postgres import _ReadPartition
+
+    table = _people(pg, 50)
+    spec = ReadPostgres(pg.dsn, table=table, fetch_size=7)._spec
+    reader = _ReadPartition(spec)
+    rows = reader.process((pg.name, ("all", None, None)))
+    first = next(rows)
+    assert isinstance(first, Record)
+    cursor_name = f"redactline_{os.getpid()}_{id(reader)}"
+    queries = [q for (q,) in pg.conn.execute(
+        "SELECT query FROM pg_stat_activity WHERE application_name = 'redactline' AND query LIKE %s",
+        [f"%{cursor_name}%"],
+    ).fetchall()]
+    assert queries == [f'FETCH FORWARD 7 FROM "{cursor_name}"']
+    assert 1 + sum(1 for _ in rows) == 50
 
 
 def test_query_source_with_key_partitions(pg: Any) -> None:
