@@ -57,10 +57,15 @@ class RedactlineOptions(PipelineOptions):
                            help="PostgreSQL source: parallel key-range partitions")
         group.add_argument("--sink-key", default="id",
                            help="PostgreSQL sinks: key column(s) for upserts, comma-separated")
-        group.add_argument("--http-pagination", default=None,
-                           help="HTTP source: pagination style passed to the connector")
-        group.add_argument("--num-shards", type=int, default=0,
-                           help="file sinks: output shards (0 = runner decides)")
+        group.add_argument("--http-pagination", choices=("cursor", "page", "link"), default=None,
+                           help="HTTP source: pagination style (required for an http(s) source)")
+        group.add_argument("--http-items-path", default="items",
+                           help="HTTP source: dotted path of the item array in a page ('' = the body)")
+        group.add_argument("--http-auth-env", default=None,
+                           help="HTTP source: environment variable whose value is sent as Authorization")
+        group.add_argument("--num-shards", type=int, default=1,
+                           help="file sinks: 1 = exactly the named file; N > 1 = N shards named "
+                           "PREFIX-0000i-of-0000N.EXT")
         group.add_argument("--run-id", help="run id (default: a random UUID)")
         group.add_argument("--quiet", action="store_true", default=False,
                            help="no progress line or summary on the terminal (for scripts)")

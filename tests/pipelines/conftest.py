@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 
@@ -44,15 +45,19 @@ def person_record(i: int, country: str = "DE") -> dict[str, str]:
 
 
 def scan_for(paths: list[Path], needles: list[str], extra_text: str = "") -> list[tuple[str, str]]:
-    """(where, needle) for every needle found in the files (recursively) or in ``extra_text``."""
+    """(where, needle) for every needle found as a whole word in the files (recursively) or ``extra_text``.
+
+    Whole words only, so a first name such as "Tim" does not match "eventTime".
+    """
+    patterns = {n: re.compile(rb"(?<![A-Za-z0-9])" + re.escape(n.encode()) + rb"(?![A-Za-z0-9])")
+                for n in set(needles)}
     hits = []
     files: list[Path] = []
     for p in paths:
         files += [f for f in p.rglob("*") if f.is_file()] if p.is_dir() else [p]
-    for f in files:
-        data = f.read_bytes()
-        hits += [(str(f), n) for n in needles if n.encode() in data]
-    hits += [("text", n) for n in needles if n in extra_text]
+    blobs = [(str(f), f.read_bytes()) for f in files] + [("terminal/logs", extra_text.encode())]
+    for where, data in blobs:
+        hits += [(where, n) for n, pat in patterns.items() if pat.search(data)]
     return hits
 
 

@@ -1,0 +1,98 @@
+"""CLI verbs of the pipelines area: ``run``, ``demo`` and ``quarantine show``.
+
+Heavy imports (Beam, Presidio) happen inside the command functions so ``redactline --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DEMO_DIR = Path(__file__).parent / "demo"
+DEMO_POLICY = DEMO_DIR / "demo-policy.yaml"
+DEMO_DATA = DEMO_DIR / "customers.csv"
+DEFAULT_OUT = "redactline-out"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``run``, ``demo`` and ``quarantine`` to the ``redactline`` command."""
+    # '+' as prefix char: every '-'/'--' flag (ours and Beam's) is passed through untouched to run().
+    run = subparsers.add_parser(
+        "run", add_help=False, prefix_chars="+",
+        help="run a redaction pipeline (see 'redactline run --help'; takes Beam pipeline options too)",
+    )
+    run.add_argument("argv", nargs=argparse.REMAINDER)
+    run.set_defaults(func=_cmd_run)
+
+    demo = subparsers.add_parser("demo", help="redact the bundled sample data with the bundled demo policy")
+    demo.add_argument("--out", default=DEFAULT_OUT, help=f"output directory (default: ./{DEFAULT_OUT})")
+    demo.add_argument("--quiet", action="store_true", help="no progress line")
+    demo.set_defaults(func=_cmd_demo)
+
+    quarantine = subparsers.add_parser("quarantine", help="inspect quarantine files")
+    verbs = quarantine.add_subparsers(dest="quarantine_command", metavar="VERB")
+    show = verbs.add_parser("show", help="decrypt and print a quarantine file (PLAINTEXT: for operators)")
+    show.add_argument("path", help="quarantine JSONL file")
+    key = show.add_mutually_exclusive_group(required=True)
+    key.add_argument("--key-file", help="file holding the quarantine key")
+    key.add_argument("--key-env", help="environment variable holding the quarantine key")
+    show.add_argument("--reason", help="only entries with this reason code")
+    show.add_argument("--json", action="store_true", help="one JSON object per entry, raw as text")
+    show.set_defaults(func=_cmd_quarantine_show)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .run import run
+
+    return run(args.argv)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .run import run
+
+    out = Path(args.out)
+    argv = [
+        "--policy", str(DEMO_POLICY),
+        "--source", str(DEMO_DATA),
+        "--sink", str(out / "customers.redacted.jsonl"),
+        "--held", str(out / "customers.held.jsonl"),
+        "--quarantine", str(out / "customers.quarantine.jsonl"),
+        "--manifest", str(out / "manifest.json"),
+    ]
+    if args.quiet:
+        argv.append("--quiet")
+    print(f"redactline demo: {DEMO_DATA.name} through policy {DEMO_POLICY.name} -> {out}/")
+    code = run(argv, summary=True)
+    if code == 0:
+        print(f"inspect quarantined rows: redactline quarantine show {out / 'customers.quarantine.jsonl'} "
+              f"--key-file {out / 'quarantine.key'}")
+    return code
+
+
+def _cmd_quarantine_show(args: argparse.Namespace) -> int:
+    from .quarantine import KeySpec, QuarantineKeyError, read_entries
+
+    try:
+        key = KeySpec(env=args.key_env, file=args.key_file).load()
+    except QuarantineKeyError as exc:
+        print(f"redactline quarantine show: error: {exc}", file=sys.stderr)
+        return 2
+    if not Path(args.path).is_file():
+        print(f"redactline quarantine show: error: {args.path}: no such file", file=sys.stderr)
+        return 2
+    print("# decrypted quarantine entries: contains raw records in PLAINTEXT", file=sys.stderr)
+    failed = 0
+    for entry in read_entries(args.path, key):
+        if args.reason and entry["reason"] != args.reason:
+            continue
+        raw = entry.get("raw")
+        text = None if raw is None else raw.decode("utf-8", errors="backslashreplace")
+        failed += raw is None
+        if args.json:
+            print(json.dumps({**entry, "raw": text}, ensure_ascii=False))
+            continue
+        print(f"[{entry['reason']}] {entry['source']} {entry['ref']}: {entry['detail']}")
+        print(f"    {text if text is not None else '<' + entry['error'] + '>'}")
+    return 1 if failed else 0

@@ -1,0 +1,181 @@
+"""End-to-end runs of ``redactline run`` / ``demo`` on real files, the real engine and the local runner."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from conftest import DEMO_CSV, DEMO_POLICY, PEOPLE, person_record, pii_values, scan_for
+
+from redactline.pipelines import manifest as mf
+from redactline.pipelines.cli import main as cli_main
+from redactline.pipelines.quarantine import read_entries
+from redactline.pipelines.run import run
+
+KEY_HEX = "11" * 32
+BIG = "Z" * (2 * 1024 * 1024)  # a 2 MB field
+
+
+def write_broken_csv(path: Path, good: int = 12) -> list[str]:
+    """Good rows plus one of each breakage; returns the ids of the good rows."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(person_record(0)), lineterminator="\n")
+    writer.writeheader()
+    ids = []
+    for i in range(good):
+        writer.writerow(person_record(i))
+        ids.append(str(i))
+    name, email, phone = PEOPLE[0]
+    lines = buf.getvalue().encode().splitlines(keepends=True)
+    broken = [
+        f'900,"{name},{email},{phone},DE,unclosed quote\n'.encode(),
+        f"901,{name},{email},{phone},DE,extra,field\n".encode(),
+        f"902,{name},{email},{phone},DE,bad byte \xff here\n".encode("latin-1"),
+        f"903,{name},{email},{phone},DE,{BIG}\n".encode(),
+    ]
+    # spread the bad rows between good ones
+    out = [lines[0], *lines[1:4], broken[0], *lines[4:7], broken[1], *lines[7:10], broken[2], *lines[10:],
+           broken[3]]
+    path.write_bytes(b"".join(out))
+    return ids
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def base_args(tmp_path: Path, source: str, sink: str | None = None) -> list[str]:
+    return [
+        "--policy", str(DEMO_POLICY), "--source", source,
+        "--sink", sink or str(tmp_path / "out" / "redacted.jsonl"),
+        "--quarantine-key-env", "RL_TEST_QKEY", "--quiet",
+    ]
+
+
+@pytest.mark.slow
+def test_broken_csv_every_row_accounted_nothing_leaks(tmp_path, monkeypatch, capsys, caplog,
+                                                      no_remote_network):
+    monkeypatch.setenv("RL_TEST_QKEY", KEY_HEX)
+    caplog.set_level(logging.INFO)
+    src = tmp_path / "in.csv"
+    ids = write_broken_csv(src)
+    code = run(base_args(tmp_path, str(src)))
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+
+    out = tmp_path / "out"
+    delivered = read_jsonl(out / "redacted.jsonl")
+    assert sorted(r["id"] for r in delivered) == sorted(ids)
+    assert all(r["_redactline"]["policy"] == "demo-support-export" for r in delivered)
+    assert all(r["name"] == "<NAME>" and "<EMAIL_ADDRESS>" in r["notes"] for r in delivered)
+
+    quarantine = read_jsonl(out / "redacted.quarantine.jsonl")
+    assert sorted(e["reason"] for e in quarantine) == ["field_count", "invalid_utf8", "oversize",
+                                                       "unclosed_quote"]
+    assert all(e["source"].endswith("in.csv") and e["ref"].startswith("line ") for e in quarantine)
+
+    manifest = json.loads((out / "redacted.manifest.json").read_text())
+    counts = manifest["counts"]
+    assert counts["read"] == len(ids) + 4 == counts["delivered"] + counts["held"]["total"] + \
+        counts["quarantined"]["total"]
+    assert manifest["check"]["holds"] and manifest["state"].endswith("DONE")
+    assert counts["quarantined"]["by_reason"]["oversize"] == 1
+    assert manifest["entities"]["EMAIL_ADDRESS"] == len(ids)
+    assert manifest["policy"]["sha256"] == delivered[0]["_redactline"]["sha256"]
+    assert not (out / "redacted.manifest.json.counts.json").exists()
+
+    # nothing identifying anywhere: outputs, quarantine, manifest, stdout/stderr, log records
+    logs = "\n".join(r.getMessage() for r in caplog.records)
+    assert scan_for([out], pii_values(), captured.out + captured.err + logs) == []
+    assert no_remote_network == []
+
+    # the operator can read the quarantined rows back with the key, and only with it
+    entries = list(read_entries(out / "redacted.quarantine.jsonl", bytes.fromhex(KEY_HEX)))
+    by_reason = {e["reason"]: e["raw"] for e in entries}
+    assert PEOPLE[0][1].encode() in by_reason["field_count"]
+    assert b"\xff" in by_reason["invalid_utf8"]
+    wrong = list(read_entries(out / "redacted.quarantine.jsonl", bytes.fromhex("22" * 32)))
+    assert all(e["raw"] is None for e in wrong)
+
+
+def test_quarantine_show_prints_plaintext_for_the_operator(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RL_TEST_QKEY", KEY_HEX)
+    src = tmp_path / "in.csv"
+    src.write_bytes(b"id,name\n1,ok\n2,\"Robert Whitfield\n3,x,y\n")
+    assert run(base_args(tmp_path, str(src))) == 0
+    capsys.readouterr()
+    qfile = tmp_path / "out" / "redacted.quarantine.jsonl"
+    assert b"Whitfield" not in qfile.read_bytes()
+    assert cli_main(["quarantine", "show", str(qfile), "--key-env", "RL_TEST_QKEY"]) == 0
+    shown = capsys.readouterr().out
+    assert "Robert Whitfield" in shown and "[unclosed_quote]" in shown and "[field_count]" in shown
+    keyfile = tmp_path / "wrong.key"
+    keyfile.write_text("33" * 32)
+    assert cli_main(["quarantine", "show", str(qfile), "--key-file", str(keyfile)]) == 1
+    assert "Whitfield" not in capsys.readouterr().out
+
+
+def test_usage_errors_exit_2_naming_the_flag_or_file(tmp_path, capsys):
+    bad_policy = tmp_path / "bad.yaml"
+    bad_policy.write_text("apiVersion: redactline.dev/v1\nkind: RedactionPolicy\nmetadata: {name: x}\n")
+    assert run(["--policy", str(bad_policy), "--source", "a.csv", "--sink", "b.jsonl"]) == 2
+    assert "bad.yaml" in capsys.readouterr().err
+    assert run(["--source", "a.csv", "--sink", "b.jsonl"]) == 2
+    assert "--policy" in capsys.readouterr().err
+    assert run(["--policy", str(DEMO_POLICY), "--source", "a.csv", "--sink", "b.txt"]) == 2
+    assert "--sink" in capsys.readouterr().err
+    assert run(["--policy", str(DEMO_POLICY), "--source", "a.csv", "--sink", "x.jsonl",
+                "--destination", "nowhere"]) == 2
+    assert "--destination nowhere" in capsys.readouterr().err
+    assert run(["--policy", str(DEMO_POLICY), "--source", str(tmp_path / "none-*.csv"),
+                "--sink", str(tmp_path / "x.jsonl"), "--quarantine-key-file", str(tmp_path / "k")]) == 2
+    assert "--quarantine-key-file" in capsys.readouterr().err
+
+
+def test_failed_manifest_check_exits_1(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RL_TEST_QKEY", KEY_HEX)
+    src = tmp_path / "in.csv"
+    src.write_bytes(b"id,notes\n1,hello\n")
+    real = mf.read_counts
+
+    def lose_one(path):
+        counts = real(path)
+        counts["delivered"] -= 1  # as if a record vanished between source and sink
+        return counts
+
+    monkeypatch.setattr(mf, "read_counts", lose_one)
+    assert run(base_args(tmp_path, str(src))) == 1
+    err = capsys.readouterr().err
+    assert "FAILED" in err
+    manifest = json.loads((tmp_path / "out" / "redacted.manifest.json").read_text())
+    assert manifest["check"] == {"expression": "read == delivered + held + quarantined", "read": 1,
+                                 "accounted": 0, "holds": False}
+    assert manifest["openlineage"]["eventType"] == "FAIL"
+
+
+@pytest.mark.slow
+def test_demo_command_runs_bundled_data(tmp_path, capsys, no_remote_network):
+    code = cli_main(["demo", "--out", str(tmp_path / "demo"), "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    out = tmp_path / "demo"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["check"]["holds"]
+    assert manifest["counts"]["quarantined"]["total"] == 3 and manifest["counts"]["held"]["total"] == 4
+    assert str(out / "manifest.json") in captured.out and "check read == delivered" in captured.out
+    assert "Production runs must pass" in captured.err  # the generated key is announced
+    assert (out / "quarantine.key").stat().st_mode & 0o777 == 0o600
+    # every name/email/phone of the bundled data stays out of outputs, manifest and terminal
+    names: list[str] = []
+    for row in csv.reader(io.StringIO(DEMO_CSV.read_bytes().decode("utf-8", "replace"))):
+        if row[0].isdigit() and len(row) == 6:
+            names += [row[1], *row[1].split(), row[2], row[3]]
+    assert len(names) > 100
+    assert scan_for([out], names, captured.out + captured.err) == []
+    assert no_remote_network == []
