@@ -121,8 +121,8 @@ def test_hipaa_city_and_state_zip_do_not_survive(engines) -> None:
     assert "Cambridge" not in out and "02139" not in out
 
 
-# The engine widens the winning finding over overlapping losers (spaCy's DATE "age 89", a licence
-# match on "MA 02139"), so the generalising operator sees the union text and fails closed to a
+# The engine widens the winning finding over overlapping losers (spaCy tags "age 89" DATE and
+# "MA 02139" ORG), so the generalising operator sees the union text and fails closed to a
 # placeholder instead of keeping the age / the 3-digit ZIP. Safe, but coarser than Safe Harbor needs.
 @pytest.mark.xfail(strict=True, reason="engine widens the winner; generalize sees the union text")
 @pytest.mark.parametrize(
