@@ -37,8 +37,10 @@ def reset() -> None:
 class Progress:
     """Context manager printing a one-line status to ``stream`` every ``interval`` seconds."""
 
-    def __init__(self, enabled: bool = True, stream: TextIO | None = None, interval: float = 1.0) -> None:
+    def __init__(self, enabled: bool = True, stream: TextIO | None = None, interval: float = 1.0,
+                 counts_visible: bool = True) -> None:
         self._enabled = enabled
+        self._counts_visible = counts_visible
         self._stream = stream or sys.stderr
         self._interval = interval
         self._stop = threading.Event()
@@ -62,6 +64,8 @@ class Progress:
     def line(self) -> str:
         processed, quarantined = snapshot()
         elapsed = max(time.monotonic() - self._start, 1e-9)
+        if not self._counts_visible:
+            return f"redactline: running in worker processes, {elapsed:.0f}s (counts in the manifest)"
         return (f"redactline: {processed} records redacted, {processed / elapsed:.1f} records/s, "
                 f"{quarantined} quarantined, {elapsed:.0f}s")
 

@@ -245,7 +245,8 @@ def run(argv: list[str] | None = None, *, engine_factory: EngineFactory | None =
     try:
         pipeline = beam.Pipeline(runner=runner, options=options)
         build(pipeline, rp, counts_path, engine_factory, source)
-        with Progress(enabled=not rp.opts.quiet):
+        in_process = options.view_as(DirectOptions).direct_running_mode != "multi_processing"
+        with Progress(enabled=not rp.opts.quiet, counts_visible=runner is not None and in_process):
             result = pipeline.run()
             state = str(result.wait_until_finish() or result.state)
     except (uris.UriError, FileNotFoundError) as exc:

@@ -179,3 +179,33 @@ def test_demo_command_runs_bundled_data(tmp_path, capsys, no_remote_network):
     assert len(names) > 100
     assert scan_for([out], names, captured.out + captured.err) == []
     assert no_remote_network == []
+
+
+def _outputs(out: Path, stem: str) -> dict:
+    quarantine = [{k: e[k] for k in ("reason", "detail", "source", "ref")}  # sealed bytes use fresh nonces
+                  for e in read_jsonl(out / f"{stem}.quarantine.jsonl")]
+    manifest = json.loads((out / f"{stem}.manifest.json").read_text())
+    return {
+        "delivered": sorted(read_jsonl(out / f"{stem}.jsonl"), key=lambda r: r["id"]),
+        "held": sorted(read_jsonl(out / f"{stem}.held.jsonl"), key=lambda r: r["id"]),
+        "quarantine": sorted(quarantine, key=lambda e: e["ref"]),
+        "counts": manifest["counts"],
+        "entities": manifest["entities"],
+    }
+
+
+@pytest.mark.slow
+def test_multi_process_run_gives_the_same_outputs_as_in_process(tmp_path, monkeypatch, no_remote_network):
+    monkeypatch.setenv("RL_TEST_QKEY", KEY_HEX)
+    src = tmp_path / "in.csv"
+    write_broken_csv(src, good=16)
+    common = ["--run-id", "same-run"]
+    assert run([*base_args(tmp_path, str(src), str(tmp_path / "a" / "r.jsonl")), *common]) == 0
+    assert run([*base_args(tmp_path, str(src), str(tmp_path / "b" / "r.jsonl")), *common,
+                "--direct_num_workers", "2", "--direct_running_mode", "multi_processing"]) == 0
+    single, multi = _outputs(tmp_path / "a", "r"), _outputs(tmp_path / "b", "r")
+    assert single == multi
+    assert len(single["delivered"]) == 16 and len(single["quarantine"]) == 4
+    manifest = json.loads((tmp_path / "b" / "r.manifest.json").read_text())
+    assert manifest["runner"] == "FnApiRunner (multi_processing, 2 workers)"
+    assert no_remote_network == []
