@@ -201,3 +201,43 @@ def test_openai_backend_errors_do_not_echo_content(llm_server):
 def test_openai_backend_only_on_loopback():
     with pytest.raises(ValueError, match="loopback"):
         OpenAICompatibleBackend(OpenAIBackendConfig(base_url="http://example.com"))
+
+
+# --------------------------------------------------------------------------------------- CLI arguments
+
+
+def test_serve_arguments_build_a_config():
+    import argparse
+
+    from redactline.enclave_sink.server.serve import add_serve_arguments, config_from_args, run_serve
+
+    parser = argparse.ArgumentParser()
+    add_serve_arguments(parser)
+    args = parser.parse_args(
+        ["--allow-policy", "ab" * 32, "--region", "eu-west-1", "--key-lifetime", "120", "--port", "0"]
+    )
+    config = config_from_args(args)
+    assert config.allowed_policy_hashes == {"ab" * 32} and config.region == "eu-west-1"
+    assert config.key_lifetime == dt.timedelta(seconds=120) and config.provider == "simulated"
+    assert run_serve(parser.parse_args(["--allow-policy", "not-a-hash"])) == 2
+
+
+def test_service_with_openai_backend_end_to_end(llm_server):
+    from redactline.enclave_sink.server.client import EnclaveClient
+    from redactline.enclave_sink.server.serve import ServiceThread, build_service
+
+    config = ServiceConfig(
+        allowed_policy_hashes=frozenset({"ab" * 32}),
+        backend="openai-compatible",
+        openai=OpenAIBackendConfig(base_url=llm_server, model="tiny", template="Q: {record}", timeout=5),
+    )
+    provider = SimulatedNitroProvider()
+    with ServiceThread(build_service(config, provider=provider)) as thread:
+        client = EnclaveClient(
+            thread.base_url, NitroAttestationVerifier(root=provider.simulator.unsafe_trust_root())
+        )
+        session = client.attest()
+        assert session.config["backend"] == "openai-compatible" and session.config["model_id"] == "tiny"
+        results = client.process([{"t": "a b c"}], policy_hash="ab" * 32, region="local")
+        client.close()
+    assert results == [{"completion": "4 words", "finish_reason": "stop", "model": "tiny"}]
