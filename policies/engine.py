@@ -58,26 +58,32 @@ def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def _resolve_overlaps(results: list[RecognizerResult]) -> list[RecognizerResult]:
-    """Non-overlapping spans, best score first; a losing span widens the winner so no character leaks."""
-    kept: list[RecognizerResult] = []
+@dataclass(frozen=True)
+class _Piece:
+    start: int
+    end: int
+    result: RecognizerResult
+
+
+def _resolve_overlaps(results: list[RecognizerResult]) -> list[_Piece]:
+    """Non-overlapping pieces, best score first.
+
+    A stronger finding keeps its own span, so its operator sees exactly what its recognizer matched (an
+    age stays "89" for ``generalize``); the parts of a weaker overlapping finding outside it become
+    pieces of their own, so no detected character is left uncovered.
+    """
+    taken: list[tuple[int, int]] = []
+    pieces: list[_Piece] = []
     for result in sorted(results, key=lambda r: (-r.score, -(r.end - r.start), r.start)):
-        overlapping = [k for k in kept if k.start < result.end and result.start < k.end]
-        if not overlapping:
-            kept.append(result)
-            continue
-        winner = overlapping[0]
-        winner.start = min(winner.start, result.start)
-        winner.end = max(winner.end, result.end)
-    # widening can make two kept spans touch; merge those too
-    kept.sort(key=lambda r: r.start)
-    merged: list[RecognizerResult] = []
-    for result in kept:
-        if merged and result.start < merged[-1].end:
-            merged[-1].end = max(merged[-1].end, result.end)
-        else:
-            merged.append(result)
-    return merged
+        free = [(result.start, result.end)]
+        for start, end in taken:
+            free = [
+                part for a, b in free for part in ((a, min(b, start)), (max(a, end), b)) if part[0] < part[1]
+            ]
+        for start, end in free:
+            pieces.append(_Piece(start, end, result))
+            taken.append((start, end))
+    return sorted(pieces, key=lambda piece: piece.start)
 
 
 _INDEX = re.compile(r"\[\d+\]")
@@ -126,13 +132,16 @@ class RedactionEngine:
         findings: list[Finding] = []
         pieces: list[str] = []
         cursor = 0
-        for result in _resolve_overlaps(results):
+        for piece in _resolve_overlaps(results):
+            result = piece.result
             spec = self._operator_for(result.entity_type)
-            original = text[result.start : result.end]
+            original = text[piece.start : piece.end]
+            if not original.strip():
+                continue  # a leftover of only white space carries nothing to hide
             replacement = apply_operator(spec, original, result.entity_type, ctx, self._keys)
-            pieces.append(text[cursor : result.start])
+            pieces.append(text[cursor : piece.start])
             pieces.append(replacement)
-            cursor = result.end
+            cursor = piece.end
             explanation = result.analysis_explanation
             # Presidio counts validation (a checksum) as "improvement" too; only a context word is a boost.
             boost = 0.0
@@ -141,8 +150,8 @@ class RedactionEngine:
             findings.append(
                 Finding(
                     entity_type=result.entity_type,
-                    start=result.start,
-                    end=result.end,
+                    start=piece.start,
+                    end=piece.end,
                     score=round(float(result.score), 4),
                     recognizer=(result.recognition_metadata or {}).get("recognizer_name", "unknown"),
                     operator=spec.type,

@@ -117,3 +117,22 @@ def test_records_in_a_batch_match_records_alone(engine):
 def test_non_mapping_record_is_an_error(engine):
     with pytest.raises(TypeError):
         engine.redact_record(["not", "a", "dict"])  # type: ignore[arg-type]
+
+
+def test_overlapping_findings_keep_their_own_spans_and_cover_every_character():
+    from presidio_analyzer import RecognizerResult
+
+    from redactline.policies.engine import _resolve_overlaps
+
+    weak = RecognizerResult("DATE_TIME", 0, 10, 0.5)
+    strong = RecognizerResult("AGE", 4, 6, 0.9)
+    pieces = [(p.start, p.end, p.result.entity_type) for p in _resolve_overlaps([weak, strong])]
+    assert pieces == [(0, 4, "DATE_TIME"), (4, 6, "AGE"), (6, 10, "DATE_TIME")]
+
+
+def test_phone_recognizer_is_gated_only_below_the_shortest_possible_number(engine):
+    from redactline.policies.recognizers import DigitGatedPhoneRecognizer
+
+    gated = [r for r in engine._analyzer.registry.recognizers if isinstance(r, DigitGatedPhoneRecognizer)]
+    assert gated and all(r.min_digits == 4 for r in gated)  # DE numbers can be 4 digits (phonenumbers)
+    assert "212" not in engine.redact_text("Call me on (212) 555-0100 tomorrow").text.replace("<", "")
