@@ -21,6 +21,20 @@ def register(subparsers: Any) -> None:
     verbs = enclave.add_subparsers(dest="enclave_command", metavar="VERB")
     enclave.set_defaults(func=lambda args: _usage(enclave))
     _register_verify(verbs)
+    _register_serve(verbs)
+
+
+def _register_serve(verbs: Any) -> None:
+    from .server.serve import add_serve_arguments, run_serve
+
+    p = verbs.add_parser(
+        "serve",
+        help="run the confidential inference service (in the enclave, or simulated locally)",
+        description="Serve attestation, sealed batches and health over HTTP. With the simulated provider "
+        "the attestation root is a locally generated test root: UNSAFE, for local runs and tests only.",
+    )
+    add_serve_arguments(p)
+    p.set_defaults(func=run_serve)
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
