@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from phonenumbers.phonemetadata import PhoneMetadata
 from presidio_analyzer import PatternRecognizer, RecognizerRegistry
 from presidio_analyzer.nlp_engine import NlpArtifacts, NlpEngine
@@ -56,10 +60,24 @@ def _languages(config: RecognizerConfig, detection: Detection) -> list[str]:
     return [config.supported_language] if config.supported_language else list(detection.languages)
 
 
+@contextmanager
+def _quiet_presidio() -> Iterator[None]:
+    """Presidio warns once per predefined recognizer of a language the policy does not use; that is
+    expected here, not a problem to show on every run."""
+    logger = logging.getLogger("presidio-analyzer")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def build_registry(detection: Detection, nlp_engine: NlpEngine) -> RecognizerRegistry:
     registry = RecognizerRegistry(supported_languages=list(detection.languages))
     if detection.use_predefined:
-        registry.load_predefined_recognizers(languages=list(detection.languages), nlp_engine=nlp_engine)
+        with _quiet_presidio():
+            registry.load_predefined_recognizers(languages=list(detection.languages), nlp_engine=nlp_engine)
     else:
         registry.add_nlp_recognizer(nlp_engine)
     for config in detection.recognizers:
