@@ -277,6 +277,7 @@ def build_analyzer(policy: Policy) -> AnalyzerEngine:
     offline.use_offline_suffix_list()
     from presidio_analyzer import AnalyzerEngine
 
+    from .context import SelectiveContextEnhancer
     from .recognizers import build_registry
     from .spacy_ner import NerOnlySpacyEngine
 
@@ -284,4 +285,9 @@ def build_analyzer(policy: Policy) -> AnalyzerEngine:
     nlp_engine = NerOnlySpacyEngine(detection.nlp.model, detection.languages, detection.nlp.labels_to_ignore)
     nlp_engine.load()
     registry = build_registry(detection, nlp_engine)
-    return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=detection.languages)
+    return AnalyzerEngine(
+        registry=registry,
+        nlp_engine=nlp_engine,
+        supported_languages=detection.languages,
+        context_aware_enhancer=SelectiveContextEnhancer(),
+    )

@@ -136,3 +136,30 @@ def test_phone_recognizer_is_gated_only_below_the_shortest_possible_number(engin
     gated = [r for r in engine._analyzer.registry.recognizers if isinstance(r, DigitGatedPhoneRecognizer)]
     assert gated and all(r.min_digits == 4 for r in gated)  # DE numbers can be 4 digits (phonenumbers)
     assert "212" not in engine.redact_text("Call me on (212) 555-0100 tomorrow").text.replace("<", "")
+
+
+def test_selective_context_enhancer_matches_presidio_enhancer(engine):
+    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+
+    texts = [
+        "My phone number is 212-555-0100 and my credit card is 4111111111111111.",
+        "SSN 078-05-1120 belongs to Jane Roe of Boston.",
+        "Nothing sensitive here at all.",
+        "Call 0049 30 901820 or mail jane.roe@example.org about account 12345678.",
+        "Driver license D1234567 and passport 912803456, bank account 123456789012.",
+    ]
+
+    def summary():
+        return [
+            sorted((r.entity_type, r.start, r.end, round(r.score, 6)) for r in results)
+            for results in engine.analyze_texts(texts)
+        ]
+
+    selective = summary()
+    analyzer = engine._analyzer
+    original = analyzer.context_aware_enhancer
+    analyzer.context_aware_enhancer = LemmaContextAwareEnhancer()
+    try:
+        assert summary() == selective
+    finally:
+        analyzer.context_aware_enhancer = original
