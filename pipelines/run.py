@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import difflib
 import logging
 import os
 import sys
@@ -93,8 +94,19 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
+def _check_unknown_flags(options: PipelineOptions) -> None:
+    """Beam drops flags it does not know with a warning; a misspelt redactline flag must not pass."""
+    known = set(options.get_all_options())
+    ours = {a.dest for a in _help_parser()._actions}
+    for key in set(options.get_all_options(retain_unknown_options=True)) - known:
+        close = difflib.get_close_matches(key.replace("-", "_"), ours, n=1, cutoff=0.8)
+        if close:
+            raise UsageError(f"unknown flag --{key}; did you mean --{close[0].replace('_', '-')}?")
+
+
 def plan(options: PipelineOptions) -> RunPlan:
     """Validate flags, load the policy, resolve destinations, paths and the quarantine key."""
+    _check_unknown_flags(options)
     opts = options.view_as(RedactlineOptions)
     if not opts.policy:
         raise UsageError("--policy is required")

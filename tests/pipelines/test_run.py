@@ -128,6 +128,9 @@ def test_usage_errors_exit_2_naming_the_flag_or_file(tmp_path, capsys):
     assert "bad.yaml" in capsys.readouterr().err
     assert run(["--source", "a.csv", "--sink", "b.jsonl"]) == 2
     assert "--policy" in capsys.readouterr().err
+    assert run(["--policy", str(DEMO_POLICY), "--source", "a.csv", "--sink", "b.jsonl", "--quarantine-ky-env",
+                "X"]) == 2
+    assert "did you mean --quarantine-key-env" in capsys.readouterr().err
     assert run(["--policy", str(DEMO_POLICY), "--source", "a.csv", "--sink", "b.txt"]) == 2
     assert "--sink" in capsys.readouterr().err
     assert run(["--policy", str(DEMO_POLICY), "--source", "a.csv", "--sink", "x.jsonl",
@@ -209,3 +212,17 @@ def test_multi_process_run_gives_the_same_outputs_as_in_process(tmp_path, monkey
     manifest = json.loads((tmp_path / "b" / "r.manifest.json").read_text())
     assert manifest["runner"] == "FnApiRunner (multi_processing, 2 workers)"
     assert no_remote_network == []
+
+
+def test_a_failing_sink_exits_1_with_a_failed_manifest(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RL_TEST_QKEY", KEY_HEX)
+    src = tmp_path / "in.csv"
+    src.write_bytes(b"id,notes\n1,hello\n")
+    args = base_args(tmp_path, str(src), "postgresql://nobody:s3cret@127.0.0.1:1/none#t")
+    args += ["--manifest", str(tmp_path / "m.json")]
+    assert run(args) == 1
+    err = capsys.readouterr().err
+    assert "pipeline error" in err and "s3cret" not in err
+    manifest = json.loads((tmp_path / "m.json").read_text())
+    assert manifest["state"].startswith("FAILED") and not manifest["check"]["holds"]
+    assert "s3cret" not in json.dumps(manifest)
