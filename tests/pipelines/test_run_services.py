@@ -31,7 +31,7 @@ def pg():
     try:
         conn = psycopg.connect(PG_DSN, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError:
-        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432 (run .ci/ensure-postgres)")
+        pytest.fail("PostgreSQL is not running on 127.0.0.1:5432 (run .ci/ensure-postgres)")
     suffix = uuid.uuid4().hex[:8]
     tables = (f"rl_src_{suffix}", f"rl_dst_{suffix}")
     yield conn, tables
