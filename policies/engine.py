@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from . import offline
 from .keys import Key
 from .operators import RecordContext, apply_operator
+from .paths import get_path
 
 if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine, RecognizerResult
@@ -219,7 +220,7 @@ class RedactionEngine:
             for index, record in enumerate(chunk):
                 if not isinstance(record, Mapping):
                     raise TypeError(f"a record must be a mapping, got {type(record).__name__}")
-                subject = _lookup(record, subject_field) if subject_field else None
+                subject = get_path(record, subject_field) if subject_field else None
                 ctx = RecordContext(subject=None if subject is None else str(subject))
                 start = len(texts)
                 plans.append(self._plan(dict(record), "", texts, ctx))
@@ -261,15 +262,6 @@ def _build(plan: Any, resolved: list[str]) -> Any:
     if isinstance(plan, list):
         return [_build(v, resolved) for v in plan if v is not _DROP]
     return plan
-
-
-def _lookup(record: Mapping[str, Any], path: str) -> Any:
-    node: Any = record
-    for part in path.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 def build_analyzer(policy: Policy) -> AnalyzerEngine:

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import regions
+from .paths import get_path
 
 # Held reason codes. Stable: manifests count by them.
 UNKNOWN_JURISDICTION = "unknown_jurisdiction"
@@ -119,7 +120,7 @@ class ResidencyConfig(_Strict):
         None; it never falls back to a default that could allow more than the value says.
         """
         if self.jurisdiction.field:
-            value = _get_path(fields, self.jurisdiction.field)
+            value = get_path(fields, self.jurisdiction.field)
             if value is not None and str(value).strip() != "":
                 return self._map(value)
         if source_jurisdiction is not None:
@@ -161,10 +162,3 @@ def check_region(region: str) -> str:
     return region
 
 
-def _get_path(fields: dict[str, Any], path: str) -> Any:
-    node: Any = fields
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
