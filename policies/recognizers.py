@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -14,13 +15,19 @@ from presidio_analyzer.recognizer_registry.recognizers_loader_utils import Recog
 
 from .schema import Detection, RecognizerConfig
 
+# phonenumbers' matcher only forms candidates from digit groups joined by punctuation (and "x" for
+# extensions): any other letter ends a candidate. Splitting on those letters gives segments that
+# contain every possible candidate.
+_CANDIDATE_BREAK = re.compile(r"[^\W\d_xX]+")
+
 
 class DigitGatedPhoneRecognizer(PhoneRecognizer):
-    """Presidio's PhoneRecognizer, skipped on texts with fewer digits than the shortest possible number.
+    """Presidio's PhoneRecognizer, skipped on texts where no number can match.
 
-    phonenumbers' matcher runs once per region on every text and was a quarter of engine time; a text
-    with fewer digits than the shortest number any of the recognizer's regions allows (from phonenumbers'
-    own metadata) cannot contain a match, so skipping it changes no result.
+    phonenumbers' matcher runs once per region on every text and was a quarter of engine time. A match
+    needs at least as many digits as the shortest number any of the recognizer's regions allows (from
+    phonenumbers' own metadata), all inside one letter-free segment; a text without such a segment
+    cannot contain a match, so skipping it changes no result.
     """
 
     def __init__(self, **kwargs) -> None:
@@ -31,8 +38,13 @@ class DigitGatedPhoneRecognizer(PhoneRecognizer):
             for region in self.supported_regions
         )
 
+    def could_match(self, text: str) -> bool:
+        return any(
+            sum(ch.isdigit() for ch in segment) >= self.min_digits for segment in _CANDIDATE_BREAK.split(text)
+        )
+
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None):
-        if sum(ch.isdigit() for ch in text) < self.min_digits:
+        if not self.could_match(text):
             return []
         return super().analyze(text, entities, nlp_artifacts)
 

@@ -138,6 +138,32 @@ def test_phone_recognizer_is_gated_only_below_the_shortest_possible_number(engin
     assert "212" not in engine.redact_text("Call me on (212) 555-0100 tomorrow").text.replace("<", "")
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Tel:+49-30-1234567 or fax +49 (0)30 7654321",
+        "call555-0100x123 now",
+        "ring 0049 30 901820, ext. 12",
+        "1-800-FLOWERS or 1-800-356-9377",
+        "room 12, floor 3, 2021",
+        "+44 20 7946 0958",
+        "Tel.０３０１２３４５６７ (full-width)",
+        "no digits here",
+        "(212)555-0100",
+        "my number is 06-82237745",
+    ],
+)
+def test_phone_gate_gives_the_same_results_as_presidio(text):
+    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+    from redactline.policies.recognizers import DigitGatedPhoneRecognizer
+
+    def spans(recognizer):
+        return sorted((r.start, r.end, r.score) for r in recognizer.analyze(text, ["PHONE_NUMBER"]))
+
+    assert spans(DigitGatedPhoneRecognizer()) == spans(PhoneRecognizer())
+
+
 def test_selective_context_enhancer_matches_presidio_enhancer(engine):
     from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
 
