@@ -28,7 +28,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from redactline.connectors.records import Rejected
-from redactline.policies.keys import KeyResolutionError, decode_key_material
+from redactline.policies.keys import KeyResolutionError, decode_key_material, resolve_key
+from redactline.policies.keys import KeySpec as PolicyKeySpec
 
 from . import progress
 
@@ -59,19 +60,17 @@ class KeySpec:
     file: str | None = None
 
     def load(self) -> bytes:
+        # The same loading and decoding as policy keys; the flag stands in for the key's name in errors.
         if self.env:
-            value = os.environ.get(self.env)
-            if not value:
-                raise QuarantineKeyError(f"--quarantine-key-env {self.env}: variable is not set")
-            return parse_key(value, f"--quarantine-key-env {self.env}")
-        if self.file:
-            try:
-                text = Path(self.file).read_text()
-            except OSError as exc:
-                problem = f"--quarantine-key-file {self.file}: cannot read ({exc.strerror})"
-                raise QuarantineKeyError(problem) from None
-            return parse_key(text, f"--quarantine-key-file {self.file}")
-        raise QuarantineKeyError("no quarantine key: pass --quarantine-key-env or --quarantine-key-file")
+            origin, spec = f"--quarantine-key-env {self.env}", PolicyKeySpec(env=self.env)
+        elif self.file:
+            origin, spec = f"--quarantine-key-file {self.file}", PolicyKeySpec(file=self.file)
+        else:
+            raise QuarantineKeyError("no quarantine key: pass --quarantine-key-env or --quarantine-key-file")
+        try:
+            return resolve_key(origin, spec, Path.cwd()).material
+        except KeyResolutionError as exc:
+            raise QuarantineKeyError(str(exc)) from None
 
 
 def generate_key_file(path: Path) -> Path:
