@@ -170,8 +170,12 @@ class RedactionEngine:
                 redacted, findings = self._apply(text, results, RecordContext(), None)
                 yield TextResult(redacted, tuple(findings))
 
-    def redact_text(self, text: str) -> TextResult:
-        return next(self.redact_texts([text], batch_size=1))
+    def redact_text(self, text: str, context: RecordContext | None = None) -> TextResult:
+        """Redact one text. Pass ``context`` to share pseudonyms with other texts and read its vault."""
+        if context is None:
+            return next(self.redact_texts([text], batch_size=1))
+        redacted, findings = self._apply(text, self.analyze_texts([text])[0], context, None)
+        return TextResult(redacted, tuple(findings))
 
     # ---- structured records ----------------------------------------------------------------
     def _rule_for(self, path: str):
@@ -208,10 +212,16 @@ class RedactionEngine:
         return value if out == str(value) else out
 
     def redact_records(
-        self, records: Iterable[Mapping[str, Any]], batch_size: int = 64
+        self, records: Iterable[Mapping[str, Any]], batch_size: int = 64,
+        contexts: Iterable[RecordContext] | None = None,
     ) -> Iterator[RecordResult]:
-        """Redact records; the text of every inspected field of a batch goes through one spaCy pass."""
+        """Redact records; the text of every inspected field of a batch goes through one spaCy pass.
+
+        ``contexts`` (one per record, same order) lets the caller read each record's pseudonym vault;
+        a context given here has its ``subject`` set from the policy's subject field.
+        """
         subject_field = self._transforms.subject_field
+        given = iter(contexts) if contexts is not None else None
         for chunk in _batched(records, batch_size):
             plans = []
             texts: list[tuple[str, str]] = []
@@ -221,7 +231,8 @@ class RedactionEngine:
                 if not isinstance(record, Mapping):
                     raise TypeError(f"a record must be a mapping, got {type(record).__name__}")
                 subject = get_path(record, subject_field) if subject_field else None
-                ctx = RecordContext(subject=None if subject is None else str(subject))
+                ctx = next(given) if given is not None else RecordContext()
+                ctx.subject = None if subject is None else str(subject)
                 start = len(texts)
                 plans.append(self._plan(dict(record), "", texts, ctx))
                 owners.extend([index] * (len(texts) - start))
@@ -236,8 +247,10 @@ class RedactionEngine:
             for plan, found in zip(plans, findings, strict=True):
                 yield RecordResult(_build(plan, resolved), tuple(found))
 
-    def redact_record(self, record: Mapping[str, Any]) -> RecordResult:
-        return next(self.redact_records([record], batch_size=1))
+    def redact_record(self, record: Mapping[str, Any], context: RecordContext | None = None) -> RecordResult:
+        """Redact one record. Pass ``context`` to read its pseudonym vault afterwards."""
+        contexts = None if context is None else [context]
+        return next(self.redact_records([record], batch_size=1, contexts=contexts))
 
 
 class _DropType:

@@ -107,6 +107,19 @@ def test_pseudonyms_are_consistent_within_a_record_and_fresh_per_record(engine):
     assert second.record["a"].startswith("<PERSON_1>")
 
 
+def test_a_caller_supplied_context_exposes_the_vault_and_spans_texts(engine):
+    from redactline.policies.operators import RecordContext
+
+    ctx = RecordContext()
+    first = engine.redact_text("Mary Jones met Peter Parker.", context=ctx)
+    second = engine.redact_text("Peter Parker called Mary Jones.", context=ctx)
+    assert first.text.startswith("<PERSON_1>") and second.text.startswith("<PERSON_2>")
+    assert dict(ctx.vault) == {"<PERSON_1>": "Mary Jones", "<PERSON_2>": "Peter Parker"}
+    record_ctx = RecordContext()
+    result = engine.redact_record({"a": "Mary Jones left."}, context=record_ctx)
+    assert result.record["a"].startswith("<PERSON_1>") and record_ctx.vault["<PERSON_1>"] == "Mary Jones"
+
+
 def test_records_in_a_batch_match_records_alone(engine):
     records = [{"t": f"Call Mary Jones about invoice {i}", "n": i} for i in range(5)]
     together = [r.record for r in engine.redact_records(records, batch_size=5)]
