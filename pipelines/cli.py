@@ -15,6 +15,7 @@ _COMMAND_MODULES = (
     "redactline.policies.cli",  # policy validate|test|diff|explain|schema, eval
     "redactline.pipelines.run_cli",  # run, demo, quarantine show
     "redactline.enclave_sink.cli",  # enclave verify|serve
+    "redactline.pipelines.llm_cli",  # prompt
 )
 
 
