@@ -1,8 +1,21 @@
-"""A small reference client of the service: used by tests, the benchmark and smoke checks.
+"""Client of the confidential inference service: attest, verify, seal, send, open (no Beam import).
 
-The pipeline's enclave sink is the production client; this one shows the protocol in a few lines:
-fetch ``/v1/config``, attest with a fresh nonce, verify the document (chain, nonce, public key,
-``user_data`` == SHA-256 of the canonical config), then seal batches and open the replies.
+Protocol: fetch ``/v1/config``; attest with a fresh nonce; verify the document (chain to the trusted
+root, age, measurement policy, nonce) and that its ``user_data`` is the SHA-256 of that config; check
+that the attested config accepts our policy hash and serves the region we expect. Only then are
+batches sealed (HPKE to the attested key, header bound to the document digest) and POSTed.
+
+:meth:`EnclaveClient.send` is what the pipeline uses. It keeps one verified session per enclave key,
+and for one batch:
+
+* retries 5xx answers, timeouts and connection errors with exponential backoff, re-sending the very
+  same envelope (same batch id), so a reply lost on the way back can never get the batch processed
+  twice: the enclave refuses the repeat with 409 ``replay``;
+* on 409 ``reattest`` (the enclave restarted or rotated its key) verifies a fresh attestation and
+  re-seals the batch, still under the same batch id;
+* raises :class:`BatchFailed` (with a reason code for the quarantine) when the batch cannot be
+  delivered, and :class:`AttestationRejected` when a new attestation does not verify: the caller must
+  stop sending then.
 """
 
 from __future__ import annotations
@@ -10,19 +23,32 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import logging
 import os
-from dataclasses import dataclass
+import random
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import x25519
 
-from ..attestation import NitroAttestationVerifier, VerifiedAttestation
-from ..envelope import BatchHeader, BatchSealer, enclave_public_key_from_attestation, open_reply
-from ..measurement import ExpectedUserData
-from .app import ATTESTATION_HEADER
-from .config import configuration_digest
+from .attestation import NitroAttestationVerifier, VerifiedAttestation
+from .envelope import BatchHeader, BatchSealer, EnvelopeError, enclave_public_key_from_attestation, open_reply
+from .errors import AttestationError
+from .measurement import ExpectedUserData, policy_from_mapping
+from .protocol import ATTESTATION_HEADER, ATTESTATION_PATH, BATCHES_PATH, CONFIG_PATH
+from .server.config import configuration_digest
+from .trust import trust_root_from_pem
+
+logger = logging.getLogger(__name__)
+
+# Reason codes for records of a batch that could not be delivered (quarantine and manifest count them).
+ENCLAVE_UNAVAILABLE = "enclave_unavailable"  # 5xx / timeouts / connection errors after every retry
+ENCLAVE_REFUSED = "enclave_refused"  # a 4xx refusal of this batch (too large, bad payload, ...)
+ENCLAVE_REPLAY = "enclave_replay"  # a retry found the batch already claimed: its reply was lost
+ENCLAVE_BAD_REPLY = "enclave_bad_reply"  # the reply did not open or did not match the batch
 
 
 class ServiceRefused(Exception):
@@ -34,6 +60,65 @@ class ServiceRefused(Exception):
         self.code = code
 
 
+class AttestationRejected(Exception):
+    """The enclave's attestation (or its attested configuration) is not acceptable: send nothing."""
+
+
+class BatchFailed(Exception):
+    """One batch could not be delivered; ``reason`` is a quarantine reason code, the message PII-free."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try one batch: ``attempts`` in all, backoff doubling from ``backoff`` seconds."""
+
+    attempts: int = 4
+    backoff: float = 0.5
+    max_backoff: float = 8.0
+    timeout: float = 30.0
+    max_reattestations: int = 2
+
+    def delay(self, attempt: int) -> float:
+        """Full-jitter exponential backoff before retry number ``attempt`` (1-based)."""
+        return random.uniform(0, min(self.max_backoff, self.backoff * 2 ** (attempt - 1)))
+
+
+@dataclass(frozen=True)
+class EnclaveTrust:
+    """What a client trusts, in a picklable form (Beam ships it to workers).
+
+    ``root_pem`` None means the pinned AWS Nitro root. Any other root is only accepted with
+    ``allow_unsafe_root`` (the simulator's test root). ``pcr_policy`` is the parsed PCR policy mapping
+    (see :mod:`.measurement`); None leaves measurements unchecked, which only the simulator allows.
+    """
+
+    root_pem: bytes | None = None
+    allow_unsafe_root: bool = False
+    pcr_policy: dict[Any, Any] | None = None
+    max_age_seconds: float = 300.0
+
+    def verifier(self) -> NitroAttestationVerifier:
+        root = None
+        if self.root_pem is not None:
+            root = trust_root_from_pem(self.root_pem)
+            if root.unsafe and not self.allow_unsafe_root:
+                raise AttestationRejected(
+                    "the enclave root is not the AWS Nitro root; a simulator's root needs the explicit "
+                    "--unsafe-allow-simulated flag"
+                )
+        if self.pcr_policy is None and not (root is not None and root.unsafe):
+            raise AttestationRejected("a real enclave needs a PCR policy (--pcr-policy FILE)")
+        policy = None if self.pcr_policy is None else policy_from_mapping(self.pcr_policy, "--pcr-policy")
+        return NitroAttestationVerifier(
+            root=root, policy=policy, max_age=dt.timedelta(seconds=self.max_age_seconds)
+        )
+
+
 @dataclass
 class Session:
     """A verified attestation plus what the client derived from it."""
@@ -43,31 +128,99 @@ class Session:
     config: dict[str, Any]
     sealer: BatchSealer
 
+    @property
+    def region(self) -> str:
+        return str(self.config.get("region"))
+
+
+@dataclass
+class SealedBatch:
+    envelope: bytes
+    header: BatchHeader
+    reply_key: x25519.X25519PrivateKey = field(repr=False)
+    session: Session = field(repr=False)
+
+
+@dataclass
+class ClientStats:
+    """Counters of one client (summed into the run manifest by the pipeline)."""
+
+    attestations: int = 0
+    reattestations: int = 0
+    retries: int = 0
+
 
 class EnclaveClient:
-    """Talks to one service; ``verifier`` decides which roots and measurements are trusted."""
+    """Talks to one service; ``verifier`` decides which roots and measurements are trusted.
 
-    def __init__(self, base_url: str, verifier: NitroAttestationVerifier, *, timeout: float = 30.0) -> None:
-        self._http = httpx.Client(base_url=base_url, timeout=timeout)
+    ``policy_hash`` / ``region``, when given, are checked against the attested configuration at every
+    attestation: the enclave must accept this policy and serve this region, or nothing is sent.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        verifier: NitroAttestationVerifier,
+        *,
+        retry: RetryPolicy | None = None,
+        policy_hash: str | None = None,
+        region: str | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        self.retry = retry or RetryPolicy()
+        self._http = httpx.Client(base_url=base_url, timeout=timeout or self.retry.timeout)
         self._verifier = verifier
+        self._policy_hash = policy_hash
+        self._region = region
         self.session: Session | None = None
+        self.stats = ClientStats()
+
+    # -- attestation ---------------------------------------------------------------------------
 
     def attest(self) -> Session:
-        """Fetch the config, attest with a fresh nonce, verify everything, start a sealing session."""
-        config = self._http.get("/v1/config").raise_for_status().json()
-        expected_user_data = configuration_digest(config)
+        """Fetch the config, attest with a fresh nonce, verify everything, start a sealing session.
+
+        Raises :class:`AttestationRejected` when the document or the configuration is not acceptable,
+        and ``httpx`` errors when the service cannot be reached.
+        """
+        config = self._http.get(CONFIG_PATH).raise_for_status().json()
         nonce = os.urandom(32)
-        answer = self._http.post("/v1/attestation", json={"nonce": nonce.hex()}).raise_for_status().json()
-        verified = self._verifier.verify(base64.b64decode(answer["document"]), expected_nonce=nonce)
-        ExpectedUserData(expected_user_data).verify(verified)
+        answer = self._http.post(ATTESTATION_PATH, json={"nonce": nonce.hex()}).raise_for_status().json()
+        try:
+            verified = self._verifier.verify(base64.b64decode(answer["document"]), expected_nonce=nonce)
+            ExpectedUserData(configuration_digest(config)).verify(verified)
+        except (AttestationError, KeyError, ValueError, TypeError) as exc:
+            raise AttestationRejected(f"attestation failed: {_reason(exc)}") from None
+        self._check_config(config)
         sealer = BatchSealer(enclave_public_key_from_attestation(verified), verified.document_sha256)
-        self.session = Session(verified=verified, key_id=answer["key_id"], config=config, sealer=sealer)
+        self.session = Session(verified=verified, key_id=str(answer["key_id"]), config=config, sealer=sealer)
+        self.stats.attestations += 1
+        logger.info("enclave attested: key %s, region %s", self.session.key_id, config.get("region"))
         return self.session
+
+    def _check_config(self, config: dict[str, Any]) -> None:
+        if self._policy_hash is not None and self._policy_hash not in config.get("allowed_policy_hashes", []):
+            raise AttestationRejected(
+                f"the attested enclave does not accept policy {self._policy_hash[:12]}... "
+                "(not in its allowed_policy_hashes)"
+            )
+        if self._region is not None and config.get("region") != self._region:
+            raise AttestationRejected(
+                f"the attested enclave serves region {config.get('region')!r}, expected {self._region!r}"
+            )
+
+    # -- one attempt -----------------------------------------------------------------------------
 
     def seal(
         self, records: list[Any], *, policy_hash: str, region: str, batch_id: str | None = None
     ) -> tuple[bytes, BatchHeader, x25519.X25519PrivateKey]:
         """Seal ``records`` for the current session; return envelope, header and the reply key."""
+        sealed = self._seal(records, policy_hash=policy_hash, region=region, batch_id=batch_id)
+        return sealed.envelope, sealed.header, sealed.reply_key
+
+    def _seal(
+        self, records: list[Any], *, policy_hash: str, region: str, batch_id: str | None
+    ) -> SealedBatch:
         session = self.session or self.attest()
         reply_key = x25519.X25519PrivateKey.generate()
         header = BatchHeader(
@@ -80,14 +233,14 @@ class EnclaveClient:
             ),
             created_at=dt.datetime.now(dt.UTC),
         )
-        payload = json.dumps({"records": records}, separators=(",", ":")).encode("utf-8")
-        return session.sealer.seal(header, payload), header, reply_key
+        payload = json.dumps({"records": records}, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        return SealedBatch(session.sealer.seal(header, payload), header, reply_key, session)
 
     def post_envelope(self, envelope: bytes, document_sha256: bytes | None = None) -> bytes:
-        """POST a sealed envelope; return the sealed reply or raise :class:`ServiceRefused`."""
+        """POST a sealed envelope once; return the sealed reply or raise :class:`ServiceRefused`."""
         digest = document_sha256 or (self.session.verified.document_sha256 if self.session else b"")
         response = self._http.post(
-            "/v1/batches",
+            BATCHES_PATH,
             content=envelope,
             headers={"content-type": "application/octet-stream", ATTESTATION_HEADER: digest.hex()},
         )
@@ -95,15 +248,95 @@ class EnclaveClient:
             try:
                 err = response.json()
             except ValueError:
-                err = {"error": "unknown", "message": response.text[:200]}
-            raise ServiceRefused(response.status_code, err.get("error", "unknown"), err.get("message", ""))
+                err = {}
+            if not isinstance(err, dict):
+                err = {}
+            raise ServiceRefused(
+                response.status_code, str(err.get("error", "unknown")), str(err.get("message", ""))[:200]
+            )
         return response.content
 
     def process(self, records: list[Any], *, policy_hash: str, region: str) -> list[dict[str, Any]]:
-        """Seal, send, open: the results for ``records``."""
+        """Seal, send once, open: the results for ``records`` (no retries; see :meth:`send`)."""
         envelope, header, reply_key = self.seal(records, policy_hash=policy_hash, region=region)
         reply = self.post_envelope(envelope)
         return json.loads(open_reply(reply, reply_key, header))["results"]
 
+    # -- the pipeline's path ----------------------------------------------------------------------
+
+    def send(self, records: list[Any], *, policy_hash: str, region: str, batch_id: str) -> list[Any]:
+        """Deliver one batch with retries and re-attestation (see the module docstring)."""
+        sealed: SealedBatch | None = None
+        reattested = 0
+        failures = 0
+        last = "no attempt made"
+        while True:
+            try:
+                if sealed is None:
+                    sealed = self._seal(records, policy_hash=policy_hash, region=region, batch_id=batch_id)
+                reply = self.post_envelope(sealed.envelope, sealed.session.verified.document_sha256)
+                return self._open(reply, sealed, len(records))
+            except ServiceRefused as exc:
+                if exc.code == "reattest" and reattested < self.retry.max_reattestations:
+                    reattested += 1
+                    self.stats.reattestations += 1
+                    self._reattest()
+                    sealed = None
+                    continue
+                if exc.code == "replay":
+                    raise BatchFailed(
+                        ENCLAVE_REPLAY, f"batch {batch_id} was already claimed by the enclave (reply lost)"
+                    ) from None
+                if exc.status < 500 and exc.code != "retry":
+                    raise BatchFailed(ENCLAVE_REFUSED, f"enclave refused batch {batch_id}: {exc}") from None
+                last = f"HTTP {exc.status} {exc.code}"
+            except httpx.HTTPStatusError as exc:  # from /v1/config or /v1/attestation
+                if exc.response.status_code < 500:
+                    raise BatchFailed(
+                        ENCLAVE_REFUSED, f"attestation request refused with HTTP {exc.response.status_code}"
+                    ) from None
+                last = f"HTTP {exc.response.status_code} during attestation"
+            except httpx.TransportError as exc:
+                last = type(exc).__name__
+            failures += 1
+            if failures >= self.retry.attempts:
+                raise BatchFailed(
+                    ENCLAVE_UNAVAILABLE, f"batch {batch_id}: {failures} attempts failed, last: {last}"
+                )
+            self.stats.retries += 1
+            time.sleep(self.retry.delay(failures))
+
+    def _reattest(self) -> None:
+        """A new enclave key: verify a fresh attestation (retrying transport errors like batches do)."""
+        self.session = None
+        for attempt in range(1, self.retry.attempts + 1):
+            try:
+                self.attest()
+                return
+            except (httpx.TransportError, httpx.HTTPStatusError):
+                if attempt == self.retry.attempts:
+                    raise
+                time.sleep(self.retry.delay(attempt))
+
+    def _open(self, reply: bytes, sealed: SealedBatch, expected: int) -> list[Any]:
+        batch_id = sealed.header.batch_id
+        try:
+            results = json.loads(open_reply(reply, sealed.reply_key, sealed.header))["results"]
+        except (EnvelopeError, ValueError, KeyError, TypeError) as exc:
+            raise BatchFailed(ENCLAVE_BAD_REPLY, f"reply to batch {batch_id}: {_reason(exc)}") from None
+        if not isinstance(results, list) or len(results) != expected:
+            raise BatchFailed(ENCLAVE_BAD_REPLY, f"reply to batch {batch_id} has the wrong count")
+        return results
+
     def close(self) -> None:
         self._http.close()
+
+    def __enter__(self) -> EnclaveClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _reason(exc: BaseException) -> str:
+    return str(getattr(exc, "reason", None) or type(exc).__name__)

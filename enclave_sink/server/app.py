@@ -35,12 +35,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..protocol import ATTESTATION_HEADER, CONFIG_DIGEST_HEADER
 from .service import EnclaveService, ServiceError
 
 logger = logging.getLogger(__name__)
 
-ATTESTATION_HEADER = "x-redactline-attestation"
-CONFIG_DIGEST_HEADER = "X-Redactline-Config-Sha256"
+__all__ = ["ATTESTATION_HEADER", "CONFIG_DIGEST_HEADER", "build_app"]
 MAX_ATTESTATION_REQUEST_BYTES = 4096
 _HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 

@@ -223,7 +223,7 @@ def test_serve_arguments_build_a_config():
 
 
 def test_service_with_openai_backend_end_to_end(llm_server):
-    from redactline.enclave_sink.server.client import EnclaveClient
+    from redactline.enclave_sink.client import EnclaveClient
     from redactline.enclave_sink.server.serve import ServiceThread, build_service
 
     config = ServiceConfig(
