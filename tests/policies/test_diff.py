@@ -307,15 +307,18 @@ def test_residency_rewritten_without_changing_meaning_is_neutral() -> None:
     assert only(changed(edit), "US").effect == "neutral"
 
 
+LLM = {"provider": "openai", "model": "m", "url": "https://api.openai.com/v1", "prompt": {"template": "{x}"}}
+
+
 def test_destinations() -> None:
     def add(d: dict) -> None:
-        d["destinations"]["openai"] = {"kind": "external_api", "region": "US"}
+        d["destinations"]["openai"] = {"kind": "external_api", "region": "US", **LLM}
 
     assert only(changed(add), "openai").effect == "loosening"
     assert only(changed(lambda d: d.update(destinations={})), "enclave-eu").effect == "tightening"
 
     def external(d: dict) -> None:
-        d["destinations"]["enclave-eu"]["kind"] = "external_api"
+        d["destinations"]["enclave-eu"].update(kind="external_api", **LLM)
 
     assert only(changed(external), "enclave-eu").effect == "loosening"
     moved = only(changed(lambda d: d["destinations"]["enclave-eu"].update(region="eu-west-1")), "enclave-eu")
