@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import regions
+from .destinations import DestinationConfig
 from .operators import InspectOp, OperatorSpec
 from .residency import ResidencyConfig, ResidencyRule
 from .schema import SEMVER, Detection, PolicyDocument, RecognizerConfig, Transforms
@@ -594,6 +595,7 @@ def _destination_changes(old: PolicyDocument, new: PolicyDocument) -> list[Chang
             parts.append(("neutral", "url changed"))
         if before.constraints != after.constraints:
             parts.append(("neutral", "constraints changed"))
+        parts += _egress_parts(before, after)
         effect, note = _combine(parts)
         changes.append(
             Change(
@@ -606,6 +608,48 @@ def _destination_changes(old: PolicyDocument, new: PolicyDocument) -> list[Chang
             )
         )
     return changes
+
+
+def _widening(
+    label: str, before: list[str] | None, after: list[str] | None, expand: Callable[[str], Iterable[str]]
+) -> list[tuple[Effect, str]]:
+    """An allow list where None means "no restriction": wider is a loosening, narrower a tightening."""
+    if before == after:
+        return []
+    if before is None or after is None:
+        if before is None:
+            return [("tightening", f"{label} restricted to {_listing(after or []) or 'nothing'}")]
+        return [("loosening", f"{label} restriction removed (was {_listing(before) or 'nothing'})")]
+    old = {x for item in before for x in expand(item)}
+    new = {x for item in after for x in expand(item)}
+    parts: list[tuple[Effect, str]] = []
+    if new - old:
+        parts.append(("loosening", f"{label} widened: +{_listing(new - old)}"))
+    if old - new:
+        parts.append(("tightening", f"{label} narrowed: -{_listing(old - new)}"))
+    return parts or [("neutral", f"{label} rewritten, same meaning")]
+
+
+def _egress_parts(before: DestinationConfig, after: DestinationConfig) -> list[tuple[Effect, str]]:
+    """Changes to what an external_api destination may receive, and how it is reached."""
+    parts: list[tuple[Effect, str]] = []
+    removed = set(before.never_send) - set(after.never_send)
+    added = set(after.never_send) - set(before.never_send)
+    if removed:
+        parts.append(("loosening", f"never_send no longer holds {_listing(removed)}"))
+    if added:
+        parts.append(("tightening", f"never_send now holds {_listing(added)}"))
+    parts += _widening("allowed_entities", before.allowed_entities, after.allowed_entities, lambda t: [t])
+    parts += _widening("jurisdictions", before.jurisdictions, after.jurisdictions, regions.countries_of)
+    for name in ("provider", "model", "api_key_env"):  # url: compared with the enclave settings
+        if getattr(before, name) != getattr(after, name):
+            parts.append(("neutral", f"{name} changed"))
+    if before.prompt != after.prompt:
+        parts.append(("neutral", "prompt changed: check which fields it sends"))
+    limits = ("max_tokens", "timeout_s", "max_concurrency", "max_retries")
+    if any(getattr(before, n) != getattr(after, n) for n in limits):
+        parts.append(("neutral", "request limits changed"))
+    return parts
 
 
 # --- metadata, keys, tests ------------------------------------------------------------------------------
