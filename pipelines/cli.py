@@ -16,6 +16,7 @@ _COMMAND_MODULES = (
     "redactline.pipelines.run_cli",  # run, demo, quarantine show
     "redactline.enclave_sink.cli",  # enclave verify|serve
     "redactline.pipelines.llm_cli",  # prompt
+    "redactline.pipelines.proxy_cli",  # proxy
 )
 
 
