@@ -23,10 +23,13 @@ from apache_beam.io.filesystems import FileSystems
 from .route import held_reason
 
 _READ, _DELIVERED, _HELD, _QUARANTINED, _ENTITY = "read", "delivered", "held:", "quarantined:", "entity:"
+_DESTINATION = "destination:"  # counters of the destination stage (enclave batches, LLM tokens, ...)
 
 
 def _to_counts(pairs: Iterable[tuple[str, int]]) -> dict[str, Any]:
-    counts: dict[str, Any] = {"read": 0, "delivered": 0, "held": {}, "quarantined": {}, "entities": {}}
+    counts: dict[str, Any] = {
+        "read": 0, "delivered": 0, "held": {}, "quarantined": {}, "entities": {}, "destination": {}
+    }
     for key, value in pairs:
         if key in (_READ, _DELIVERED):
             counts[key] += value
@@ -36,7 +39,9 @@ def _to_counts(pairs: Iterable[tuple[str, int]]) -> dict[str, Any]:
             counts["quarantined"][key[len(_QUARANTINED):]] = value
         elif key.startswith(_ENTITY):
             counts["entities"][key[len(_ENTITY):]] = value
-    for section in ("held", "quarantined", "entities"):
+        elif key.startswith(_DESTINATION):
+            counts["destination"][key[len(_DESTINATION):]] = value
+    for section in ("held", "quarantined", "entities", "destination"):
         counts[section] = dict(sorted(counts[section].items()))
     return counts
 
@@ -45,7 +50,8 @@ class CountOutcomes(beam.PTransform):
     """Count the run's PCollections into one JSON object written at ``path`` (single file).
 
     Input: a dict with ``read`` (the source's records and rejected, flattened), ``delivered``,
-    ``held``, ``quarantined`` (a PCollection of ``Rejected``) and ``entities`` (``(type, n)`` pairs).
+    ``held``, ``quarantined`` (a PCollection of ``Rejected``), ``entities`` (``(type, n)`` pairs) and
+    optionally ``destination`` (``(name, n)`` pairs counted by the destination stage).
     """
 
     def __init__(self, path: str) -> None:
@@ -60,6 +66,9 @@ class CountOutcomes(beam.PTransform):
             pcolls["quarantined"] | "Quarantined" >> beam.Map(lambda r: (_QUARANTINED + r.reason, 1)),
             pcolls["entities"] | "Entities" >> beam.Map(lambda kv: (_ENTITY + kv[0], kv[1])),
         ]
+        if "destination" in pcolls:
+            keyed.append(pcolls["destination"] | "Destination" >> beam.Map(
+                lambda kv: (_DESTINATION + kv[0], kv[1])))
         return (
             keyed
             | "All" >> beam.Flatten()
@@ -100,8 +109,13 @@ def build_manifest(
     source: str,
     sinks: dict[str, str],
     counts: dict[str, Any],
+    destination: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The manifest document (see the module docstring)."""
+    """The manifest document (see the module docstring).
+
+    ``destination`` describes where delivered records went (e.g. the attested enclave); its counters
+    from the pipeline (``counts["destination"]``) are added under ``destination.counts``.
+    """
     held_total = sum(counts["held"].values())
     quarantined_total = sum(counts["quarantined"].values())
     checked = check(counts)
@@ -122,6 +136,9 @@ def build_manifest(
             "quarantined": {"total": quarantined_total, "by_reason": counts["quarantined"]},
         },
         "entities": counts["entities"],
+        "destination": None if destination is None else {
+            **destination, "counts": dict(counts.get("destination", {}))
+        },
         "check": checked,
         "openlineage": _openlineage(run_id, ended_at, policy, source, sinks, checked["holds"]),
     }
@@ -160,9 +177,14 @@ def summary_lines(manifest: dict[str, Any]) -> list[str]:
     entities = defaultdict(int, manifest["entities"])
     top = ", ".join(f"{k}={v}" for k, v in sorted(entities.items(), key=lambda kv: -kv[1])[:8])
     status = "OK" if manifest["check"]["holds"] else "FAILED"
-    return [
+    lines = [
         f"read {counts['read']}, delivered {counts['delivered']}, held {by_reason(counts['held'])}, "
         f"quarantined {by_reason(counts['quarantined'])}",
         f"entities: {top or 'none'}",
-        f"check {manifest['check']['expression']}: {status}",
     ]
+    destination = manifest.get("destination")
+    if destination:
+        stage = ", ".join(f"{k} {v}" for k, v in destination["counts"].items())
+        lines.append(f"{destination.get('kind', 'destination')}: {stage or 'nothing sent'}")
+    lines.append(f"check {manifest['check']['expression']}: {status}")
+    return lines

@@ -36,8 +36,10 @@ class RedactlineOptions(PipelineOptions):
         group.add_argument("--manifest", help="run manifest JSON file (default: beside the sink)")
         group.add_argument(
             "--destination",
-            help="name of the policy destination the sink stands for (its region drives residency); "
-            "optional when the policy declares exactly one destination",
+            help="where redacted records go. NAME: a destination declared in the policy (an enclave "
+            "destination with a url sends there; otherwise its region drives residency and records go to "
+            "--sink); enclave:URL: seal records for the attested enclave at URL and write its results to "
+            "--sink. Optional when the policy declares exactly one non-enclave destination",
         )
         group.add_argument("--sink-region", help="region of the sink, overriding --destination's region")
         group.add_argument(
@@ -66,6 +68,23 @@ class RedactlineOptions(PipelineOptions):
         group.add_argument("--num-shards", type=int, default=1,
                            help="file sinks: 1 = exactly the named file; N > 1 = N shards named "
                            "PREFIX-0000i-of-0000N.EXT")
+        enclave = parser.add_argument_group("enclave destination (--destination enclave:URL)")
+        enclave.add_argument("--enclave-root", metavar="PEM",
+                             help="trust this attestation root instead of AWS Nitro's (a simulator's root "
+                             "also needs --unsafe-allow-simulated)")
+        enclave.add_argument("--pcr-policy", metavar="FILE",
+                             help="YAML PCR allowlist the enclave's measurements must match (required for "
+                             "a real enclave)")
+        enclave.add_argument("--unsafe-allow-simulated", action="store_true", default=False,
+                             help="accept a simulated enclave's test root: UNSAFE, local runs and tests only")
+        enclave.add_argument("--enclave-batch-bytes", type=int, default=1 << 20,
+                             help="largest sealed batch, in bytes of JSON (default 1 MiB)")
+        enclave.add_argument("--enclave-batch-records", type=int, default=500,
+                             help="most records per sealed batch (default 500)")
+        enclave.add_argument("--enclave-timeout", type=float, default=30.0,
+                             help="seconds per request to the enclave (default 30)")
+        enclave.add_argument("--enclave-attempts", type=int, default=4,
+                             help="attempts per batch on 5xx, timeouts and connection errors (default 4)")
         group.add_argument("--run-id", help="run id (default: a random UUID)")
         group.add_argument("--quiet", action="store_true", default=False,
                            help="no progress line or summary on the terminal (for scripts)")

@@ -22,19 +22,21 @@ DELIVERED, HELD = "delivered", "held"
 
 
 class _RouteDoFn(beam.DoFn):
-    def __init__(self, residency: ResidencyConfig | None, region: str | None) -> None:
+    def __init__(self, residency: ResidencyConfig | None, region: str | None, keep_meta: bool) -> None:
         self._residency = residency
         self._region = region
+        self._keep_meta = keep_meta
 
     def process(self, item: Redacted) -> Iterator[Any]:
+        delivered = item if self._keep_meta else item.fields
         if self._residency is None:
-            yield item.fields  # the policy declares no residency constraints
+            yield delivered  # the policy declares no residency constraints
             return
         assert self._region is not None  # checked when the run is configured
         # Jurisdiction was resolved from the raw fields before redaction (see redact.py).
         decision = self._residency.decide(item.meta.jurisdiction, self._region)
         if decision.allowed:
-            yield item.fields
+            yield delivered
             return
         fields = dict(item.fields)
         fields[LINEAGE_KEY] = {
@@ -51,17 +53,25 @@ class _RouteDoFn(beam.DoFn):
 
 
 class RouteByResidency(beam.PTransform):
-    """Split redacted records into ``delivered`` / ``held`` for a destination in ``region``."""
+    """Split redacted records into ``delivered`` / ``held`` for a destination in ``region``.
 
-    def __init__(self, residency: ResidencyConfig | None, region: str | None) -> None:
+    ``delivered`` holds plain dicts, or the :class:`Redacted` items themselves with ``keep_meta`` (a
+    later stage such as the enclave sink needs the source reference).
+    """
+
+    def __init__(
+        self, residency: ResidencyConfig | None, region: str | None, keep_meta: bool = False
+    ) -> None:
         super().__init__()
         if residency is not None and region is None:
             raise ValueError("the policy has residency rules but the destination region is unknown")
         self._residency = residency
         self._region = region
+        self._keep_meta = keep_meta
 
     def expand(self, redacted: beam.PCollection) -> dict[str, beam.PCollection]:
-        out = redacted | "Route" >> beam.ParDo(_RouteDoFn(self._residency, self._region)).with_outputs(
+        route = _RouteDoFn(self._residency, self._region, self._keep_meta)
+        out = redacted | "Route" >> beam.ParDo(route).with_outputs(
             HELD, main=DELIVERED
         )
         return {DELIVERED: out[DELIVERED], HELD: out[HELD]}

@@ -11,6 +11,14 @@ Every record read leaves as exactly one of: delivered to ``--sink`` (redacted, l
 raw bytes with a reason code and the source reference). The manifest adds them up; a run whose
 ``read == delivered + held + quarantined`` check fails exits 1.
 
+Enclave destination. With ``--destination enclave:URL`` (or a policy destination of kind ``enclave``
+with a ``url``) redacted records are not written in clear: the enclave's attestation is verified first
+(``--enclave-root PEM``, ``--pcr-policy FILE``; a simulator's root only with
+``--unsafe-allow-simulated``), residency is checked against the region the enclave attests, records
+are sealed in batches and sent, and ``--sink`` receives the enclave's results. A refused attestation
+stops the run before any record is read (exit 1). A batch the enclave cannot take after retries is
+quarantined with its reason; the manifest counts sealed batches, records sent and results received.
+
 Runners. With no ``--runner`` (or ``--runner local``) the pipeline runs on Beam's FnApiRunner in
 this process; it downloads nothing and opens no network connection of its own. Add
 ``--direct_num_workers N --direct_running_mode multi_processing`` to use N worker processes (they talk
@@ -50,6 +58,7 @@ from redactline.policies.residency import check_region
 
 from . import manifest as mf
 from . import uris
+from .enclave_destination import EnclaveConfigError, EnclavePreflightError, enclave_url, plan_enclave
 from .options import LOCAL_RUNNER, RedactlineOptions
 from .progress import Progress
 from .quarantine import KeySpec, QuarantineKeyError, WriteQuarantine, resolve_key_spec
@@ -80,6 +89,8 @@ class RunPlan:
     manifest_path: str
     key_spec: KeySpec
     opts: RedactlineOptions
+    enclave: Any = None  # EnclaveDestination when records are sealed for an attested enclave
+    destination_info: dict[str, Any] | None = None  # what the manifest says about the destination
 
 
 def _help_parser() -> argparse.ArgumentParser:
@@ -126,7 +137,11 @@ def plan(options: PipelineOptions) -> RunPlan:
     if opts.jurisdiction is not None and normalize_jurisdiction(opts.jurisdiction) is None:
         raise UsageError(f"--jurisdiction {opts.jurisdiction}: not an ISO 3166-1 alpha-2 code or a group")
 
-    region = _destination_region(policy, opts)
+    try:
+        enclave_target = enclave_url(policy, opts.destination)
+    except EnclaveConfigError as exc:
+        raise UsageError(str(exc)) from None
+    region = None if enclave_target else _destination_region(policy, opts)
     out_dir, stem = uris.default_outputs(sink)
     try:
         held = uris.parse("--held", opts.held or str(out_dir / f"{stem}.held.jsonl"))
@@ -143,6 +158,13 @@ def plan(options: PipelineOptions) -> RunPlan:
     except QuarantineKeyError as exc:
         raise UsageError(str(exc)) from None
     identity = policy.identity
+    enclave = destination_info = None
+    if enclave_target is not None:
+        try:
+            enclave, destination_info = plan_enclave(opts, *enclave_target, identity.sha256)
+        except EnclaveConfigError as exc:
+            raise UsageError(str(exc)) from None
+        region = enclave.region
     return RunPlan(
         run_id=opts.run_id or str(uuid.uuid4()),
         policy_path=str(policy.path),
@@ -157,6 +179,8 @@ def plan(options: PipelineOptions) -> RunPlan:
         manifest_path=manifest_path,
         key_spec=key_spec,
         opts=opts,
+        enclave=enclave,
+        destination_info=destination_info,
     )
 
 
@@ -202,17 +226,30 @@ def build(pipeline: beam.Pipeline, rp: RunPlan, counts_path: str,
         engine_factory or PolicyEngineFactory(rp.policy_path, rp.policy_sha256),
         lineage, rp.residency, opts.max_record_bytes, opts.batch_size,
     )
-    routed = red[REDACTED] | "Residency" >> RouteByResidency(rp.residency, rp.region)
-    routed[DELIVERED] | "Sink" >> uris.sink_transform(rp.sink, key=opts.sink_key, num_shards=opts.num_shards)
+    routed = red[REDACTED] | "Residency" >> RouteByResidency(rp.residency, rp.region,
+                                                             keep_meta=rp.enclave is not None)
+    delivered = routed[DELIVERED]
+    rejected = [src["rejected"], red[REJECTED]]
+    outcomes: dict[str, Any] = {}
+    if rp.enclave is not None:
+        from redactline.enclave_sink.sink import REJECTED as SEND_REJECTED
+        from redactline.enclave_sink.sink import RESULTS, STATS, SealAndSend
+
+        sent = delivered | "Enclave" >> SealAndSend(rp.enclave, rp.run_id, lineage)
+        delivered = sent[RESULTS]  # a record counts as delivered once its result came back
+        rejected.append(sent[SEND_REJECTED])
+        outcomes["destination"] = sent[STATS]
+    delivered | "Sink" >> uris.sink_transform(rp.sink, key=opts.sink_key, num_shards=opts.num_shards)
     routed[HELD] | "HeldSink" >> uris.sink_transform(rp.held, key=opts.sink_key, num_shards=1)
-    quarantined = (src["rejected"], red[REJECTED]) | "AllRejected" >> beam.Flatten()
+    quarantined = tuple(rejected) | "AllRejected" >> beam.Flatten()
     quarantined | "Quarantine" >> WriteQuarantine(rp.quarantine_path, rp.key_spec)
     {
         "read": read,
-        "delivered": routed[DELIVERED],
+        "delivered": delivered,
         "held": routed[HELD],
         "quarantined": quarantined,
         "entities": red[ENTITIES],
+        **outcomes,
     } | "Count" >> mf.CountOutcomes(counts_path)
 
 
@@ -249,6 +286,9 @@ def run(argv: list[str] | None = None, *, engine_factory: EngineFactory | None =
     except UsageError as exc:
         print(f"redactline run: error: {exc}", file=sys.stderr)
         return 2
+    except EnclavePreflightError as exc:
+        print(f"redactline run: FAILED before reading any record: {exc}", file=sys.stderr)
+        return 1
     runner, runner_name = _runner(options)
     counts_path = rp.manifest_path + ".counts.json"
     started = _now()
@@ -275,6 +315,7 @@ def run(argv: list[str] | None = None, *, engine_factory: EngineFactory | None =
         source=rp.source.safe,
         sinks={"delivered": rp.sink.safe, "held": rp.held.safe, "quarantine": rp.quarantine_path},
         counts=counts or _EMPTY,
+        destination=rp.destination_info,
     )
     if counts is None:
         manifest["check"]["holds"] = False
@@ -297,7 +338,9 @@ def run(argv: list[str] | None = None, *, engine_factory: EngineFactory | None =
     return 0 if ok else 1
 
 
-_EMPTY: dict[str, Any] = {"read": 0, "delivered": 0, "held": {}, "quarantined": {}, "entities": {}}
+_EMPTY: dict[str, Any] = {
+    "read": 0, "delivered": 0, "held": {}, "quarantined": {}, "entities": {}, "destination": {}
+}
 
 
 def _counts_or_empty(path: str) -> dict[str, Any] | None:

@@ -9,15 +9,17 @@ import argparse
 import datetime as dt
 import logging
 import socket
+import sys
 import threading
 import time
+from pathlib import Path
 
 import uvicorn
 
 from .app import build_app
 from .backends import InferenceBackend, build_backend
 from .config import OpenAIBackendConfig, ServiceConfig
-from .providers import AttestationProvider, NitroNsmProvider, SimulatedNitroProvider
+from .providers import AttestationProvider, NitroNsmProvider, NsmUnavailableError, SimulatedNitroProvider
 from .service import EnclaveService
 
 logger = logging.getLogger(__name__)
@@ -105,15 +107,36 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``redactline enclave serve``."""
     parser.add_argument("--host", default="127.0.0.1", help="listen address (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8443, help="listen port (8443)")
-    parser.add_argument("--region", default="local", help="residency region this enclave serves")
+    parser.add_argument(
+        "--region", default="local",
+        help="residency region this enclave serves, attested to clients (e.g. eu-central-1)",
+    )
     parser.add_argument(
         "--allow-policy",
         action="append",
-        required=True,
+        default=[],
         metavar="SHA256",
-        help="policy hash whose batches may enter (repeatable; at least one)",
+        help="policy hash whose batches may enter (repeatable; this or --allow-policy-file at least once)",
     )
-    parser.add_argument("--provider", choices=("simulated", "nitro-nsm"), default="simulated")
+    parser.add_argument(
+        "--allow-policy-file",
+        action="append",
+        default=[],
+        metavar="POLICY.yaml",
+        help="allow the policy in this file (its canonical SHA-256, as 'redactline policy validate' shows)",
+    )
+    parser.add_argument(
+        "--provider", choices=("simulated", "nitro-nsm"), default="nitro-nsm",
+        help="attestation provider: nitro-nsm (inside an AWS Nitro Enclave, the default) or simulated",
+    )
+    parser.add_argument(
+        "--simulated", dest="provider", action="store_const", const="simulated",
+        help="same as --provider simulated: UNSAFE test attestation, for local runs and tests only",
+    )
+    parser.add_argument(
+        "--root-out", metavar="PEM",
+        help="with --simulated: write the simulator's test root here, for clients' --enclave-root",
+    )
     parser.add_argument("--nsm-device", default="/dev/nsm")
     parser.add_argument(
         "--backend", choices=("spacy-analysis", "openai-compatible"), default="spacy-analysis"
@@ -139,9 +162,16 @@ def config_from_args(args: argparse.Namespace) -> ServiceConfig:
             timeout=args.llm_timeout,
             template=args.llm_template,
         )
+    hashes = set(args.allow_policy)
+    for path in args.allow_policy_file:
+        hashes.add(_policy_hash(path))
+    if not hashes:
+        raise ValueError("name at least one allowed policy: --allow-policy SHA256 or --allow-policy-file F")
+    if args.root_out and args.provider != "simulated":
+        raise ValueError("--root-out only applies to the simulated provider (--simulated)")
     return ServiceConfig(
         region=args.region,
-        allowed_policy_hashes=frozenset(args.allow_policy),
+        allowed_policy_hashes=frozenset(hashes),
         backend=args.backend,
         spacy_model=args.spacy_model,
         openai=openai,
@@ -156,13 +186,33 @@ def config_from_args(args: argparse.Namespace) -> ServiceConfig:
     )
 
 
+def _policy_hash(path: str) -> str:
+    from redactline.policies import PolicyError, load_policy
+
+    try:
+        return load_policy(path).identity.sha256
+    except (PolicyError, OSError) as exc:
+        raise ValueError(f"--allow-policy-file {path}: {exc}") from None
+
+
 def run_serve(args: argparse.Namespace) -> int:
     """Entry for the CLI: build the configuration, serve, return an exit code (2 on bad options)."""
     try:
         config = config_from_args(args)
+        service = build_service(config)
     except ValueError as exc:
-        print(f"redactline enclave serve: error: {exc}")
+        print(f"redactline enclave serve: error: {exc}", file=sys.stderr)
         return 2
+    except NsmUnavailableError as exc:
+        print(f"redactline enclave serve: error: {exc}", file=sys.stderr)
+        return 2
+    if args.root_out:
+        assert isinstance(service.provider, SimulatedNitroProvider)
+        Path(args.root_out).write_bytes(service.provider.simulator.root_pem)
+        print(f"simulated attestation root written to {args.root_out} (UNSAFE: for local clients only)",
+              file=sys.stderr)
     logging.basicConfig(level=logging.INFO)
-    serve(config)
+    print(f"enclave service on http://{config.host}:{config.port} (provider {service.provider.name}, "
+          f"backend {service.backend.name}, region {config.region})", file=sys.stderr)
+    serve(config, service)
     return 0

@@ -6,8 +6,8 @@ import threading
 import tracemalloc
 
 from redactline.enclave_sink.attestation import NitroAttestationVerifier
-from redactline.enclave_sink.server.backends import SpacyAnalysisBackend
 from redactline.enclave_sink.client import EnclaveClient
+from redactline.enclave_sink.server.backends import SpacyAnalysisBackend
 from redactline.enclave_sink.server.config import ServiceConfig
 from redactline.enclave_sink.server.providers import SimulatedNitroProvider
 from redactline.enclave_sink.server.serve import ServiceThread, build_service

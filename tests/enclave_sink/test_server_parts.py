@@ -214,12 +214,33 @@ def test_serve_arguments_build_a_config():
     parser = argparse.ArgumentParser()
     add_serve_arguments(parser)
     args = parser.parse_args(
-        ["--allow-policy", "ab" * 32, "--region", "eu-west-1", "--key-lifetime", "120", "--port", "0"]
+        ["--allow-policy", "ab" * 32, "--region", "eu-west-1", "--key-lifetime", "120", "--port", "0",
+         "--simulated"]
     )
     config = config_from_args(args)
     assert config.allowed_policy_hashes == {"ab" * 32} and config.region == "eu-west-1"
     assert config.key_lifetime == dt.timedelta(seconds=120) and config.provider == "simulated"
     assert run_serve(parser.parse_args(["--allow-policy", "not-a-hash"])) == 2
+    assert run_serve(parser.parse_args([])) == 2  # no allowed policy
+    assert run_serve(parser.parse_args(["--allow-policy", "ab" * 32, "--root-out", "x.pem"])) == 2
+    # The default provider is the real NSM device, which this machine does not have: refused, exit 2.
+    assert config_from_args(parser.parse_args(["--allow-policy", "ab" * 32])).provider == "nitro-nsm"
+    assert run_serve(parser.parse_args(["--allow-policy", "ab" * 32, "--nsm-device", "/nonexistent"])) == 2
+
+
+def test_allow_policy_file_allows_that_policy_hash():
+    import argparse
+
+    from redactline.enclave_sink.server.serve import add_serve_arguments, config_from_args
+    from redactline.policies import load_policy
+
+    parser = argparse.ArgumentParser()
+    add_serve_arguments(parser)
+    policy = "policies/library/pci-dss.yaml"
+    config = config_from_args(parser.parse_args(["--allow-policy-file", policy, "--simulated"]))
+    assert config.allowed_policy_hashes == {load_policy(policy).identity.sha256}
+    with pytest.raises(ValueError, match="missing.yaml"):
+        config_from_args(parser.parse_args(["--allow-policy-file", "missing.yaml"]))
 
 
 def test_service_with_openai_backend_end_to_end(llm_server):

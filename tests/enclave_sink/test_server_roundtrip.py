@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from redactline.enclave_sink.attestation import NitroAttestationVerifier
+from redactline.enclave_sink.client import EnclaveClient, ServiceRefused
 from redactline.enclave_sink.envelope import open_reply
 from redactline.enclave_sink.server.backends import SpacyAnalysisBackend
-from redactline.enclave_sink.client import EnclaveClient, ServiceRefused
 from redactline.enclave_sink.server.config import ServiceConfig, canonical_json, configuration_digest
 from redactline.enclave_sink.server.providers import SimulatedNitroProvider
 from redactline.enclave_sink.server.serve import ServiceThread, build_service

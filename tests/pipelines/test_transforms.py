@@ -157,12 +157,13 @@ def test_count_outcomes_adds_up(tmp_path):
                 [Rejected("oversize", "d", meta), Rejected("parse_error", "d", meta)]
             ),
             "entities": p | "E" >> beam.Create([("PERSON", 2), ("PERSON", 3), ("EMAIL_ADDRESS", 1)]),
+            "destination": p | "D" >> beam.Create([("sealed_batches", 1), ("sealed_batches", 1)]),
         }
         pcolls | CountOutcomes(path)
     counts = read_counts(path)
     assert counts == {"read": 6, "delivered": 3, "held": {"no_rule": 1},
                       "quarantined": {"oversize": 1, "parse_error": 1},
-                      "entities": {"EMAIL_ADDRESS": 1, "PERSON": 5}}
+                      "entities": {"EMAIL_ADDRESS": 1, "PERSON": 5}, "destination": {"sealed_batches": 2}}
     assert check(counts)["holds"]
     counts["delivered"] = 2
     assert not check(counts)["holds"]

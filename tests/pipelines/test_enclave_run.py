@@ -1,0 +1,204 @@
+"""``redactline run --destination enclave:URL`` against a real simulated enclave service on 127.0.0.1.
+
+Between the pipeline and the service sits a recording proxy (``wire_proxy.py``): every HTTP message is
+kept as it crossed the wire, and faults are injected per batch request.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from conftest import DEMO_POLICY, person_record, pii_values, scan_for
+from wire_proxy import WireProxy
+
+from redactline.enclave_sink.server.backends import SpacyAnalysisBackend
+from redactline.enclave_sink.server.config import ServiceConfig
+from redactline.enclave_sink.server.providers import SimulatedNitroProvider
+from redactline.enclave_sink.server.serve import ServiceThread, build_service
+from redactline.enclave_sink.simulator import default_pcrs
+from redactline.pipelines.quarantine import read_entries
+from redactline.pipelines.run import run
+from redactline.policies import load_policy
+
+KEY_HEX = "22" * 32
+REGION = "eu-central-1"
+RECORDS = 24
+
+
+@pytest.fixture(scope="module")
+def backend() -> SpacyAnalysisBackend:
+    return SpacyAnalysisBackend()
+
+
+@pytest.fixture(scope="module")
+def provider() -> SimulatedNitroProvider:
+    return SimulatedNitroProvider()  # one simulator (one test root) for every service of this module
+
+
+def new_service(backend, provider, region: str = REGION):
+    allowed = frozenset({load_policy(DEMO_POLICY).identity.sha256})
+    config = ServiceConfig(region=region, allowed_policy_hashes=allowed)
+    return build_service(config, provider=provider, backend=backend)
+
+
+def write_people(path: Path, n: int = RECORDS) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(person_record(0)))
+        writer.writeheader()
+        for i in range(n):
+            writer.writerow(person_record(i, country=("DE", "FR", "US", "ZZ")[i % 4]))
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def enclave_args(tmp_path: Path, url: str, provider: SimulatedNitroProvider, *extra: str) -> list[str]:
+    root = tmp_path / "root.pem"
+    root.write_bytes(provider.simulator.root_pem)
+    src = tmp_path / "people.csv"
+    if not src.exists():
+        write_people(src)
+    return [
+        "--policy", str(DEMO_POLICY), "--source", str(src), "--sink", str(tmp_path / "out" / "results.jsonl"),
+        "--quarantine-key-env", "RL_TEST_QKEY", "--quiet",
+        "--destination", f"enclave:{url}", "--enclave-root", str(root), "--unsafe-allow-simulated",
+        "--enclave-batch-records", "4", *extra,
+    ]
+
+
+def manifest(tmp_path: Path) -> dict:
+    return json.loads((tmp_path / "out" / "results.manifest.json").read_text())
+
+
+# ZZ is no known jurisdiction: held. DE, FR (EU) and US may go to eu-central-1.
+EXPECTED_SENT = sum(1 for i in range(RECORDS) if i % 4 != 3)
+
+
+@pytest.mark.slow
+def test_records_go_sealed_to_the_enclave_and_results_come_back(tmp_path, monkeypatch, backend, provider):
+    monkeypatch.setenv("RL_TEST_QKEY", KEY_HEX)
+    pcr_policy = tmp_path / "pcrs.yaml"
+    pcr_policy.write_text(f"pcrs:\n  0: ['{default_pcrs()[0].hex()}']\n")
+    with ServiceThread(new_service(backend, provider)) as service, WireProxy(service.base_url) as proxy:
+        code = run(enclave_args(tmp_path, proxy.url, provider, "--pcr-policy", str(pcr_policy)))
+        wire = proxy.all_bytes()
+        claimed = set(service.service.keyring.current().seen_batch_ids)
+    assert code == 0
+    m = manifest(tmp_path)
+    counts, sent = m["counts"], m["destination"]["counts"]
+    assert counts["delivered"] == EXPECTED_SENT and counts["held"]["total"] == RECORDS - EXPECTED_SENT
+    assert m["check"]["holds"] and counts["quarantined"]["total"] == 0
+    assert sent["records_sent"] == sent["results_received"] == EXPECTED_SENT
+    assert sent["sealed_batches"] == len(claimed) == -(-EXPECTED_SENT // 4)  # batches of at most 4
+    assert m["destination"]["region"] == REGION and m["destination"]["unsafe_root"] is True
+
+    results = read_jsonl(tmp_path / "out" / "results.jsonl")
+    assert len(results) == EXPECTED_SENT
+    assert len({r["_redactline"]["ref"] for r in results}) == EXPECTED_SENT
+    # Real inference ran on the redacted record: the spaCy backend reports the fields it analysed.
+    assert all("notes" in r["result"]["fields"] for r in results)
+
+    # On the wire: neither the input PII nor any redacted record in plaintext.
+    assert proxy.batch_requests == len(claimed)
+    text = wire.decode("latin-1")
+    assert scan_for([], pii_values(), extra_text=text) == []
+    for marker in ("<NAME>", "<EMAIL_ADDRESS>", "<PHONE_NUMBER>", "asked us to call", '"notes"'):
+        assert marker not in text
+    # ...and the outputs hold no input PII either.
+    assert scan_for([tmp_path / "out"], pii_values()) == []
+
+
+def test_enclave_restart_mid_run_reattests_and_loses_nothing(tmp_path, monkeypatch, backend, provider):
+    monkeypatch.setenv("RL_TEST_QKEY", KEY_HEX)
+    first, second = new_service(backend, provider), new_service(backend, provider)
+    with ServiceThread(first) as a, ServiceThread(second) as b, WireProxy(a.base_url) as proxy:
+        proxy.switch_after = (2, b.base_url)  # after two batches the "restarted" enclave answers
+        code = run(enclave_args(tmp_path, proxy.url, provider))
+    assert code == 0
+    m = manifest(tmp_path)
+    sent = m["destination"]["counts"]
+    assert m["check"]["holds"] and m["counts"]["quarantined"]["total"] == 0
+    assert sent["reattestations"] >= 1 and sent["results_received"] == EXPECTED_SENT
+    first_ids = set(first.keyring.current().seen_batch_ids)
+    second_ids = set(second.keyring.current().seen_batch_ids)
+    assert len(first_ids) == 2 and second_ids and not first_ids & second_ids
+    results = read_jsonl(tmp_path / "out" / "results.jsonl")
+    refs = [r["_redactline"]["ref"] for r in results]
+    assert len(refs) == len(set(refs)) == EXPECTED_SENT  # nothing lost, nothing twice
+
+
+def test_5xx_and_timeouts_are_retried_then_the_batch_is_quarantined(tmp_path, monkeypatch, backend, provider):
+    monkeypatch.setenv("RL_TEST_QKEY", KEY_HEX)
+    with ServiceThread(new_service(backend, provider)) as service, WireProxy(service.base_url) as proxy:
+        proxy.fail_batches = 3  # batch 1: 503, 503 -> quarantined; batch 2: 503 then accepted
+        proxy.stall_batches = 0
+        code = run(enclave_args(tmp_path, proxy.url, provider, "--enclave-attempts", "2"))
+        assert code == 0
+        m = manifest(tmp_path)
+        sent = m["destination"]["counts"]
+        assert m["check"]["holds"]
+        assert m["counts"]["quarantined"]["by_reason"] == {"enclave_unavailable": 4}
+        assert m["counts"]["delivered"] == EXPECTED_SENT - 4 == sent["results_received"]
+        assert sent["failed_batches"] == 1 and sent["retries"] >= 2
+
+        # Timeouts: the first batch is held past the client's timeout twice, then quarantined.
+        out2 = tmp_path / "t"
+        out2.mkdir()
+        proxy.stall_batches = 2
+        args = enclave_args(tmp_path, proxy.url, provider, "--enclave-attempts", "2",
+                            "--enclave-timeout", "1")
+        args[args.index("--sink") + 1] = str(out2 / "results.jsonl")
+        assert run(args) == 0
+    m2 = json.loads((out2 / "results.manifest.json").read_text())
+    assert m2["check"]["holds"] and m2["counts"]["quarantined"]["by_reason"] == {"enclave_unavailable": 4}
+    entries = list(read_entries(str(out2 / "results.quarantine.jsonl"), bytes.fromhex(KEY_HEX)))
+    assert {e["reason"] for e in entries} == {"enclave_unavailable"}
+    assert all("ReadTimeout" in e["detail"] for e in entries)
+    assert all(b"<NAME>" in e["raw"] for e in entries)  # the redacted record is kept, sealed
+
+
+def test_a_lost_reply_is_never_processed_twice(tmp_path, monkeypatch, backend, provider):
+    monkeypatch.setenv("RL_TEST_QKEY", KEY_HEX)
+    with ServiceThread(new_service(backend, provider)) as service, WireProxy(service.base_url) as proxy:
+        proxy.drop_replies = 1  # the enclave processes batch 1, but its reply never arrives
+        code = run(enclave_args(tmp_path, proxy.url, provider))
+        claimed = service.service.keyring.current().seen_batch_ids
+    assert code == 0
+    m = manifest(tmp_path)
+    # The retry carried the same batch id: the enclave refused it as a replay instead of redoing it.
+    assert proxy.forwarded_batches == len(claimed) + 1
+    assert m["counts"]["quarantined"]["by_reason"] == {"enclave_replay": 4} and m["check"]["holds"]
+
+
+def test_an_unexpected_pcr_stops_the_run_before_anything_is_sent(tmp_path, monkeypatch, backend, provider,
+                                                                 capsys):
+    monkeypatch.setenv("RL_TEST_QKEY", KEY_HEX)
+    pcr_policy = tmp_path / "pcrs.yaml"
+    pcr_policy.write_text("pcrs:\n  0: ['" + "ab" * 48 + "']\n")
+    with ServiceThread(new_service(backend, provider)) as service, WireProxy(service.base_url) as proxy:
+        code = run(enclave_args(tmp_path, proxy.url, provider, "--pcr-policy", str(pcr_policy)))
+    assert code == 1
+    assert "PCR0" in capsys.readouterr().err
+    assert proxy.batch_requests == 0 and not (tmp_path / "out" / "results.jsonl").exists()
+
+
+def test_enclave_flags_are_checked(tmp_path, monkeypatch, backend, provider, capsys):
+    monkeypatch.setenv("RL_TEST_QKEY", KEY_HEX)
+    with ServiceThread(new_service(backend, provider, region="us-east-1")) as service:
+        args = enclave_args(tmp_path, service.base_url, provider)
+        # The simulator's root without the explicit unsafe flag: a usage error, nothing contacted.
+        assert run([a for a in args if a != "--unsafe-allow-simulated"]) == 2
+        assert "--unsafe-allow-simulated" in capsys.readouterr().err
+        # The policy's residency allows EU records to EU regions only: the US enclave gets no EU record.
+        assert run(args) == 0
+        held = manifest(tmp_path)["counts"]["held"]["by_reason"]
+        assert held["region_not_allowed"] > 0
+    bad_url = list(args)
+    bad_url[bad_url.index("--destination") + 1] = "enclave:ftp://x"
+    assert run(bad_url) == 2
