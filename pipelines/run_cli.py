@@ -26,8 +26,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("argv", nargs=argparse.REMAINDER)
     run.set_defaults(func=_cmd_run)
 
-    demo = subparsers.add_parser("demo", help="redact the bundled sample data with the bundled demo policy")
+    demo = subparsers.add_parser(
+        "demo", help="the whole path on built-in defaults: sample data, demo policy, simulated enclave",
+        description="Read the bundled sample CSV, redact it with the bundled demo policy, check residency, "
+        "seal the records for a simulated enclave started on 127.0.0.1 (UNSAFE test attestation), and write "
+        "the enclave's results, the held records, the sealed quarantine and the run manifest.",
+    )
     demo.add_argument("--out", default=DEFAULT_OUT, help=f"output directory (default: ./{DEFAULT_OUT})")
+    demo.add_argument("--no-enclave", action="store_true",
+                      help="skip the enclave: write the redacted records themselves")
     demo.add_argument("--quiet", action="store_true", help="no progress line")
     demo.set_defaults(func=_cmd_demo)
 
@@ -56,19 +63,54 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     argv = [
         "--policy", str(DEMO_POLICY),
         "--source", str(DEMO_DATA),
-        "--sink", str(out / "customers.redacted.jsonl"),
+        "--sink", str(out / ("customers.redacted.jsonl" if args.no_enclave else "customers.results.jsonl")),
         "--held", str(out / "customers.held.jsonl"),
         "--quarantine", str(out / "customers.quarantine.jsonl"),
         "--manifest", str(out / "manifest.json"),
     ]
     if args.quiet:
         argv.append("--quiet")
-    print(f"redactline demo: {DEMO_DATA.name} through policy {DEMO_POLICY.name} -> {out}/")
-    code = run(argv, summary=True)
+    if args.no_enclave:
+        print(f"redactline demo: {DEMO_DATA.name} through policy {DEMO_POLICY.name} -> {out}/")
+        code = run(argv, summary=True)
+    else:
+        code = _demo_with_enclave(argv, out)
     if code == 0:
         print(f"inspect quarantined rows: redactline quarantine show {out / 'customers.quarantine.jsonl'} "
               f"--key-file {out / 'quarantine.key'}")
     return code
+
+
+DEMO_ENCLAVE_REGION = "eu-central-1"  # the region of the demo policy's enclave destination
+
+
+def _demo_with_enclave(argv: list[str], out: Path) -> int:
+    """Start a simulated enclave on 127.0.0.1, run the demo against it, stop it."""
+    import logging
+
+    from redactline.enclave_sink.server.config import ServiceConfig
+    from redactline.enclave_sink.server.serve import ServiceThread, build_service
+    from redactline.policies import load_policy
+
+    from .run import run
+
+    config = ServiceConfig(
+        region=DEMO_ENCLAVE_REGION,
+        allowed_policy_hashes=frozenset({load_policy(DEMO_POLICY).identity.sha256}),
+        provider="simulated",
+    )
+    logging.getLogger("redactline.enclave_sink").setLevel(logging.ERROR)  # the UNSAFE notice is printed below
+    service = build_service(config)
+    out.mkdir(parents=True, exist_ok=True)
+    root = out / "enclave-root.pem"
+    root.write_bytes(service.provider.simulator.root_pem)  # type: ignore[attr-defined]
+    with ServiceThread(service) as enclave:
+        print(f"redactline demo: {DEMO_DATA.name} -> policy {DEMO_POLICY.name} -> sealed batches -> "
+              f"simulated enclave at {enclave.base_url} (region {DEMO_ENCLAVE_REGION}, backend "
+              f"{service.backend.name}) -> {out}/")
+        print("  the enclave is SIMULATED: its attestation root is a local test root (UNSAFE, demo only)")
+        return run([*argv, "--destination", f"enclave:{enclave.base_url}", "--enclave-root", str(root),
+                    "--unsafe-allow-simulated"], summary=True)
 
 
 def _cmd_quarantine_show(args: argparse.Namespace) -> int:

@@ -171,7 +171,14 @@ def test_demo_command_runs_bundled_data(tmp_path, capsys, no_remote_network):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["check"]["holds"]
     assert manifest["counts"]["quarantined"]["total"] == 3 and manifest["counts"]["held"]["total"] == 4
+    # Redacted records went sealed to the local simulated enclave; its results are the delivered output.
+    sent = manifest["destination"]["counts"]
+    assert manifest["destination"]["kind"] == "enclave" and manifest["destination"]["unsafe_root"] is True
+    assert sent["records_sent"] == sent["results_received"] == manifest["counts"]["delivered"] > 0
+    results = read_jsonl(out / "customers.results.jsonl")
+    assert len(results) == manifest["counts"]["delivered"] and all("result" in r for r in results)
     assert str(out / "manifest.json") in captured.out and "check read == delivered" in captured.out
+    assert "SIMULATED" in captured.out
     assert "Production runs must pass" in captured.err  # the generated key is announced
     assert (out / "quarantine.key").stat().st_mode & 0o777 == 0o600
     # every name/email/phone of the bundled data stays out of outputs, manifest and terminal
