@@ -27,7 +27,7 @@ from .base import (
     Prompt,
     Usage,
 )
-from .factory import CLIENTS, client_from_destination, settings_from_destination
+from .factory import CLIENTS, client_from_destination, external_destination, settings_from_destination
 from .openai_chat import OpenAIChatClient
 from .retry import backoff_delay, is_retryable_status, parse_retry_after
 
@@ -50,6 +50,7 @@ __all__ = [
     "Usage",
     "backoff_delay",
     "client_from_destination",
+    "external_destination",
     "is_retryable_status",
     "parse_retry_after",
     "settings_from_destination",

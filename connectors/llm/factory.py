@@ -22,6 +22,20 @@ from .openai_chat import OpenAIChatClient
 CLIENTS: dict[str, type[ChatClient]] = {"openai": OpenAIChatClient, "anthropic": AnthropicMessagesClient}
 
 
+def external_destination(policy: Any, name: str) -> Any:
+    """The ``external_api`` destination ``name`` of a loaded policy, or :class:`LlmConfigError` naming the
+    destinations that do exist (a typo must not silently pick another one)."""
+    destinations = policy.destinations
+    external = sorted(k for k, d in destinations.items() if d.kind == "external_api")
+    if name not in destinations:
+        raise LlmConfigError(f"the policy has no destination {name!r}; its external_api destinations: "
+                             f"{', '.join(external) or 'none'}")
+    destination = destinations[name]
+    if destination.kind != "external_api":
+        raise LlmConfigError(f"destination {name!r} is of kind {destination.kind}, not external_api")
+    return destination
+
+
 def settings_from_destination(destination: Any, name: str,
                               environ: Mapping[str, str] | None = None) -> ClientSettings:
     """``ClientSettings`` for ``destination`` (a ``DestinationConfig`` of kind ``external_api``)."""

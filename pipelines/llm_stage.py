@@ -1,0 +1,309 @@
+"""The external-LLM route: redact, check, prompt, send, re-identify — one record at a time, inside ONE DoFn.
+
+``SendToLlm`` takes raw records straight from a source and returns a dict of PCollections:
+
+* ``results``  - ``{"answer": <re-identified text>, "_redactline": {lineage..., "source", "ref",
+  "jurisdiction", "destination", "model", "usage": {"input_tokens", "output_tokens", "attempts"}}}``;
+* ``held``     - redacted fields plus ``_redactline.held = {reason, jurisdiction, region, source, ref,
+  destination[, detail]}``: residency said no (``unknown_jurisdiction``, ``no_rule``,
+  ``region_not_allowed``) or the destination's egress controls did (``never_send_entity``,
+  ``entity_not_allowed``, ``jurisdiction_not_allowed``); never sent;
+* ``rejected`` - :class:`~redactline.connectors.records.Rejected` with the raw record for the sealed
+  quarantine: ``oversize``/``reserved_field`` (prepare step), ``engine_error``, ``prompt_error`` (the
+  template needs a field the record lacks), ``llm_error`` (the API failed after its retries);
+* ``entities`` - ``(entity_type, n)`` pairs for every redacted record, sent or held;
+* ``usage``    - ``(key, n)`` pairs, keys ``requests`` (prompts sent, one per record that reached the
+  API), ``retries`` (extra HTTP attempts; HTTP requests made = requests + retries), ``input_tokens``,
+  ``output_tokens``.
+
+Why one DoFn: the pseudonym vault (``<PERSON_1>`` -> the original) is in the record's
+:class:`~redactline.policies.operators.RecordContext`, which refuses to be pickled. Beam serializes
+every element that crosses a step boundary, so redaction, sending and re-identification of a record
+must happen in the same ``process`` call; only the re-identified answer (local output, as intended)
+and PII-free accounting leave it. The prompt and the vault never do.
+
+Why residency and egress come before the prompt is even rendered: a held record must never reach the
+network, and "held" must not depend on whether the API happens to be up.
+
+The destination is loaded from the policy file on the worker, with the policy hash checked like
+:class:`~redactline.pipelines.redact.PolicyEngineFactory`; the API key is read from the environment
+there too. The pickled pipeline holds a path, a hash and a destination name: no keys, no vault.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.pvalue import TaggedOutput
+
+from redactline.connectors.llm import Answer, ChatClient, LlmError, Prompt, client_from_destination
+from redactline.connectors.llm.factory import external_destination
+from redactline.connectors.records import ENGINE_ERROR, Record, Rejected
+from redactline.policies.residency import ResidencyConfig
+
+from . import progress
+from .redact import LINEAGE_KEY, METRICS_NAMESPACE, EngineFactory, _PrepareDoFn, raw_bytes
+
+log = logging.getLogger(__name__)
+
+RESULTS, HELD, REJECTED, ENTITIES, USAGE = "results", "held", "rejected", "entities", "usage"
+# Reason codes (stable: manifests and dashboards count by them).
+LLM_ERROR = "llm_error"
+PROMPT_ERROR = "prompt_error"
+USAGE_KEYS = ("requests", "retries", "input_tokens", "output_tokens")
+
+
+class LlmDestinationLoader:
+    """Loads the policy file on the worker and returns its ``external_api`` destination ``name``.
+
+    Refuses a policy whose hash differs from the one the run started with, so every record of a run is
+    sent under the controls (never_send, allow lists, template) that were reviewed.
+    """
+
+    def __init__(self, policy_path: str, expected_sha256: str, name: str) -> None:
+        self._path = policy_path
+        self._sha256 = expected_sha256
+        self.name = name
+
+    def __call__(self) -> Any:
+        from redactline.policies import load_policy
+
+        policy = load_policy(self._path)
+        if policy.identity.sha256 != self._sha256:
+            raise RuntimeError(f"policy {self._path} changed since the run started (hash mismatch)")
+        return external_destination(policy, self.name)
+
+
+class _Pending:
+    """A record whose prompt is ready: kept only inside one ``process`` call (it holds the vault)."""
+
+    __slots__ = ("record", "context", "prompt")
+
+    def __init__(self, record: Record, context: Any, prompt: Prompt) -> None:
+        self.record = record
+        self.context = context
+        self.prompt = prompt
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError("a pending LLM request holds the record's vault and cannot be pickled")
+
+
+class _RedactSendDoFn(beam.DoFn):
+    """Per batch: redact (one context per record), hold or render, send concurrently, re-identify."""
+
+    def __init__(
+        self,
+        engine_factory: EngineFactory,
+        destination: LlmDestinationLoader,
+        lineage: dict[str, Any],
+        residency: ResidencyConfig | None,
+        region: str | None,
+    ) -> None:
+        self._engine_factory = engine_factory
+        self._loader = destination
+        self._lineage = dict(lineage)
+        self._residency = residency
+        self._region = region
+        self._engine: Any = None
+        self._destination: Any = None
+        self._client: ChatClient | None = None
+        self._sent = Metrics.counter(METRICS_NAMESPACE, "llm_requests")
+        self._retried = Metrics.counter(METRICS_NAMESPACE, "llm_retries")
+        self._failed = Metrics.counter(METRICS_NAMESPACE, "llm_errors")
+        self._held = Metrics.counter(METRICS_NAMESPACE, "llm_held")
+
+    def setup(self) -> None:
+        self._engine = self._engine_factory()
+        self._destination = self._loader()
+        # The API key is read here, on the worker; a missing variable fails the run (fail closed).
+        self._client = client_from_destination(self._destination, self._loader.name)
+
+    def teardown(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def process(self, batch: list[Record]) -> Iterator[Any]:
+        from redactline.policies.egress import check_egress
+        from redactline.policies.prompts import PromptError, render_prompt
+
+        assert self._engine is not None and self._client is not None
+        destination = self._destination
+        entities: Counter[str] = Counter()
+        pending: list[_Pending] = []
+        for record, context, outcome in self._redact(batch):
+            if isinstance(outcome, Rejected):
+                yield TaggedOutput(REJECTED, outcome)
+                continue
+            entities.update(f.entity_type for f in outcome.findings)
+            fields = outcome.record
+            jurisdiction = record.meta.jurisdiction
+            if self._residency is not None:
+                assert self._region is not None  # checked in SendToLlm.__init__
+                decision = self._residency.decide(jurisdiction, self._region)
+                if not decision.allowed:
+                    self._held.inc()
+                    yield TaggedOutput(HELD, self._held_record(fields, record, decision.reason,
+                                                               decision.jurisdiction))
+                    continue
+                jurisdiction = decision.jurisdiction
+            egress = check_egress(destination, jurisdiction, outcome.findings)
+            if not egress.allowed:
+                self._held.inc()
+                yield TaggedOutput(HELD, self._held_record(fields, record, egress.reason, jurisdiction,
+                                                           egress.detail))
+                continue
+            try:
+                user = render_prompt(destination.prompt.template, fields)
+                system = destination.prompt.system
+                system = render_prompt(system, fields) if system else None
+            except PromptError as exc:
+                # PromptError names the field path or template position, never a value.
+                yield TaggedOutput(REJECTED, Rejected(PROMPT_ERROR, f"prompt template: {exc}", record.meta,
+                                                      raw_bytes(record.fields)))
+                continue
+            pending.append(_Pending(record, context, Prompt(user=user, system=system)))
+
+        usage: Counter[str] = Counter({key: 0 for key in USAGE_KEYS})
+        answers = self._client.complete_many([p.prompt for p in pending]) if pending else []
+        for item, answer in zip(pending, answers, strict=True):
+            usage["requests"] += 1
+            if isinstance(answer, LlmError):
+                usage["retries"] += answer.attempts - 1
+                self._failed.inc()
+                yield TaggedOutput(REJECTED, Rejected(LLM_ERROR, str(answer), item.record.meta,
+                                                      raw_bytes(item.record.fields)))
+                continue
+            usage["retries"] += answer.retries
+            usage["input_tokens"] += answer.usage.input_tokens
+            usage["output_tokens"] += answer.usage.output_tokens
+            yield self._result(item, answer)
+        pending.clear()  # drop the vaults as soon as the answers are out
+
+        for entity_type, count in entities.items():
+            Metrics.counter(f"{METRICS_NAMESPACE}.entities", entity_type).inc(count)
+            yield TaggedOutput(ENTITIES, (entity_type, count))
+        for key in USAGE_KEYS:
+            yield TaggedOutput(USAGE, (key, usage[key]))
+        self._sent.inc(usage["requests"])
+        self._retried.inc(usage["retries"])
+        progress.note(processed=len(batch))
+
+    # ---- steps ----------------------------------------------------------------------------------
+    def _redact(self, batch: list[Record]) -> list[tuple[Record, Any, Any]]:
+        """(record, its context, RecordResult | Rejected) per record; one spaCy pass when possible."""
+        from redactline.policies.operators import RecordContext
+
+        contexts = [RecordContext() for _ in batch]
+        try:
+            results = list(self._engine.redact_records([r.fields for r in batch], batch_size=len(batch),
+                                                       contexts=contexts))
+            if len(results) != len(batch):
+                raise RuntimeError("engine returned a different number of results")
+            return list(zip(batch, contexts, results, strict=True))
+        except Exception:
+            pass  # some record broke the batch: redo one by one with fresh contexts
+        out: list[tuple[Record, Any, Any]] = []
+        for record in batch:
+            context = RecordContext()
+            try:
+                out.append((record, context, self._engine.redact_record(record.fields, context=context)))
+            except Exception as exc:
+                # The exception text may quote the input: keep only its type.
+                rejected = Rejected(ENGINE_ERROR, f"engine raised {type(exc).__name__}", record.meta,
+                                    raw_bytes(record.fields))
+                out.append((record, context, rejected))
+        return out
+
+    def _held_record(self, fields: dict[str, Any], record: Record, reason: str | None,
+                     jurisdiction: str | None, detail: str = "") -> dict[str, Any]:
+        held: dict[str, Any] = {
+            "reason": reason,
+            "jurisdiction": jurisdiction,
+            "region": self._region,
+            "source": record.meta.source,
+            "ref": record.meta.ref,
+            "destination": self._loader.name,
+        }
+        if detail:
+            held["detail"] = detail  # entity types and jurisdiction codes only (see policies/egress.py)
+        out = dict(fields)
+        out[LINEAGE_KEY] = {**self._lineage, "held": held}
+        return out
+
+    def _result(self, item: _Pending, answer: Answer) -> dict[str, Any]:
+        from redactline.policies.reidentify import Vault
+
+        text = Vault.from_context(item.context).reidentify(answer.text)
+        meta = item.record.meta
+        return {
+            "answer": text,
+            LINEAGE_KEY: {
+                **self._lineage,
+                "source": meta.source,
+                "ref": meta.ref,
+                "jurisdiction": meta.jurisdiction,
+                "destination": self._loader.name,
+                "model": answer.model,
+                "usage": {"input_tokens": answer.usage.input_tokens,
+                          "output_tokens": answer.usage.output_tokens,
+                          "attempts": answer.attempts},
+            },
+        }
+
+
+class SendToLlm(beam.PTransform):
+    """Raw records in; results, held, rejected, entity and usage counts out (see the module docstring).
+
+    ``engine_factory`` builds the redaction engine on the worker (e.g. ``PolicyEngineFactory``);
+    ``policy_path``/``policy_sha256`` locate the policy holding ``destination_name`` (kind
+    ``external_api``); ``residency``/``region`` as for ``RouteByResidency`` (``region`` is required when
+    the policy has residency rules: normally the destination's own ``region``); ``max_record_bytes``
+    and ``batch_size`` as for ``RedactRecords``. Requests within a batch run concurrently, at most the
+    destination's ``max_concurrency`` at a time per worker.
+    """
+
+    def __init__(
+        self,
+        engine_factory: EngineFactory,
+        policy_path: str,
+        policy_sha256: str,
+        destination_name: str,
+        lineage: dict[str, Any],
+        residency: ResidencyConfig | None,
+        region: str | None,
+        max_record_bytes: int = 4 << 20,
+        batch_size: int = 64,
+    ) -> None:
+        super().__init__()
+        if residency is not None and region is None:
+            raise ValueError("the policy has residency rules but the destination region is unknown")
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self._factory = engine_factory
+        self._loader = LlmDestinationLoader(policy_path, policy_sha256, destination_name)
+        self._lineage = lineage
+        self._residency = residency
+        self._region = region
+        self._max = max_record_bytes
+        self._batch = batch_size
+
+    def expand(self, records: beam.PCollection) -> dict[str, beam.PCollection]:
+        prepared = records | "Prepare" >> beam.ParDo(_PrepareDoFn(self._max, self._residency)).with_outputs(
+            REJECTED, main="ok"
+        )
+        send = _RedactSendDoFn(self._factory, self._loader, self._lineage, self._residency, self._region)
+        out = (
+            prepared.ok
+            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._batch)
+            | "RedactSendReidentify" >> beam.ParDo(send).with_outputs(HELD, REJECTED, ENTITIES, USAGE,
+                                                                       main=RESULTS)
+        )
+        rejected = (prepared[REJECTED], out[REJECTED]) | "AllRejected" >> beam.Flatten()
+        return {RESULTS: out[RESULTS], HELD: out[HELD], REJECTED: rejected, ENTITIES: out[ENTITIES],
+                USAGE: out[USAGE]}
