@@ -202,3 +202,28 @@ def test_enclave_flags_are_checked(tmp_path, monkeypatch, backend, provider, cap
     bad_url = list(args)
     bad_url[bad_url.index("--destination") + 1] = "enclave:ftp://x"
     assert run(bad_url) == 2
+
+
+
+def test_a_policy_destination_with_a_url_is_an_enclave(tmp_path, monkeypatch, backend, provider):
+    monkeypatch.setenv("RL_TEST_QKEY", KEY_HEX)
+    text = DEMO_POLICY.read_text()
+    assert "    region: eu-central-1\n" in text
+    with WireProxy("http://127.0.0.1:9") as proxy:  # its port is known now; the target is set below
+        policy = tmp_path / "policy.yaml"
+        policy.write_text(text.replace("    region: eu-central-1\n",
+                                       f"    region: eu-central-1\n    url: {proxy.url}\n"))
+        args = enclave_args(tmp_path, "unused", provider)
+        args[args.index("--policy") + 1] = str(policy)
+        args[args.index("--destination") + 1] = "enclave-eu"
+        # An enclave that allows only the demo policy's hash refuses this policy at attestation.
+        with ServiceThread(new_service(backend, provider)) as service:
+            proxy.target = service.base_url
+            assert run(args) == 1
+        assert proxy.batch_requests == 0
+        allowed = frozenset({load_policy(policy).identity.sha256})
+        config = ServiceConfig(region=REGION, allowed_policy_hashes=allowed)
+        with ServiceThread(build_service(config, provider=provider, backend=backend)) as service:
+            proxy.target = service.base_url
+            assert run(args) == 0
+    assert manifest(tmp_path)["destination"]["counts"]["results_received"] == EXPECTED_SENT
