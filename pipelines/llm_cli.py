@@ -1,0 +1,157 @@
+"""``redactline prompt``: redact one prompt, send it to an external LLM API, print the answer re-identified.
+
+The same controls as the batch route (``pipelines/llm_stage.py``), for one text typed by a person:
+
+1. the text is redacted with one pseudonym context, so the model sees ``<PERSON_1>``, ``<PERSON_2>``...
+   and can tell people apart;
+2. residency (when the policy has rules: the prompt's jurisdiction comes from ``--jurisdiction``; an
+   unknown one is held unless the policy says ``unknown: allow``) and the destination's egress controls
+   (``jurisdictions``, ``never_send``, ``allowed_entities``) decide whether it may leave at all;
+3. the redacted text is the user message (the destination's record ``template`` is not applied: there
+   is no record), with the destination's ``system`` message when it has one;
+4. the answer is re-identified locally and printed. ``--show-sent`` prints, on stderr, exactly the bytes
+   of the request body that left the machine (never the API key).
+
+Exit codes: 0 answered; 1 the request failed (after retries); 2 usage or configuration error (bad
+policy, unknown destination, missing API key variable, empty text); 3 refused by the policy (residency
+or egress: nothing was sent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
+
+_EPILOG = """\
+exit codes:
+  0  the answer was printed
+  1  the request failed (HTTP error, timeout, retries exhausted)
+  2  usage or configuration error (policy, destination, API key variable, empty text)
+  3  refused by the policy (residency or egress controls); nothing was sent
+
+examples:
+  export OPENAI_API_KEY=...            # the variable named by the destination's api_key_env
+  redactline prompt --policy policy.yaml --destination gpt "Draft a reply to Jane Doe (jane@example.com)"
+  echo "Summarise: ..." | redactline prompt --policy policy.yaml --destination claude --show-sent -
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "prompt",
+        help="redact one prompt, send it to an external LLM API, print the re-identified answer",
+        description="Redact TEXT under the policy, check residency and the destination's egress\n"
+        "controls, send the sanitized prompt to the destination (kind external_api) and print\n"
+        "the answer with the original values restored locally. Only placeholders leave.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("text", metavar="TEXT", help="the prompt; '-' reads it from stdin")
+    parser.add_argument("--policy", required=True, type=Path, metavar="FILE", help="policy file (YAML)")
+    parser.add_argument("--destination", required=True, metavar="NAME",
+                        help="a destination of kind external_api in the policy")
+    parser.add_argument("--jurisdiction", metavar="CODE",
+                        help="jurisdiction of the prompt's data (ISO 3166 code or group such as EU), for "
+                        "residency rules and the destination's jurisdictions list")
+    parser.add_argument("--show-sent", action="store_true",
+                        help="print the exact request body sent (on stderr; with --json, as 'sent')")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object (answer, destination, model, usage) instead of text")
+    parser.set_defaults(func=run_prompt)
+
+
+def _fail(code: int, message: str) -> int:
+    print(f"redactline prompt: {message}", file=sys.stderr)
+    return code
+
+
+def run_prompt(args: argparse.Namespace) -> int:
+    text = sys.stdin.read() if args.text == "-" else args.text
+    if not text.strip():
+        return _fail(EXIT_USAGE, "the prompt is empty")
+
+    from redactline.connectors.llm import LlmConfigError, LlmError, Prompt, client_from_destination
+    from redactline.connectors.llm.factory import external_destination
+    from redactline.policies import PolicyError, load_policy
+    from redactline.policies.egress import check_egress
+    from redactline.policies.operators import RecordContext
+    from redactline.policies.prompts import PromptError, render_prompt
+    from redactline.policies.regions import normalize_jurisdiction
+    from redactline.policies.reidentify import Vault
+
+    try:
+        policy = load_policy(args.policy)
+    except PolicyError as exc:
+        return _fail(EXIT_USAGE, str(exc))
+    except OSError as exc:
+        return _fail(EXIT_USAGE, f"cannot read {args.policy}: {exc.strerror or type(exc).__name__}")
+    jurisdiction = None
+    if args.jurisdiction is not None:
+        jurisdiction = normalize_jurisdiction(args.jurisdiction)
+        if jurisdiction is None:
+            return _fail(EXIT_USAGE, f"--jurisdiction {args.jurisdiction}: not an ISO 3166-1 alpha-2 code "
+                         "or a group")
+    try:
+        destination = external_destination(policy, args.destination)
+        system = destination.prompt.system
+        system = render_prompt(system, {}) if system else None
+        client = client_from_destination(destination, args.destination)
+    except LlmConfigError as exc:
+        return _fail(EXIT_USAGE, str(exc))
+    except PromptError as exc:
+        return _fail(EXIT_USAGE, f"destination {args.destination!r}: its system message refers to record "
+                     f"fields, which a single prompt does not have ({exc})")
+
+    with client:
+        context = RecordContext()
+        redacted = policy.engine().redact_text(text, context=context)
+        if policy.residency is not None:
+            decision = policy.residency.decide(jurisdiction, destination.region)
+            if not decision.allowed:
+                shown = decision.jurisdiction or "unknown (use --jurisdiction)"
+                return _fail(EXIT_REFUSED, f"refused by residency: {decision.reason} (jurisdiction {shown}, "
+                             f"destination region {destination.region}); nothing was sent")
+        egress = check_egress(destination, jurisdiction, redacted.findings)
+        if not egress.allowed:
+            return _fail(EXIT_REFUSED, f"refused by destination {args.destination!r}: {egress.reason}: "
+                         f"{egress.detail}; nothing was sent")
+
+        body = client.encode(Prompt(user=redacted.text, system=system))
+        if args.show_sent and not args.json:
+            sent = body.decode("utf-8")
+            sys.stderr.write(f"--- sent: POST {client.url} ---\n{sent}\n--- end of sent ---\n")
+            sys.stderr.flush()
+        try:
+            answer = client.post(body)
+        except LlmError as exc:
+            return _fail(EXIT_FAILED, str(exc))
+        restored = Vault.from_context(context).reidentify(answer.text)
+
+    if args.json:
+        out: dict[str, Any] = {
+            "answer": restored,
+            "destination": args.destination,
+            "provider": destination.provider,
+            "model": answer.model,
+            "usage": {"input_tokens": answer.usage.input_tokens, "output_tokens": answer.usage.output_tokens},
+            "attempts": answer.attempts,
+            "entities": _entity_counts(redacted.findings),
+        }
+        if args.show_sent:
+            out["sent"] = json.loads(body)
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+    else:
+        print(restored)
+    return EXIT_OK
+
+
+def _entity_counts(findings: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for finding in findings:
+        counts[finding.entity_type] = counts.get(finding.entity_type, 0) + 1
+    return dict(sorted(counts.items()))
