@@ -171,7 +171,7 @@ class DestinationConfig(_Strict):
         if missing:
             raise ValueError(f"{', '.join(missing)}: required for kind external_api")
         assert self.url is not None
-        _check_api_url(self.url)
+        check_api_url(self.url)
         both = sorted(set(self.never_send) & set(self.allowed_entities or ()))
         if both:
             raise ValueError(f"allowed_entities: {', '.join(both)} also listed in never_send")
@@ -188,7 +188,9 @@ class DestinationConfig(_Strict):
         return data
 
 
-def _check_api_url(url: str) -> None:
+def check_api_url(url: str) -> None:
+    """Refuse an API base URL that is not absolute http(s), carries credentials, or is plain http to a
+    non-loopback host (prompts and the API key would cross the network in the clear)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("url: an external_api base URL must be an absolute http(s) URL")

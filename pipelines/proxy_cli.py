@@ -1,0 +1,157 @@
+"""``redactline proxy``: a local OpenAI-compatible endpoint that redacts requests and re-identifies answers.
+
+Heavy imports (Presidio/spaCy, uvicorn) happen inside the command function so ``--help`` stays instant.
+Exit codes: 0 after a clean shutdown, 2 on a usage, policy or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Any
+
+EXIT_USAGE = 2
+DEFAULT_PORT = 8787
+
+_DESCRIPTION = """\
+Serve POST /v1/chat/completions (streaming and not) and GET /v1/models on HTTP, so that existing
+OpenAI clients get redaction and re-identification without code changes:
+
+  redactline proxy --policy policy.yaml --upstream https://api.openai.com/v1 --api-key-env OPENAI_API_KEY
+  OPENAI_BASE_URL=http://127.0.0.1:8787/v1 python my_app.py
+
+Every message's text is redacted with the policy under one pseudonym context per request (the same
+<PERSON_1> in every message), sent upstream, and the answer's placeholders are restored locally.
+Images, audio and files are refused (they cannot be redacted). With --destination, the destination's
+egress controls (never_send, allowed_entities, jurisdictions) and the policy's residency rules apply,
+for the jurisdiction given by --jurisdiction; a refused request gets HTTP 403 and is never sent.
+Nothing logged contains message text.
+"""
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``proxy`` verb to the top-level ``redactline`` parser."""
+    p = subparsers.add_parser(
+        "proxy",
+        help="local OpenAI-compatible proxy: redact chat requests, re-identify answers",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--policy", required=True, metavar="FILE", help="policy file (YAML)")
+    p.add_argument(
+        "--upstream", metavar="URL",
+        help="OpenAI-compatible base URL, as an SDK's base_url (e.g. https://api.openai.com/v1); "
+        "default: the --destination's url. Plain http only to loopback",
+    )
+    p.add_argument(
+        "--destination", metavar="NAME",
+        help="an external_api destination of the policy (provider openai): its egress controls and "
+        "residency apply, and its url/api_key_env are the defaults",
+    )
+    p.add_argument(
+        "--api-key-env", metavar="VAR",
+        help="environment variable holding the upstream API key (default: the destination's api_key_env; "
+        "with neither, the client's Authorization header is forwarded)",
+    )
+    p.add_argument(
+        "--jurisdiction", metavar="CODE",
+        help="jurisdiction of the data sent through this proxy (ISO 3166 code or group such as EU), "
+        "for residency and destination jurisdictions; unknown when omitted (fails closed where it matters)",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1: loopback only)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"listen port (default {DEFAULT_PORT})")
+    p.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS", help="upstream timeout (120)")
+    p.add_argument(
+        "--max-body-bytes", type=int, default=16 * 1024 * 1024, metavar="N",
+        help="request size limit (16 MiB)",
+    )
+    p.set_defaults(func=_cmd_proxy)
+
+
+def _fail(message: str) -> int:
+    print(f"redactline proxy: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def build_config(args: argparse.Namespace, policy: Any, environ: dict[str, str] | None = None) -> Any:
+    """A :class:`~redactline.pipelines.proxy.ProxyConfig` from the options; ValueError names the option."""
+    from redactline.policies import regions
+    from redactline.policies.destinations import check_api_url
+
+    from .proxy import ProxyConfig
+
+    env = os.environ if environ is None else environ
+    destination = None
+    if args.destination is not None:
+        if args.destination not in policy.destinations:
+            names = ", ".join(sorted(policy.destinations)) or "none"
+            raise ValueError(f"--destination {args.destination}: not in the policy (destinations: {names})")
+        destination = policy.destinations[args.destination]
+        if destination.kind != "external_api":
+            raise ValueError(f"--destination {args.destination}: kind {destination.kind}, not external_api")
+        if destination.provider != "openai":
+            raise ValueError(f"--destination {args.destination}: provider {destination.provider}; the proxy "
+                             "speaks the OpenAI chat completions format only")
+    upstream = args.upstream or (destination.url if destination is not None else None)
+    if not upstream:
+        raise ValueError("--upstream URL is required (or a --destination with a url)")
+    try:
+        check_api_url(upstream)
+    except ValueError as exc:
+        raise ValueError(f"--upstream: {str(exc).removeprefix('url: ')}") from None
+    key_env = args.api_key_env or (destination.api_key_env if destination is not None else None)
+    api_key = None
+    if key_env:
+        api_key = env.get(key_env)
+        if not api_key:
+            raise ValueError(f"environment variable {key_env} (upstream API key) is not set")
+    jurisdiction = None
+    if args.jurisdiction is not None:
+        jurisdiction = regions.normalize_jurisdiction(args.jurisdiction)
+        if jurisdiction is None:
+            raise ValueError(f"--jurisdiction {args.jurisdiction}: not an ISO 3166-1 alpha-2 code or a group")
+    if args.port < 0 or args.port > 65535:
+        raise ValueError("--port must be 0..65535")
+    return ProxyConfig(
+        upstream=upstream,
+        api_key=api_key,
+        destination_name=args.destination,
+        destination=destination,
+        residency=policy.residency if destination is not None else None,
+        jurisdiction=jurisdiction,
+        timeout_s=args.timeout,
+        max_body_bytes=args.max_body_bytes,
+    )
+
+
+def _cmd_proxy(args: argparse.Namespace) -> int:
+    from redactline.policies import PolicyError, load_policy
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        policy = load_policy(args.policy)
+    except PolicyError as exc:
+        return _fail(f"policy: {exc}")
+    try:
+        config = build_config(args, policy)
+    except ValueError as exc:
+        return _fail(str(exc))
+
+    import uvicorn
+
+    from .proxy import Redactor, build_app, uvicorn_config
+
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"redactline proxy: WARNING: listening on {args.host}: anyone who can reach it gets "
+              "re-identified answers", file=sys.stderr)
+    if config.destination is None:
+        print("redactline proxy: no --destination: requests are redacted, but no egress or residency "
+              "controls apply", file=sys.stderr)
+    redactor = Redactor.from_engine(policy.engine())
+    app = build_app(config, redactor)
+    print(f"redactline proxy: policy {policy.name} {policy.version}; listening on "
+          f"http://{args.host}:{args.port}/v1 -> {config.base}", file=sys.stderr)
+    uvicorn.Server(uvicorn_config(app, args.host, args.port)).run()
+    return 0
