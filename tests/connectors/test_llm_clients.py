@@ -335,3 +335,33 @@ def test_anthropic_cache_tokens_count_as_input():
     with _Cached() as server, make_client(server) as client:
         answer = client.complete(PROMPT)
     assert answer.usage.input_tokens == 9 + 120
+
+
+# --------------------------------------------------------------------------- the fake speaks the real format
+
+
+def test_the_official_openai_sdk_understands_the_fake_server(openai_server):
+    """The fake is only useful if real clients parse it: non-streaming and streaming (SSE, usage chunk)."""
+    openai = pytest.importorskip("openai")
+    sdk = openai.OpenAI(base_url=openai_server.base_url, api_key="sk-test-openai", max_retries=0)
+    messages = [{"role": "user", "content": "Call <PERSON_1> at <PHONE_NUMBER_1>."}]
+    expected = "Summary for < person_1 >, <PHONE_NUMBER_1>: the request was noted."
+
+    plain = sdk.chat.completions.create(model="m-1", messages=messages)
+    assert plain.choices[0].message.content == expected
+    assert plain.usage.prompt_tokens == 4 and plain.usage.completion_tokens == len(expected.split())
+
+    chunks = list(sdk.chat.completions.create(model="m-1", messages=messages, stream=True,
+                                              stream_options={"include_usage": True}))
+    deltas = [c.choices[0].delta.content or "" for c in chunks if c.choices]
+    assert "".join(deltas) == expected and len(deltas) > 5  # split mid-placeholder on purpose
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == len(expected.split())
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert openai_server.requests[1].body["stream"] is True
+
+    with pytest.raises(openai.RateLimitError):
+        openai_server.fail_next(1, status=429)
+        sdk.chat.completions.create(model="m-1", messages=messages)
+    wrong_key = openai.OpenAI(base_url=openai_server.base_url, api_key="wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        wrong_key.chat.completions.create(model="m-1", messages=messages)

@@ -151,6 +151,7 @@ def test_redacted_prompts_out_reidentified_answers_back(env, provider):
 
     assert out[REJECTED] == [] and out[HELD] == []
     assert len(out[RESULTS]) == 6 and len(server.requests) == 6
+    assert server.max_in_flight <= 3  # the destination's max_concurrency
     assert_no_pii_reached(server)
     assert all(PLACEHOLDER.search(t) for t in server.user_texts())  # pseudonyms, not blanks, went out
     first = server.requests[0].body
