@@ -90,6 +90,7 @@ class RunPlan:
     key_spec: KeySpec
     opts: RedactlineOptions
     enclave: Any = None  # EnclaveDestination when records are sealed for an attested enclave
+    llm_destination: str | None = None  # name of the policy's external_api destination (llm:NAME)
     destination_info: dict[str, Any] | None = None  # what the manifest says about the destination
 
 
@@ -141,7 +142,14 @@ def plan(options: PipelineOptions) -> RunPlan:
         enclave_target = enclave_url(policy, opts.destination)
     except EnclaveConfigError as exc:
         raise UsageError(str(exc)) from None
-    region = None if enclave_target else _destination_region(policy, opts)
+    llm_name, llm_info = _llm_destination(policy, opts)
+    if llm_name is not None:
+        try:
+            region = check_region(opts.sink_region or policy.destinations[llm_name].region)
+        except ValueError as exc:
+            raise UsageError(f"--destination {opts.destination}: {exc}") from None
+    else:
+        region = None if enclave_target else _destination_region(policy, opts)
     out_dir, stem = uris.default_outputs(sink)
     try:
         held = uris.parse("--held", opts.held or str(out_dir / f"{stem}.held.jsonl"))
@@ -158,7 +166,7 @@ def plan(options: PipelineOptions) -> RunPlan:
     except QuarantineKeyError as exc:
         raise UsageError(str(exc)) from None
     identity = policy.identity
-    enclave = destination_info = None
+    enclave, destination_info = None, llm_info
     if enclave_target is not None:
         try:
             enclave, destination_info = plan_enclave(opts, *enclave_target, identity.sha256)
@@ -180,8 +188,33 @@ def plan(options: PipelineOptions) -> RunPlan:
         key_spec=key_spec,
         opts=opts,
         enclave=enclave,
+        llm_destination=llm_name,
         destination_info=destination_info,
     )
+
+
+LLM_PREFIX = "llm:"
+
+
+def _llm_destination(policy: Any, opts: RedactlineOptions) -> tuple[str | None, dict[str, Any] | None]:
+    """``--destination llm:NAME``: the policy's external_api destination NAME, checked now (key set)."""
+    if not (opts.destination or "").startswith(LLM_PREFIX):
+        return None, None
+    from redactline.connectors.llm.factory import (
+        LlmConfigError,
+        external_destination,
+        settings_from_destination,
+    )
+
+    name = opts.destination[len(LLM_PREFIX):]
+    try:
+        destination = external_destination(policy, name)
+        settings_from_destination(destination, name)  # fails now, naming the variable, if the key is unset
+    except LlmConfigError as exc:
+        raise UsageError(f"--destination {opts.destination}: {exc}") from None
+    info = {"kind": "external_api", "name": name, "provider": destination.provider,
+            "model": destination.model, "url": destination.url, "region": destination.region}
+    return name, info
 
 
 def _destination_region(policy: Any, opts: RedactlineOptions) -> str | None:
@@ -222,6 +255,9 @@ def build(pipeline: beam.Pipeline, rp: RunPlan, counts_path: str,
     }
     src = pipeline | "Source" >> source
     read = (src["records"], src["rejected"]) | "AllRead" >> beam.Flatten()
+    if rp.llm_destination is not None:
+        _build_llm(rp, src, read, lineage, counts_path, engine_factory)
+        return
     red = src["records"] | "Redact" >> RedactRecords(
         engine_factory or PolicyEngineFactory(rp.policy_path, rp.policy_sha256),
         lineage, rp.residency, opts.max_record_bytes, opts.batch_size,
@@ -250,6 +286,32 @@ def build(pipeline: beam.Pipeline, rp: RunPlan, counts_path: str,
         "quarantined": quarantined,
         "entities": red[ENTITIES],
         **outcomes,
+    } | "Count" >> mf.CountOutcomes(counts_path)
+
+
+def _build_llm(rp: RunPlan, src: Any, read: Any, lineage: dict[str, Any], counts_path: str,
+               engine_factory: EngineFactory | None) -> None:
+    """Source -> redact, residency, egress, prompt, send, re-identify (one step) -> results sink."""
+    from . import llm_stage
+
+    opts = rp.opts
+    out = src["records"] | "ExternalLlm" >> llm_stage.SendToLlm(
+        engine_factory or PolicyEngineFactory(rp.policy_path, rp.policy_sha256), rp.policy_path,
+        rp.policy_sha256, rp.llm_destination, lineage, rp.residency, rp.region, opts.max_record_bytes,
+        opts.batch_size,
+    )
+    sink = uris.sink_transform(rp.sink, key=opts.sink_key, num_shards=opts.num_shards)
+    out[llm_stage.RESULTS] | "Sink" >> sink
+    out[llm_stage.HELD] | "HeldSink" >> uris.sink_transform(rp.held, key=opts.sink_key, num_shards=1)
+    quarantined = (src["rejected"], out[llm_stage.REJECTED]) | "AllRejected" >> beam.Flatten()
+    quarantined | "Quarantine" >> WriteQuarantine(rp.quarantine_path, rp.key_spec)
+    {
+        "read": read,
+        "delivered": out[llm_stage.RESULTS],
+        "held": out[llm_stage.HELD],
+        "quarantined": quarantined,
+        "entities": out[llm_stage.ENTITIES],
+        "destination": out[llm_stage.USAGE],
     } | "Count" >> mf.CountOutcomes(counts_path)
 
 
