@@ -157,7 +157,7 @@ def test_count_outcomes_adds_up(tmp_path):
                 [Rejected("oversize", "d", meta), Rejected("parse_error", "d", meta)]
             ),
             "entities": p | "E" >> beam.Create([("PERSON", 2), ("PERSON", 3), ("EMAIL_ADDRESS", 1)]),
-            "destination": p | "D" >> beam.Create([("sealed_batches", 1), ("sealed_batches", 1)]),
+            "destination": p | "Dest" >> beam.Create([("sealed_batches", 1), ("sealed_batches", 1)]),
         }
         pcolls | CountOutcomes(path)
     counts = read_counts(path)
