@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 
 from redactline.enclave_sink.attestation import NitroAttestationVerifier
+from redactline.enclave_sink.client import EnclaveClient
 from redactline.enclave_sink.envelope import BatchOpener, open_reply, seal_reply
 from redactline.enclave_sink.server.backends import SpacyAnalysisBackend
-from redactline.enclave_sink.client import EnclaveClient
 from redactline.enclave_sink.server.config import ServiceConfig
 from redactline.enclave_sink.server.providers import SimulatedNitroProvider
 from redactline.enclave_sink.server.serve import ServiceThread, build_service
