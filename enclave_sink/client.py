@@ -233,7 +233,10 @@ class EnclaveClient:
             ),
             created_at=dt.datetime.now(dt.UTC),
         )
-        payload = json.dumps({"records": records}, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        # default=str: kept values such as dates or decimals from a database travel as their text form
+        payload = json.dumps(
+            {"records": records}, separators=(",", ":"), ensure_ascii=False, default=str
+        ).encode("utf-8")
         return SealedBatch(session.sealer.seal(header, payload), header, reply_key, session)
 
     def post_envelope(self, envelope: bytes, document_sha256: bytes | None = None) -> bytes:
@@ -273,7 +276,7 @@ class EnclaveClient:
         while True:
             try:
                 if sealed is None:
-                    sealed = self._seal(records, policy_hash=policy_hash, region=region, batch_id=batch_id)
+                    sealed = self._seal_or_fail(records, policy_hash, region, batch_id)
                 reply = self.post_envelope(sealed.envelope, sealed.session.verified.document_sha256)
                 return self._open(reply, sealed, len(records))
             except ServiceRefused as exc:
@@ -305,6 +308,12 @@ class EnclaveClient:
                 )
             self.stats.retries += 1
             time.sleep(self.retry.delay(failures))
+
+    def _seal_or_fail(self, records: list[Any], policy_hash: str, region: str, batch_id: str) -> SealedBatch:
+        try:
+            return self._seal(records, policy_hash=policy_hash, region=region, batch_id=batch_id)
+        except EnvelopeError as exc:  # e.g. over the envelope's size limit
+            raise BatchFailed(ENCLAVE_REFUSED, f"batch {batch_id} cannot be sealed: {exc}") from None
 
     def _reattest(self) -> None:
         """A new enclave key: verify a fresh attestation (retrying transport errors like batches do)."""
