@@ -4,7 +4,9 @@ Speed comes from three choices, measured in ``benchmarks/bench_engine.py``:
 * spaCy runs once per batch (``nlp.pipe``) and only its ``ner`` component is loaded: the tagger,
   parser and lemmatizer are excluded. Presidio's context enhancer matches context words as substrings
   of lemmas; lower-cased token text serves that purpose (``"cards"`` still contains ``"card"``).
-* recognizers run on precomputed NLP artifacts, never re-running spaCy per text;
+* recognizers run on precomputed NLP artifacts, never re-running spaCy per text, through
+  :class:`_Analysis`: Presidio's ``AnalyzerEngine.analyze`` steps with the per-text set-up done once
+  per batch, and pattern recognizers skipped on texts none of their regexes matches;
 * operators are plain functions; no second pass through an anonymizer engine.
 """
 
@@ -87,6 +89,107 @@ def _resolve_overlaps(results: list[RecognizerResult]) -> list[_Piece]:
     return sorted(pieces, key=lambda piece: piece.start)
 
 
+class _Analysis:
+    """``AnalyzerEngine.analyze`` for one fixed request (language, entities, threshold, exact allow list,
+    decision process kept, no ad-hoc recognizers or context words), built once per batch.
+
+    Presidio repeats per text what does not depend on the text: choosing the recognizers (and, when no
+    entities are named, every supported entity), the lazy ``load`` check. Here that is done once; the
+    per-text steps are Presidio's, in its order: each recognizer's ``analyze`` in registry order, the
+    recognizer id stamped on its results, results regrouped per recognizer with each recognizer's own
+    ``enhance_using_context`` where it overrides the no-op default, the analyzer's context enhancer,
+    the score threshold, ``remove_duplicates`` and the allow list. A pattern recognizer none of whose
+    regexes matches the text is not called: its result would be empty (``recognizers.pattern_gate``).
+    """
+
+    def __init__(
+        self,
+        analyzer: AnalyzerEngine,
+        language: str,
+        entities: list[str] | None,
+        threshold: float,
+        allow_list: list[str] | None,
+    ):
+        from presidio_analyzer import EntityRecognizer, RecognizerResult
+
+        from .recognizers import pattern_gate
+
+        self.id_key = RecognizerResult.RECOGNIZER_IDENTIFIER_KEY
+        self.name_key = RecognizerResult.RECOGNIZER_NAME_KEY
+        all_fields = not entities
+        self.recognizers = analyzer.registry.get_recognizers(
+            language=language, entities=entities, all_fields=all_fields
+        )
+        self.entities = analyzer.get_supported_entities(language=language) if all_fields else entities
+        for recognizer in self.recognizers:
+            if not recognizer.is_loaded:
+                recognizer.load()
+                recognizer.is_loaded = True
+        self.steps = [(recognizer, pattern_gate(recognizer)) for recognizer in self.recognizers]
+        default_enhance = EntityRecognizer.enhance_using_context
+        # ids of recognizers with their own context logic (Presidio's predefined ones have none)
+        self.own_enhancers = {
+            r.id for r in self.recognizers if type(r).enhance_using_context is not default_enhance
+        }
+        self.enhancer = analyzer.context_aware_enhancer
+        self.threshold = threshold
+        self.allow_list = allow_list
+        self.remove_duplicates = EntityRecognizer.remove_duplicates
+        self.remove_allow_list = analyzer._remove_allow_list
+
+    def run(self, text: str, nlp_artifacts: Any) -> list[RecognizerResult]:
+        entities, id_key, name_key = self.entities, self.id_key, self.name_key
+        results: list[RecognizerResult] = []
+        for recognizer, gate in self.steps:
+            if gate is not None and not gate(text):
+                continue
+            found = recognizer.analyze(text=text, entities=entities, nlp_artifacts=nlp_artifacts)
+            if found:
+                for result in found:
+                    if not result.recognition_metadata:
+                        result.recognition_metadata = {}
+                    metadata = result.recognition_metadata
+                    if id_key not in metadata:
+                        metadata[id_key] = recognizer.id
+                    if name_key not in metadata:
+                        metadata[name_key] = recognizer.name
+                results.extend(found)
+        results = self._regroup(text, results, nlp_artifacts)
+        results = self.enhancer.enhance_using_context(
+            text=text, raw_results=results, nlp_artifacts=nlp_artifacts, recognizers=self.recognizers,
+            context=None,
+        )
+        threshold = self.threshold
+        results = self.remove_duplicates([r for r in results if r.score >= threshold])
+        if self.allow_list:
+            # regex flags only matter to allow lists matched as regexes; the policy's are exact values
+            results = self.remove_allow_list(results, self.allow_list, text, None, "exact")
+        return results
+
+    def _regroup(
+        self, text: str, results: list[RecognizerResult], nlp_artifacts: Any
+    ) -> list[RecognizerResult]:
+        """Presidio's per-recognizer pass: results grouped in recognizer order (a result whose id names no
+        selected recognizer is dropped), each group through its recognizer's own context enhancement."""
+        if not results and not self.own_enhancers:
+            return results
+        id_key = self.id_key
+        groups: dict[str, list[RecognizerResult]] = {}
+        for result in results:
+            groups.setdefault(result.recognition_metadata[id_key], []).append(result)
+        out: list[RecognizerResult] = []
+        for recognizer in self.recognizers:
+            own = groups.get(recognizer.id, [])
+            if recognizer.id in self.own_enhancers:
+                others = [r for r in results if r.recognition_metadata[id_key] != recognizer.id]
+                own = recognizer.enhance_using_context(
+                    text=text, raw_recognizer_results=list(own), other_raw_recognizer_results=others,
+                    nlp_artifacts=nlp_artifacts, context=None,
+                )
+            out.extend(own)
+        return out
+
+
 _INDEX = re.compile(r"\[\d+\]")
 
 
@@ -108,10 +211,12 @@ class RedactionEngine:
     # ---- free text -------------------------------------------------------------------------
     def analyze_texts(self, texts: list[str]) -> list[list[RecognizerResult]]:
         """Presidio results for each text, with one spaCy ``pipe`` pass for the whole list."""
+        if not texts:
+            return []
         artifacts = self._nlp_engine.process_batch(texts, self._language, batch_size=max(1, len(texts)))
-        out = []
-        for text, (_, nlp_artifacts) in zip(texts, artifacts, strict=True):
-            out.append(
+        if self._analyzer.log_decision_process:
+            # Presidio's tracer wants its own per-text records: take its own code path.
+            return [
                 self._analyzer.analyze(
                     text,
                     language=self._language,
@@ -121,8 +226,12 @@ class RedactionEngine:
                     nlp_artifacts=nlp_artifacts,
                     return_decision_process=True,
                 )
-            )
-        return out
+                for text, (_, nlp_artifacts) in zip(texts, artifacts, strict=True)
+            ]
+        analysis = _Analysis(
+            self._analyzer, self._language, self._entities, self._threshold, self._allow_list
+        )
+        return [analysis.run(text, found) for text, (_, found) in zip(texts, artifacts, strict=True)]
 
     def _operator_for(self, entity_type: str):
         return self._transforms.entities.get(entity_type, self._transforms.default)

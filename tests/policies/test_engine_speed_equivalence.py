@@ -1,0 +1,246 @@
+"""The engine's shortcuts give Presidio's own results.
+
+``RedactionEngine.analyze_texts`` does not call ``AnalyzerEngine.analyze`` per text: it runs the same
+steps with the per-text set-up hoisted (``engine._Analysis``), skips pattern recognizers none of whose
+regexes matches (``recognizers.pattern_gate``) and uses a context enhancer that avoids deep copies.
+Each test here compares against stock Presidio (``AnalyzerEngine.analyze`` with Presidio's own
+``LemmaContextAwareEnhancer``) on inputs chosen to reach every recognizer, context boosts, allow lists,
+restricted entity lists and edge cases: same results, same order, same explanations.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from redactline.policies import load_policy
+from redactline.policies.engine import RedactionEngine
+
+LIBRARY = Path(__file__).resolve().parents[2] / "policies" / "library"
+
+# An inline policy with what the library policies lack: an allow list, a deny list, context words on a
+# custom recognizer, a restricted entity list that leaves some recognizers out.
+POLICY = """
+apiVersion: redactline.dev/v1
+kind: RedactionPolicy
+metadata: {name: equivalence-test, version: 1.0.0}
+detection:
+  entities: [PERSON, EMAIL_ADDRESS, PHONE_NUMBER, EMPLOYEE_ID, US_SSN, TITLE, LOCATION, CREDIT_CARD]
+  allow_list: [Acme Support, jane@example.org]
+  recognizers:
+    - name: EmployeeId
+      supported_entity: EMPLOYEE_ID
+      context: [employee, staff]
+      patterns:
+        - {name: emp, regex: 'EMP-\\d{6}', score: 0.3}
+        - {name: empty_or_word, regex: '(?:staffer)?', score: 0.6}
+        - {name: at_threshold, regex: 'REF-\\d{4}', score: 0.35}
+    - name: title
+      supported_entity: TITLE
+      deny_list: [Mr., Mrs., Dr.]
+      deny_list_score: 0.6
+transforms:
+  default: replace
+"""
+
+TEXTS = [
+    "",
+    "   ",
+    "\n\n",
+    "nothing to see here",
+    "My phone number is 212-555-0100 and my credit card is 4111111111111111.",
+    "SSN 078-05-1120 belongs to Jane Roe of Boston; social security 078051120.",
+    "Email jane@example.org or JANE.ROE@EXAMPLE.ORG, see https://www.example.com/a?b=1 or example.co.uk",
+    "Server 192.168.0.1, fe80::1ff:fe23:4567:890a and ::1; MAC 00:1B:44:11:3A:B7 or 00-1b-44-11-3a-b7",
+    "IBAN DE89 3704 0044 0532 0130 00 and GB82WEST12345698765432 were rejected",
+    "Born 03/04/1985, admitted 2021-03-04T10:30, discharged March 5th 2021 at 10:30 pm",
+    "Dr. Jane Roe, aged 89, lives at 221B Baker Street, London NW1 6XE (postcode).",
+    "Mrs. Okafor called from +44 20 7946 0958 about zip code 90210 and PLZ 10115 Berlin",
+    "Via Giuseppe Verdi 14, 20121 Milano; Hauptstraße 5; 8 Rue de la Paix; ul. Długa 7",
+    "Passport 912803456, driver license D1234567, ITIN 912-70-1234, bank account 123456789012",
+    "bitcoin 1BoatSLRHtKNngkdXEeobR76b53LETtpyT and uuid 123e4567-e89b-12d3-a456-426614174000",
+    "NHS number 943 476 5919, DEA number AB1234563, medical license",
+    "Call 0049 30 901820 or 1-800-FLOWERS, ext. 12; tel:+49-30-1234567",
+    "Tel.０３０１２３４５６７ full-width digits, ٣٤٥٦٧٨٩٠ Arabic-Indic digits",
+    "Acme Support and John Smith met at the Microsoft office in Seattle.",
+    "employee EMP-123456, staff id EMP-654321, staffer, and emp-000001",
+    "order REF-1234 shipped",
+    "Mr Mr. Mr.Smith Dr.Who Mrs. and Ms. Patel",
+    "card 4111-1111-1111-1111 exp 12/25 cvv 123; Visa 4012 8888 8888 1881",
+    "He is 67 years old, she is 102 y/o; ages 5 to 7",
+    "Sincerely, Maria Rossi. Contact: Peter Novak. Name: Ana de la Cruz",
+    "A" * 300 + " 4111111111111111 " + "b" * 300,
+]
+
+
+def _summary(results) -> list[tuple]:
+    rows = []
+    for r in results:
+        e = r.analysis_explanation
+        explanation = (
+            None
+            if e is None
+            else (
+                e.recognizer,
+                e.pattern_name,
+                e.original_score,
+                e.score,
+                e.score_context_improvement,
+                e.supportive_context_word,
+                e.validation_result,
+                e.textual_explanation,
+            )
+        )
+        metadata = r.recognition_metadata or {}
+        rows.append(
+            (
+                r.entity_type,
+                r.start,
+                r.end,
+                r.score,
+                metadata.get("recognizer_name"),
+                metadata.get("is_score_enhanced_by_context"),
+                explanation,
+            )
+        )
+    return rows
+
+
+@pytest.fixture(scope="module")
+def engines(tmp_path_factory) -> dict[str, RedactionEngine]:
+    path = tmp_path_factory.mktemp("policy") / "equivalence.yaml"
+    path.write_text(POLICY, encoding="utf-8")
+    return {
+        "inline": load_policy(path, environ={}).engine(),
+        "general-pii": load_policy(LIBRARY / "general-pii.yaml", environ={}).engine(),
+        "pci-dss": load_policy(LIBRARY / "pci-dss.yaml", environ={}).engine(),
+    }
+
+
+def _stock(engine: RedactionEngine, texts: list[str]) -> list[list[tuple]]:
+    """Presidio's own analyze, with Presidio's own context enhancer, one text at a time."""
+    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+
+    analyzer = engine._analyzer
+    ours = analyzer.context_aware_enhancer
+    analyzer.context_aware_enhancer = LemmaContextAwareEnhancer()
+    try:
+        out = []
+        for text in texts:
+            (_, artifacts), = engine._nlp_engine.process_batch([text], engine._language)
+            out.append(
+                _summary(
+                    analyzer.analyze(
+                        text,
+                        language=engine._language,
+                        entities=engine._entities,
+                        score_threshold=engine._threshold,
+                        allow_list=engine._allow_list,
+                        nlp_artifacts=artifacts,
+                        return_decision_process=True,
+                    )
+                )
+            )
+        return out
+    finally:
+        analyzer.context_aware_enhancer = ours
+
+
+@pytest.mark.parametrize("name", ["inline", "general-pii", "pci-dss"])
+def test_analyze_texts_matches_stock_presidio(name: str, engines: dict[str, RedactionEngine]) -> None:
+    engine = engines[name]
+    ours = [_summary(results) for results in engine.analyze_texts(TEXTS)]
+    assert ours == _stock(engine, TEXTS)
+    assert any(ours), "the inputs must produce findings for the comparison to mean anything"
+
+
+def test_inline_policy_reaches_boosts_allow_list_and_deny_list(engines: dict[str, RedactionEngine]) -> None:
+    """Guards the test inputs: they exercise what the comparison above claims to cover."""
+    engine = engines["inline"]
+    flat = [row for rows in (_summary(r) for r in engine.analyze_texts(TEXTS)) for row in rows]
+    assert any(row[0] == "EMPLOYEE_ID" and row[6][5] for row in flat), "a context-word boost"
+    assert any(row[0] == "TITLE" for row in flat), "a deny-list match"
+    assert any(row[3] == engine._threshold for row in flat), "a score exactly at the threshold"
+    allowed = TEXTS[6].index("jane@example.org")
+    assert not any(row[0] == "EMAIL_ADDRESS" and row[1] == allowed for row in _summary(
+        engine.analyze_texts([TEXTS[6]])[0]
+    )), "the allow list applies"
+    assert any(row[0] == "EMAIL_ADDRESS" for row in flat)
+
+
+def test_decision_process_logging_takes_presidios_own_path(engines: dict[str, RedactionEngine]) -> None:
+    engine = engines["inline"]
+    analyzer = engine._analyzer
+    expected = [_summary(r) for r in engine.analyze_texts(TEXTS[:8])]
+    analyzer.log_decision_process = True
+    try:
+        assert [_summary(r) for r in engine.analyze_texts(TEXTS[:8])] == expected
+    finally:
+        analyzer.log_decision_process = False
+
+
+def test_pattern_gate_only_skips_texts_without_results(engines: dict[str, RedactionEngine]) -> None:
+    from presidio_analyzer import PatternRecognizer
+
+    from redactline.policies.recognizers import pattern_gate
+
+    checked = 0
+    for engine in engines.values():
+        for recognizer in engine._analyzer.registry.recognizers:
+            gate = pattern_gate(recognizer)
+            if gate is None:
+                continue
+            assert isinstance(recognizer, PatternRecognizer)
+            for text in TEXTS:
+                found = recognizer.analyze(text, recognizer.supported_entities)
+                if not gate(text):
+                    assert found == [], (recognizer.name, text)
+                    checked += 1
+                elif found:
+                    checked += 1
+    assert checked > 100
+
+
+def test_pattern_gate_leaves_overridden_analyze_alone() -> None:
+    from presidio_analyzer import Pattern, PatternRecognizer
+    from presidio_analyzer.predefined_recognizers import IbanRecognizer, PhoneRecognizer
+
+    from redactline.policies.recognizers import pattern_gate
+
+    class Custom(PatternRecognizer):
+        def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):  # finds things regexes don't
+            return super().analyze(text, entities, nlp_artifacts, regex_flags)
+
+    custom = Custom(supported_entity="X", patterns=[Pattern("p", r"\d{3}", 0.5)])
+    assert pattern_gate(custom) is None
+    assert pattern_gate(IbanRecognizer()) is None  # overrides analyze
+    assert pattern_gate(PhoneRecognizer()) is None  # not a pattern recognizer
+    plain = PatternRecognizer(supported_entity="X", patterns=[Pattern("p", r"\d{3}", 0.5)], deny_list=["Foo"])
+    gate = pattern_gate(plain)
+    assert gate is not None
+    assert gate("abc 123") and gate("a FOO b")  # the deny list is a pattern, matched ignoring case
+    assert not gate("abc 12") and plain.analyze("abc 12", ["X"]) == []
+
+
+def test_redacted_outputs_unchanged_by_the_shortcuts(engines: dict[str, RedactionEngine]) -> None:
+    """End to end: the same texts redacted through Presidio's own analyze give the same outputs."""
+    from redactline.policies.operators import RecordContext
+
+    engine = engines["general-pii"]
+    stock_results = []
+    analyzer = engine._analyzer
+    for text in TEXTS:
+        (_, artifacts), = engine._nlp_engine.process_batch([text], engine._language)
+        stock_results.append(
+            analyzer.analyze(
+                text,
+                language=engine._language,
+                score_threshold=engine._threshold,
+                nlp_artifacts=artifacts,
+                return_decision_process=True,
+            )
+        )
+    stock = [engine._apply(t, r, RecordContext(), None) for t, r in zip(TEXTS, stock_results, strict=True)]
+    ours = [(r.text, list(r.findings)) for r in engine.redact_texts(TEXTS, batch_size=7)]
+    assert ours == stock
