@@ -28,9 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import socket
 import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +41,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from redactline.enclave_sink.server.serve import UvicornThread
 from redactline.policies.destinations import DestinationConfig
 from redactline.policies.egress import check_egress
 from redactline.policies.operators import RecordContext
@@ -532,39 +531,12 @@ def uvicorn_config(app: Starlette, host: str, port: int) -> uvicorn.Config:
     )
 
 
-class ProxyThread:
+class ProxyThread(UvicornThread):
     """The proxy on ``127.0.0.1`` and an ephemeral port, in a background thread (tests)."""
 
     def __init__(self, app: Starlette) -> None:
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port: int = self._socket.getsockname()[1]
-        self._server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", self.port))
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, name="redactline-proxy", daemon=True
-        )
+        super().__init__(lambda port: uvicorn_config(app, "127.0.0.1", port), "redactline proxy")
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
-
-    def start(self, timeout: float = 10.0) -> ProxyThread:
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("proxy did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=15)
-        self._socket.close()
-
-    def __enter__(self) -> ProxyThread:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -12,7 +12,9 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Self
 
 import uvicorn
 
@@ -64,30 +66,33 @@ def serve(config: ServiceConfig, service: EnclaveService | None = None) -> None:
     uvicorn.Server(_uvicorn_config(service, config.host, config.port)).run()
 
 
-class ServiceThread:
-    """The service on ``127.0.0.1`` and an ephemeral port, in a background thread (tests, benchmarks)."""
+class UvicornThread:
+    """An ASGI app served by uvicorn on ``127.0.0.1`` and an ephemeral port, in a background thread.
 
-    def __init__(self, service: EnclaveService) -> None:
-        self.service = service
+    ``config_for(port)`` builds the uvicorn configuration; used by tests, benchmarks and the demo.
+    """
+
+    def __init__(self, config_for: Callable[[int], uvicorn.Config], name: str) -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind(("127.0.0.1", 0))
         self.port: int = self._socket.getsockname()[1]
-        self._server = uvicorn.Server(_uvicorn_config(service, "127.0.0.1", self.port))
+        self._name = name
+        self._server = uvicorn.Server(config_for(self.port))
         self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, name="enclave-service", daemon=True
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name=name, daemon=True
         )
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 10.0) -> ServiceThread:
+    def start(self, timeout: float = 10.0) -> Self:
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("enclave service did not start")
+                raise RuntimeError(f"{self._name} did not start")
             time.sleep(0.01)
         return self
 
@@ -96,11 +101,19 @@ class ServiceThread:
         self._thread.join(timeout=15)
         self._socket.close()
 
-    def __enter__(self) -> ServiceThread:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class ServiceThread(UvicornThread):
+    """The enclave service on ``127.0.0.1`` and an ephemeral port, in a background thread."""
+
+    def __init__(self, service: EnclaveService) -> None:
+        self.service = service
+        super().__init__(lambda port: _uvicorn_config(service, "127.0.0.1", port), "enclave service")
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
