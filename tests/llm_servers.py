@@ -532,3 +532,25 @@ def llm_server(request: pytest.FixtureRequest) -> Iterator[_FakeLlmServer]:
     """Each test that uses it runs once per wire format (``anthropic``, ``openai``)."""
     with SERVERS[request.param]() as server:
         yield server
+
+
+def llm_policy(name: str, destinations: dict[str, Any]) -> dict[str, Any]:
+    """A policy document for LLM tests: pseudonyms everywhere, EU/US residency, the given destinations."""
+    return {
+        "apiVersion": "redactline.dev/v1",
+        "kind": "RedactionPolicy",
+        "metadata": {"name": name, "version": "1.0.0"},
+        "detection": {"score_threshold": 0.35},
+        "transforms": {
+            "default": "pseudonym",
+            "fields": {"id": "keep", "country": "keep", "name": "pseudonym", "email": "pseudonym",
+                       "phone": "pseudonym"},
+        },
+        "residency": {
+            "jurisdiction": {"field": "country"},
+            "unknown": "hold",
+            "rules": [{"jurisdictions": ["EU"], "allowed_regions": ["EU"]},
+                      {"jurisdictions": ["US"], "allowed_regions": ["EU", "US"]}],
+        },
+        "destinations": destinations,
+    }

@@ -14,33 +14,14 @@ from conftest import PEOPLE, person_record, pii_values, scan_for
 from redactline.pipelines.run import run
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the shared loopback servers
-from llm_servers import FakeOpenAI  # noqa: E402
+from llm_servers import FakeOpenAI, llm_policy  # noqa: E402
 
 KEY_HEX = "44" * 32
 
 
 def _policy(server: FakeOpenAI) -> dict:
-    return {
-        "apiVersion": "redactline.dev/v1",
-        "kind": "RedactionPolicy",
-        "metadata": {"name": "llm-run-test", "version": "1.0.0"},
-        "detection": {"score_threshold": 0.35},
-        "transforms": {
-            "default": "pseudonym",
-            "fields": {"id": "keep", "country": "keep", "name": "pseudonym", "email": "pseudonym",
-                       "phone": "pseudonym"},
-        },
-        "residency": {
-            "jurisdiction": {"field": "country"},
-            "unknown": "hold",
-            "rules": [{"jurisdictions": ["EU"], "allowed_regions": ["EU"]},
-                      {"jurisdictions": ["US"], "allowed_regions": ["EU", "US"]}],
-        },
-        "destinations": {
-            "assistant": server.destination(prompt={"template": "Customer {name} ({email}) wrote: {notes}"},
-                                            max_retries=2),
-        },
-    }
+    prompt = {"template": "Customer {name} ({email}) wrote: {notes}"}
+    return llm_policy("llm-run-test", {"assistant": server.destination(prompt=prompt, max_retries=2)})
 
 
 @pytest.mark.slow

@@ -29,7 +29,7 @@ from redactline.pipelines.redact import LINEAGE_KEY, PolicyEngineFactory
 from redactline.policies import load_policy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the shared loopback servers
-from llm_servers import PLACEHOLDER, FakeAnthropic, FakeOpenAI  # noqa: E402
+from llm_servers import PLACEHOLDER, FakeAnthropic, FakeOpenAI, llm_policy  # noqa: E402
 
 LINEAGE = {"policy": "llm-test", "version": "1.0.0", "sha256": "x", "run_id": "r1"}
 TEMPLATE = "Record {id}. Customer {name} ({email}, {phone}) wrote: {notes}"
@@ -46,24 +46,7 @@ def _policy(servers: dict[str, FakeOpenAI | FakeAnthropic]) -> dict:
             prompt={"template": TEMPLATE}, max_retries=2, never_send=["CREDIT_CARD"], jurisdictions=["EU"])
         ticket = {"template": "Ticket {ticket}: {notes}"}
         destinations[f"{provider}-ticket"] = server.destination(prompt=ticket)
-    return {
-        "apiVersion": "redactline.dev/v1",
-        "kind": "RedactionPolicy",
-        "metadata": {"name": "llm-test", "version": "1.0.0"},
-        "detection": {"score_threshold": 0.35},
-        "transforms": {
-            "default": "pseudonym",
-            "fields": {"id": "keep", "country": "keep", "name": "pseudonym", "email": "pseudonym",
-                       "phone": "pseudonym"},
-        },
-        "residency": {
-            "jurisdiction": {"field": "country"},
-            "unknown": "hold",
-            "rules": [{"jurisdictions": ["EU"], "allowed_regions": ["EU"]},
-                      {"jurisdictions": ["US"], "allowed_regions": ["EU", "US"]}],
-        },
-        "destinations": destinations,
-    }
+    return llm_policy("llm-test", destinations)
 
 
 class Env:
