@@ -99,7 +99,7 @@ class _Analysis:
     recognizer id stamped on its results, results regrouped per recognizer with each recognizer's own
     ``enhance_using_context`` where it overrides the no-op default, the analyzer's context enhancer,
     the score threshold, ``remove_duplicates`` and the allow list. A pattern recognizer none of whose
-    regexes matches the text is not called: its result would be empty (``recognizers.pattern_gate``).
+    regexes matches the text is not called: its result would be empty (``recognizers.PatternGate``).
     """
 
     def __init__(
@@ -109,10 +109,11 @@ class _Analysis:
         entities: list[str] | None,
         threshold: float,
         allow_list: list[str] | None,
+        gate_cache: dict[str, Any],
     ):
         from presidio_analyzer import EntityRecognizer, RecognizerResult
 
-        from .recognizers import pattern_gate
+        from .recognizers import pattern_gate, text_has_digit
 
         self.id_key = RecognizerResult.RECOGNIZER_IDENTIFIER_KEY
         self.name_key = RecognizerResult.RECOGNIZER_NAME_KEY
@@ -125,7 +126,8 @@ class _Analysis:
             if not recognizer.is_loaded:
                 recognizer.load()
                 recognizer.is_loaded = True
-        self.steps = [(recognizer, pattern_gate(recognizer)) for recognizer in self.recognizers]
+        self.steps = [(recognizer, pattern_gate(recognizer, gate_cache)) for recognizer in self.recognizers]
+        self.has_digit = text_has_digit
         default_enhance = EntityRecognizer.enhance_using_context
         # ids of recognizers with their own context logic (Presidio's predefined ones have none)
         self.own_enhancers = {
@@ -139,9 +141,10 @@ class _Analysis:
 
     def run(self, text: str, nlp_artifacts: Any) -> list[RecognizerResult]:
         entities, id_key, name_key = self.entities, self.id_key, self.name_key
+        has_digit = self.has_digit(text)
         results: list[RecognizerResult] = []
         for recognizer, gate in self.steps:
-            if gate is not None and not gate(text):
+            if gate is not None and not gate.could_match(text, has_digit):
                 continue
             found = recognizer.analyze(text=text, entities=entities, nlp_artifacts=nlp_artifacts)
             if found:
@@ -207,6 +210,7 @@ class RedactionEngine:
         self._allow_list = doc.detection.allow_list or None
         self._entities = doc.detection.entities
         self._transforms = doc.transforms
+        self._gates: dict[str, Any] = {}  # recognizer id -> pattern gate, built on first use
 
     # ---- free text -------------------------------------------------------------------------
     def analyze_texts(self, texts: list[str]) -> list[list[RecognizerResult]]:
@@ -229,7 +233,7 @@ class RedactionEngine:
                 for text, (_, nlp_artifacts) in zip(texts, artifacts, strict=True)
             ]
         analysis = _Analysis(
-            self._analyzer, self._language, self._entities, self._threshold, self._allow_list
+            self._analyzer, self._language, self._entities, self._threshold, self._allow_list, self._gates
         )
         return [analysis.run(text, found) for text, (_, found) in zip(texts, artifacts, strict=True)]
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from phonenumbers.phonemetadata import PhoneMetadata
 from presidio_analyzer import EntityRecognizer, PatternRecognizer, RecognizerRegistry
@@ -61,15 +62,138 @@ def _gate_phone_recognizers(registry: RecognizerRegistry) -> None:
             )
 
 
-def pattern_gate(recognizer: EntityRecognizer) -> Callable[[str], bool] | None:
-    """A test that is False only on texts where ``recognizer.analyze`` returns nothing; None if unknown.
+# The digit class of the regex module Presidio matches with (Unicode decimal digits, ``\p{Nd}``).
+_DIGIT = presidio_patterns.re.compile(r"\d")
+
+
+def text_has_digit(text: str) -> bool:
+    """Whether ``text`` holds a character that a digit-requiring pattern needs (see ``requires_digit``)."""
+    return _DIGIT.search(text) is not None
+
+
+def _parse_regex(source: str, flags: int) -> Any:
+    """The regex module's own parse tree of ``source`` (before its optimiser runs), as its compiler
+    builds it: a pattern that sets global flags inline is parsed again with them."""
+    core = presidio_patterns.re._regex_core
+    global_flags = flags
+    while True:
+        text = core.Source(source)
+        info = core.Info(global_flags, text.char_type, {})
+        text.ignore_space = bool(info.flags & presidio_patterns.re.VERBOSE)
+        try:
+            tree = core._parse_pattern(text, info)
+        except core._UnscopedFlagSet:
+            global_flags = info.global_flags
+            continue
+        if not text.at_end():
+            raise ValueError("unbalanced parenthesis")
+        return tree
+
+
+def requires_digit(source: str, flags: int) -> bool:
+    r"""True only if every match of the regex needs a decimal digit somewhere in the text.
+
+    Derived from the regex module's own parse tree, so it reads the pattern exactly as the matcher
+    does: a digit literal, ``[0-9]``-like sets and ``\d`` need a digit; a sequence needs one if any
+    part does, an alternation if every branch does, a repeat if it repeats at least once, a positive
+    lookaround if its content does (the content is matched against the text too). Anything else
+    (backreferences, conditionals, fuzzy matching, other sets, an unreadable pattern) counts as not
+    needing one, so the answer errs only towards searching. Digits have no case, so case-insensitive
+    flags change nothing (tested over every code point).
+    """
+    try:
+        core = presidio_patterns.re._regex_core
+        digit_class = _parse_regex(r"\d", flags)  # a Sequence holding one Property
+        digit_property = digit_class.items[0] if type(digit_class) is core.Sequence else digit_class
+        tree = _parse_regex(source, flags)
+    except Exception:
+        return False
+
+    def digit_char(code: int) -> bool:
+        return _DIGIT.fullmatch(chr(code)) is not None
+
+    def digit_only(node: Any) -> bool:
+        """A one-character item that matches nothing but decimal digits."""
+        kind = type(node)
+        if getattr(node, "zerowidth", False) or not getattr(node, "positive", False):
+            return False
+        if kind is core.Character:
+            return digit_char(node.value)
+        if kind is core.Range:
+            return node.upper - node.lower < 64 and all(
+                digit_char(code) for code in range(node.lower, node.upper + 1)
+            )
+        if kind is core.Property:
+            return type(digit_property) is core.Property and node.value == digit_property.value
+        if kind is core.SetUnion:
+            return bool(node.items) and all(digit_only(item) for item in node.items)
+        return False
+
+    def needs(node: Any) -> bool:
+        kind = type(node)
+        if kind is core.Sequence:
+            return any(needs(item) for item in node.items)
+        if kind is core.Branch:
+            return bool(node.branches) and all(needs(branch) for branch in node.branches)
+        if kind in (core.Group, core.Atomic):
+            return needs(node.subpattern)
+        if kind in (core.GreedyRepeat, core.LazyRepeat, core.PossessiveRepeat):
+            return node.min_count >= 1 and needs(node.subpattern)
+        if kind is core.LookAround:
+            return node.positive and needs(node.subpattern)
+        if kind is core.String:
+            return any(digit_char(code) for code in node.characters)
+        return digit_only(node)
+
+    try:
+        return needs(tree)
+    except Exception:
+        return False
+
+
+class PatternGate:
+    """A test that is False only on texts where a pattern recognizer's ``analyze`` returns nothing.
 
     Presidio's ``PatternRecognizer.analyze`` makes its results from the matches of its patterns (the
     deny list is one of them), compiled with ``global_regex_flags`` when the analyzer calls it: with no
     match anywhere it returns an empty list, after per-pattern bookkeeping (two clock reads, a debug
     log call, a dedup pass) that costs more than the regex search itself on short texts. A search per
-    pattern that finds nothing therefore proves the result is empty. Only recognizers running
-    Presidio's own ``analyze`` are gated: a subclass that overrides it may find results another way.
+    pattern that finds nothing therefore proves the result is empty, and a pattern that needs a digit
+    (``requires_digit``) cannot match a text without one, so it is not even searched there. Searches
+    keep Presidio's timeout (its guard against catastrophic backtracking).
+    """
+
+    def __init__(self, recognizer: PatternRecognizer) -> None:
+        flags = recognizer.global_regex_flags
+        compile_ = presidio_patterns.re.compile  # the regex module Presidio itself matches with
+        digit, other = [], []
+        for pattern in recognizer.patterns:
+            search = compile_(pattern.regex, flags=flags).search
+            (digit if requires_digit(pattern.regex, flags) else other).append(search)
+        self.with_digit = tuple(digit + other)  # every pattern, for texts that have a digit
+        self.without_digit = tuple(other)
+        self.timeout = presidio_patterns.REGEX_TIMEOUT_SECONDS
+
+    def could_match(self, text: str, has_digit: bool) -> bool:
+        timeout = self.timeout
+        try:
+            for search in self.with_digit if has_digit else self.without_digit:
+                if search(text, timeout=timeout) is not None:
+                    return True
+        except TimeoutError:
+            return True  # Presidio's own loop meets the timeout again and logs it
+        return False
+
+
+def pattern_gate(
+    recognizer: EntityRecognizer, cache: dict[str, tuple[Any, PatternGate | None]] | None = None
+) -> PatternGate | None:
+    """The recognizer's ``PatternGate``, or None where no gate is known to be exact.
+
+    Only recognizers running Presidio's own ``analyze`` are gated: a subclass that overrides it may
+    find results another way. A pattern that does not compile is left to Presidio's own call. Building
+    a gate parses every pattern, so ``cache`` (by recognizer id) keeps gates between batches; an entry
+    is rebuilt if the recognizer's patterns or flags have changed since.
     """
     if not isinstance(recognizer, PatternRecognizer):
         return None
@@ -78,27 +202,16 @@ def pattern_gate(recognizer: EntityRecognizer) -> Callable[[str], bool] | None:
         base._PatternRecognizer__analyze_patterns
     ):
         return None
+    key = (tuple(pattern.regex for pattern in recognizer.patterns), recognizer.global_regex_flags)
+    if cache is not None and recognizer.id in cache and cache[recognizer.id][0] == key:
+        return cache[recognizer.id][1]
     try:
-        searches = tuple(
-            # the regex module and timeout Presidio itself matches with
-            presidio_patterns.re.compile(pattern.regex, flags=recognizer.global_regex_flags).search
-            for pattern in recognizer.patterns
-        )
+        gate: PatternGate | None = PatternGate(recognizer)
     except Exception:  # Presidio's own call will raise (or not) as it always did
-        return None
-
-    timeout = presidio_patterns.REGEX_TIMEOUT_SECONDS
-
-    def could_match(text: str) -> bool:
-        try:
-            for search in searches:
-                if search(text, timeout=timeout) is not None:
-                    return True
-        except TimeoutError:
-            return True  # Presidio's own loop meets the timeout again and logs it
-        return False
-
-    return could_match
+        gate = None
+    if cache is not None:
+        cache[recognizer.id] = (key, gate)
+    return gate
 
 
 def predefined_class(name: str) -> type:

@@ -10,6 +10,7 @@ restricted entity lists and edge cases: same results, same order, same explanati
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from redactline.policies import load_policy
 from redactline.policies.engine import RedactionEngine
 
 LIBRARY = Path(__file__).resolve().parents[2] / "policies" / "library"
+DIGITS = re.compile(r"\d")  # Python's \d is Unicode decimal digits, the regex module's too
 
 # An inline policy with what the library policies lack: an allow list, a deny list, context words on a
 # custom recognizer, a restricted entity list that leaves some recognizers out.
@@ -183,7 +185,7 @@ def test_decision_process_logging_takes_presidios_own_path(engines: dict[str, Re
 def test_pattern_gate_only_skips_texts_without_results(engines: dict[str, RedactionEngine]) -> None:
     from presidio_analyzer import PatternRecognizer
 
-    from redactline.policies.recognizers import pattern_gate
+    from redactline.policies.recognizers import pattern_gate, text_has_digit
 
     checked = 0
     for engine in engines.values():
@@ -192,9 +194,9 @@ def test_pattern_gate_only_skips_texts_without_results(engines: dict[str, Redact
             if gate is None:
                 continue
             assert isinstance(recognizer, PatternRecognizer)
-            for text in TEXTS:
+            for text in TEXTS + [DIGITS.sub("", t) for t in TEXTS]:
                 found = recognizer.analyze(text, recognizer.supported_entities)
-                if not gate(text):
+                if not gate.could_match(text, text_has_digit(text)):
                     assert found == [], (recognizer.name, text)
                     checked += 1
                 elif found:
@@ -206,7 +208,7 @@ def test_pattern_gate_leaves_overridden_analyze_alone() -> None:
     from presidio_analyzer import Pattern, PatternRecognizer
     from presidio_analyzer.predefined_recognizers import IbanRecognizer, PhoneRecognizer
 
-    from redactline.policies.recognizers import pattern_gate
+    from redactline.policies.recognizers import pattern_gate, text_has_digit
 
     class Custom(PatternRecognizer):
         def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):  # finds things regexes don't
@@ -219,8 +221,106 @@ def test_pattern_gate_leaves_overridden_analyze_alone() -> None:
     plain = PatternRecognizer(supported_entity="X", patterns=[Pattern("p", r"\d{3}", 0.5)], deny_list=["Foo"])
     gate = pattern_gate(plain)
     assert gate is not None
-    assert gate("abc 123") and gate("a FOO b")  # the deny list is a pattern, matched ignoring case
-    assert not gate("abc 12") and plain.analyze("abc 12", ["X"]) == []
+
+    def could_match(text: str) -> bool:
+        return gate.could_match(text, text_has_digit(text))
+
+    assert could_match("abc 123") and could_match("a FOO b")  # the deny list is a pattern, any case
+    assert not could_match("abc 12") and plain.analyze("abc 12", ["X"]) == []
+
+
+def test_pattern_gate_cache_follows_pattern_changes() -> None:
+    from presidio_analyzer import Pattern, PatternRecognizer
+
+    from redactline.policies.recognizers import pattern_gate
+
+    recognizer = PatternRecognizer(supported_entity="X", patterns=[Pattern("p", r"\d{3}", 0.5)])
+    cache: dict = {}
+    first = pattern_gate(recognizer, cache)
+    assert pattern_gate(recognizer, cache) is first
+    recognizer.patterns[0].regex = "abc"
+    second = pattern_gate(recognizer, cache)
+    assert second is not first and second is not None and second.could_match("xabcx", False)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "needs"),
+    [
+        (r"\d", True),
+        (r"[0-9]{3}", True),
+        (r"[\d]", True),
+        (r"[0-35-9]", True),
+        ("٣", True),  # an Arabic-Indic digit literal
+        (r"a\d?", False),
+        (r"a\d*", False),
+        (r"a\d{0,3}", False),
+        (r"a\d{1,3}", True),
+        (r"(?:\d|a)", False),
+        (r"(?:1|2)x", True),
+        (r"[0-9a]", False),
+        (r"[0-9A-Fa-f]{4}", False),
+        (r"[^a-z]", False),
+        (r"\D", False),
+        (r"\w+", False),
+        (r"(?=\d)", True),
+        (r"(?<=\d)x", True),
+        (r"(?!\d)x", False),
+        (r"(?<!\d)x", False),
+        (r"(\d)\1", True),
+        (r"(a)?(?(1)\d|\d)", False),  # conditionals are not analysed
+        (r"(?:123){e<=3}", False),  # fuzzy matching may drop every digit
+        (r"(?V1)[[0-9]--[5]]", False),  # set operations are not analysed
+        (r"(?i)ABC\d", True),
+        (r"(?x) \d  # comment", True),
+        (r"(?-i:\b\p{Lu}\d)", True),
+        (r"\p{Nd}", True),  # the regex module parses it to the same property as \d
+        (r"(unbalanced", False),
+    ],
+)
+def test_requires_digit(pattern: str, needs: bool) -> None:
+    from presidio_analyzer.pattern_recognizer import re as regex  # the regex module Presidio uses
+
+    from redactline.policies.recognizers import requires_digit
+
+    for flags in (0, regex.IGNORECASE | regex.MULTILINE | regex.DOTALL, regex.IGNORECASE | regex.FULLCASE):
+        assert requires_digit(pattern, flags) is needs, (pattern, flags)
+
+
+def test_requires_digit_is_never_wrong_on_sample_texts(engines: dict[str, RedactionEngine]) -> None:
+    """Every pattern said to need a digit finds nothing in the sample texts once their digits are gone."""
+    from presidio_analyzer import PatternRecognizer
+    from presidio_analyzer import pattern_recognizer as presidio_patterns
+
+    from redactline.policies.recognizers import requires_digit
+
+    digit_free = [DIGITS.sub("", t) for t in TEXTS] + [DIGITS.sub("x", t) for t in TEXTS]
+    needing = 0
+    for engine in engines.values():
+        for recognizer in engine._analyzer.registry.recognizers:
+            if not isinstance(recognizer, PatternRecognizer):
+                continue
+            for pattern in recognizer.patterns:
+                if requires_digit(pattern.regex, recognizer.global_regex_flags):
+                    needing += 1
+                    flags = recognizer.global_regex_flags
+                    compiled = presidio_patterns.re.compile(pattern.regex, flags=flags)
+                    assert not any(compiled.search(t) for t in digit_free), pattern.regex
+    assert needing > 30
+
+
+def test_digits_have_no_case() -> None:
+    r"""Why case-insensitive flags do not matter to ``requires_digit``: over every code point, a
+    case-insensitive digit literal, ``[0-9]`` or ``\d`` matches exactly what ``\d`` matches without flags."""
+    from presidio_analyzer.pattern_recognizer import re as regex  # the regex module Presidio uses
+
+    everything = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+    digits = set(regex.findall(r"\d", everything))
+    assert "0" in digits and "٣" in digits and "a" not in digits
+    literal_class = "[" + "".join(sorted(digits)) + "]"
+    for flags in (regex.IGNORECASE, regex.IGNORECASE | regex.FULLCASE, regex.IGNORECASE | regex.V1):
+        assert set(regex.findall(r"\d", everything, flags=flags)) == digits
+        assert set(regex.findall(literal_class, everything, flags=flags)) == digits
+        assert set(regex.findall("[0-9]", everything, flags=flags)) == set("0123456789")
 
 
 def test_redacted_outputs_unchanged_by_the_shortcuts(engines: dict[str, RedactionEngine]) -> None:
