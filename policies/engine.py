@@ -113,7 +113,7 @@ class _Analysis:
     ):
         from presidio_analyzer import EntityRecognizer, RecognizerResult
 
-        from .recognizers import pattern_gate, text_has_digit
+        from .recognizers import pattern_gate, text_atoms
 
         self.id_key = RecognizerResult.RECOGNIZER_IDENTIFIER_KEY
         self.name_key = RecognizerResult.RECOGNIZER_NAME_KEY
@@ -127,7 +127,7 @@ class _Analysis:
                 recognizer.load()
                 recognizer.is_loaded = True
         self.steps = [(recognizer, pattern_gate(recognizer, gate_cache)) for recognizer in self.recognizers]
-        self.has_digit = text_has_digit
+        self.text_atoms = text_atoms
         default_enhance = EntityRecognizer.enhance_using_context
         # ids of recognizers with their own context logic (Presidio's predefined ones have none)
         self.own_enhancers = {
@@ -141,10 +141,10 @@ class _Analysis:
 
     def run(self, text: str, nlp_artifacts: Any) -> list[RecognizerResult]:
         entities, id_key, name_key = self.entities, self.id_key, self.name_key
-        has_digit = self.has_digit(text)
+        atoms = self.text_atoms(text)
         results: list[RecognizerResult] = []
         for recognizer, gate in self.steps:
-            if gate is not None and not gate.could_match(text, has_digit):
+            if gate is not None and not gate.could_match(text, atoms):
                 continue
             found = recognizer.analyze(text=text, entities=entities, nlp_artifacts=nlp_artifacts)
             if found:

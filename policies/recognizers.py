@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import string
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -64,11 +65,17 @@ def _gate_phone_recognizers(registry: RecognizerRegistry) -> None:
 
 # The digit class of the regex module Presidio matches with (Unicode decimal digits, ``\p{Nd}``).
 _DIGIT = presidio_patterns.re.compile(r"\d")
+DIGIT = "digit"  # the atom "some decimal digit"; every other atom is one ASCII punctuation character
+# ASCII punctuation has no case: under any case-insensitive flag a literal one matches only itself
+# (tested over every code point), so a pattern that needs one needs that very character in the text.
+_PUNCTUATION = frozenset(string.punctuation)
+_DIGIT_ATOM = frozenset((DIGIT,))
 
 
-def text_has_digit(text: str) -> bool:
-    """Whether ``text`` holds a character that a digit-requiring pattern needs (see ``requires_digit``)."""
-    return _DIGIT.search(text) is not None
+def text_atoms(text: str) -> frozenset[str]:
+    """The atoms (see ``required_atoms``) present in ``text``."""
+    present = _PUNCTUATION.intersection(text)
+    return present | _DIGIT_ATOM if _DIGIT.search(text) is not None else present
 
 
 def _parse_regex(source: str, flags: int) -> Any:
@@ -90,65 +97,75 @@ def _parse_regex(source: str, flags: int) -> Any:
         return tree
 
 
-def requires_digit(source: str, flags: int) -> bool:
-    r"""True only if every match of the regex needs a decimal digit somewhere in the text.
+def required_atoms(source: str, flags: int) -> frozenset[str]:
+    r"""Atoms every match of the regex needs somewhere in the text: ``DIGIT`` (a decimal digit) and
+    single ASCII punctuation characters. A text missing one of them cannot contain a match.
 
-    Derived from the regex module's own parse tree, so it reads the pattern exactly as the matcher
-    does: a digit literal, ``[0-9]``-like sets and ``\d`` need a digit; a sequence needs one if any
-    part does, an alternation if every branch does, a repeat if it repeats at least once, a positive
-    lookaround if its content does (the content is matched against the text too). Anything else
-    (backreferences, conditionals, fuzzy matching, other sets, an unreadable pattern) counts as not
-    needing one, so the answer errs only towards searching. Digits have no case, so case-insensitive
-    flags change nothing (tested over every code point).
+    Derived from the regex module's own parse tree, so the pattern is read exactly as the matcher reads
+    it. A one-character item needs an atom if everything it matches is in it (a digit literal, a
+    ``[0-9]``-like set or ``\d`` need a digit; ``@`` or ``[.]`` need that character); a sequence needs
+    what any of its parts needs, an alternation what all of its branches need, a repeat what its body
+    needs if it repeats at least once, a positive lookaround what its content needs (the content is
+    matched against the text too). Anything else (backreferences, conditionals, fuzzy matching, set
+    operations, an unreadable pattern) needs nothing, so the answer errs only towards searching.
+    Neither digits nor ASCII punctuation have case, so case-insensitive flags change nothing.
     """
+    none: frozenset[str] = frozenset()
     try:
         core = presidio_patterns.re._regex_core
         digit_class = _parse_regex(r"\d", flags)  # a Sequence holding one Property
         digit_property = digit_class.items[0] if type(digit_class) is core.Sequence else digit_class
         tree = _parse_regex(source, flags)
     except Exception:
-        return False
+        return none
 
-    def digit_char(code: int) -> bool:
-        return _DIGIT.fullmatch(chr(code)) is not None
+    def char_atoms(code: int) -> frozenset[str]:
+        char = chr(code)
+        if _DIGIT.fullmatch(char) is not None:
+            return frozenset((DIGIT,))
+        return frozenset((char,)) if char in _PUNCTUATION else none
 
-    def digit_only(node: Any) -> bool:
-        """A one-character item that matches nothing but decimal digits."""
+    def item_atoms(node: Any) -> frozenset[str]:
+        """Atoms holding every character a one-character item matches."""
         kind = type(node)
         if getattr(node, "zerowidth", False) or not getattr(node, "positive", False):
-            return False
+            return none
         if kind is core.Character:
-            return digit_char(node.value)
+            return char_atoms(node.value)
         if kind is core.Range:
-            return node.upper - node.lower < 64 and all(
-                digit_char(code) for code in range(node.lower, node.upper + 1)
-            )
+            if node.upper - node.lower >= 64:
+                return none
+            return frozenset.intersection(*(char_atoms(c) for c in range(node.lower, node.upper + 1)))
         if kind is core.Property:
-            return type(digit_property) is core.Property and node.value == digit_property.value
-        if kind is core.SetUnion:
-            return bool(node.items) and all(digit_only(item) for item in node.items)
-        return False
+            same = type(digit_property) is core.Property and node.value == digit_property.value
+            return frozenset((DIGIT,)) if same else none
+        if kind is core.SetUnion and node.items:
+            return frozenset.intersection(*(item_atoms(item) for item in node.items))
+        return none
 
-    def needs(node: Any) -> bool:
+    def needs(node: Any) -> frozenset[str]:
         kind = type(node)
         if kind is core.Sequence:
-            return any(needs(item) for item in node.items)
+            return frozenset().union(*(needs(item) for item in node.items))
         if kind is core.Branch:
-            return bool(node.branches) and all(needs(branch) for branch in node.branches)
+            return frozenset.intersection(*(needs(b) for b in node.branches)) if node.branches else none
         if kind in (core.Group, core.Atomic):
             return needs(node.subpattern)
         if kind in (core.GreedyRepeat, core.LazyRepeat, core.PossessiveRepeat):
-            return node.min_count >= 1 and needs(node.subpattern)
+            return needs(node.subpattern) if node.min_count >= 1 else none
         if kind is core.LookAround:
-            return node.positive and needs(node.subpattern)
-        if kind is core.String:
-            return any(digit_char(code) for code in node.characters)
-        return digit_only(node)
+            return needs(node.subpattern) if node.positive else none
+        return item_atoms(node)
 
     try:
         return needs(tree)
     except Exception:
-        return False
+        return none
+
+
+def requires_digit(source: str, flags: int) -> bool:
+    """True only if every match of the regex needs a decimal digit somewhere in the text."""
+    return DIGIT in required_atoms(source, flags)
 
 
 class PatternGate:
@@ -158,27 +175,26 @@ class PatternGate:
     deny list is one of them), compiled with ``global_regex_flags`` when the analyzer calls it: with no
     match anywhere it returns an empty list, after per-pattern bookkeeping (two clock reads, a debug
     log call, a dedup pass) that costs more than the regex search itself on short texts. A search per
-    pattern that finds nothing therefore proves the result is empty, and a pattern that needs a digit
-    (``requires_digit``) cannot match a text without one, so it is not even searched there. Searches
-    keep Presidio's timeout (its guard against catastrophic backtracking).
+    pattern that finds nothing therefore proves the result is empty, and a pattern needing an atom the
+    text lacks (``required_atoms``) cannot match there, so it is not even searched. Searches keep
+    Presidio's timeout (its guard against catastrophic backtracking).
     """
 
     def __init__(self, recognizer: PatternRecognizer) -> None:
         flags = recognizer.global_regex_flags
         compile_ = presidio_patterns.re.compile  # the regex module Presidio itself matches with
-        digit, other = [], []
-        for pattern in recognizer.patterns:
-            search = compile_(pattern.regex, flags=flags).search
-            (digit if requires_digit(pattern.regex, flags) else other).append(search)
-        self.with_digit = tuple(digit + other)  # every pattern, for texts that have a digit
-        self.without_digit = tuple(other)
+        self.patterns = tuple(
+            (required_atoms(pattern.regex, flags), compile_(pattern.regex, flags=flags).search)
+            for pattern in recognizer.patterns
+        )
         self.timeout = presidio_patterns.REGEX_TIMEOUT_SECONDS
 
-    def could_match(self, text: str, has_digit: bool) -> bool:
+    def could_match(self, text: str, atoms: frozenset[str]) -> bool:
+        """``atoms``: ``text_atoms(text)``, computed once per text for every gate."""
         timeout = self.timeout
         try:
-            for search in self.with_digit if has_digit else self.without_digit:
-                if search(text, timeout=timeout) is not None:
+            for required, search in self.patterns:
+                if required <= atoms and search(text, timeout=timeout) is not None:
                     return True
         except TimeoutError:
             return True  # Presidio's own loop meets the timeout again and logs it

@@ -11,6 +11,7 @@ restricted entity lists and edge cases: same results, same order, same explanati
 from __future__ import annotations
 
 import re
+import string
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from redactline.policies.engine import RedactionEngine
 
 LIBRARY = Path(__file__).resolve().parents[2] / "policies" / "library"
 DIGITS = re.compile(r"\d")  # Python's \d is Unicode decimal digits, the regex module's too
+PUNCTUATION = re.compile("[" + re.escape(string.punctuation) + "]")
 
 # An inline policy with what the library policies lack: an allow list, a deny list, context words on a
 # custom recognizer, a restricted entity list that leaves some recognizers out.
@@ -185,8 +187,9 @@ def test_decision_process_logging_takes_presidios_own_path(engines: dict[str, Re
 def test_pattern_gate_only_skips_texts_without_results(engines: dict[str, RedactionEngine]) -> None:
     from presidio_analyzer import PatternRecognizer
 
-    from redactline.policies.recognizers import pattern_gate, text_has_digit
+    from redactline.policies.recognizers import pattern_gate, text_atoms
 
+    stripped = [DIGITS.sub("", t) for t in TEXTS] + [PUNCTUATION.sub("", t) for t in TEXTS]
     checked = 0
     for engine in engines.values():
         for recognizer in engine._analyzer.registry.recognizers:
@@ -194,9 +197,9 @@ def test_pattern_gate_only_skips_texts_without_results(engines: dict[str, Redact
             if gate is None:
                 continue
             assert isinstance(recognizer, PatternRecognizer)
-            for text in TEXTS + [DIGITS.sub("", t) for t in TEXTS]:
+            for text in TEXTS + stripped:
                 found = recognizer.analyze(text, recognizer.supported_entities)
-                if not gate.could_match(text, text_has_digit(text)):
+                if not gate.could_match(text, text_atoms(text)):
                     assert found == [], (recognizer.name, text)
                     checked += 1
                 elif found:
@@ -208,7 +211,7 @@ def test_pattern_gate_leaves_overridden_analyze_alone() -> None:
     from presidio_analyzer import Pattern, PatternRecognizer
     from presidio_analyzer.predefined_recognizers import IbanRecognizer, PhoneRecognizer
 
-    from redactline.policies.recognizers import pattern_gate, text_has_digit
+    from redactline.policies.recognizers import pattern_gate, text_atoms
 
     class Custom(PatternRecognizer):
         def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):  # finds things regexes don't
@@ -223,7 +226,7 @@ def test_pattern_gate_leaves_overridden_analyze_alone() -> None:
     assert gate is not None
 
     def could_match(text: str) -> bool:
-        return gate.could_match(text, text_has_digit(text))
+        return gate.could_match(text, text_atoms(text))
 
     assert could_match("abc 123") and could_match("a FOO b")  # the deny list is a pattern, any case
     assert not could_match("abc 12") and plain.analyze("abc 12", ["X"]) == []
@@ -240,7 +243,7 @@ def test_pattern_gate_cache_follows_pattern_changes() -> None:
     assert pattern_gate(recognizer, cache) is first
     recognizer.patterns[0].regex = "abc"
     second = pattern_gate(recognizer, cache)
-    assert second is not first and second is not None and second.could_match("xabcx", False)
+    assert second is not first and second is not None and second.could_match("xabcx", frozenset())
 
 
 @pytest.mark.parametrize(
@@ -286,31 +289,65 @@ def test_requires_digit(pattern: str, needs: bool) -> None:
         assert requires_digit(pattern, flags) is needs, (pattern, flags)
 
 
-def test_requires_digit_is_never_wrong_on_sample_texts(engines: dict[str, RedactionEngine]) -> None:
-    """Every pattern said to need a digit finds nothing in the sample texts once their digits are gone."""
+@pytest.mark.parametrize(
+    ("pattern", "atoms"),
+    [
+        (r"a@b", {"@"}),
+        (r"[.]com", {"."}),
+        (r"[:-]x", set()),  # one of two characters: no single one is needed
+        (r"(?:a:b|c:d)\.\d", {":", ".", "digit"}),
+        (r"(?:a:b|c-d)", set()),
+        (r"https?://", {":", "/"}),
+        (r"x(?=@)", {"@"}),
+        (r"x(?!@)", set()),
+        (r"\$\d+", {"$", "digit"}),
+        (r"[$]?\d", {"digit"}),
+        (r"\x2e", {"."}),
+        (r"\N{FULL STOP}", {"."}),
+        (r"[\.\u002e]", {"."}),
+    ],
+)
+def test_required_atoms(pattern: str, atoms: set[str]) -> None:
+    from presidio_analyzer.pattern_recognizer import re as regex  # the regex module Presidio uses
+
+    from redactline.policies.recognizers import required_atoms
+
+    for flags in (0, regex.IGNORECASE | regex.MULTILINE | regex.DOTALL, regex.IGNORECASE | regex.V1):
+        assert required_atoms(pattern, flags) == atoms, (pattern, flags)
+
+
+def test_required_atoms_are_never_wrong_on_sample_texts(engines: dict[str, RedactionEngine]) -> None:
+    """Every pattern finds nothing in the sample texts once any atom it is said to need is removed."""
     from presidio_analyzer import PatternRecognizer
     from presidio_analyzer import pattern_recognizer as presidio_patterns
 
-    from redactline.policies.recognizers import requires_digit
+    from redactline.policies.recognizers import DIGIT, required_atoms
 
-    digit_free = [DIGITS.sub("", t) for t in TEXTS] + [DIGITS.sub("x", t) for t in TEXTS]
-    needing = 0
+    def without(atom: str, text: str) -> list[str]:
+        if atom == DIGIT:
+            return [DIGITS.sub("", text), DIGITS.sub("x", text)]
+        return [text.replace(atom, ""), text.replace(atom, " ")]
+
+    needing = set()
     for engine in engines.values():
         for recognizer in engine._analyzer.registry.recognizers:
             if not isinstance(recognizer, PatternRecognizer):
                 continue
             for pattern in recognizer.patterns:
-                if requires_digit(pattern.regex, recognizer.global_regex_flags):
-                    needing += 1
-                    flags = recognizer.global_regex_flags
-                    compiled = presidio_patterns.re.compile(pattern.regex, flags=flags)
-                    assert not any(compiled.search(t) for t in digit_free), pattern.regex
-    assert needing > 30
+                flags = recognizer.global_regex_flags
+                compiled = presidio_patterns.re.compile(pattern.regex, flags=flags)
+                for atom in required_atoms(pattern.regex, flags):
+                    needing.add(atom)
+                    for text in TEXTS:
+                        for stripped in without(atom, text):
+                            assert not compiled.search(stripped), (pattern.regex, atom, stripped)
+    assert {DIGIT, "@", ".", ":", "-", "/"} <= needing
 
 
-def test_digits_have_no_case() -> None:
-    r"""Why case-insensitive flags do not matter to ``requires_digit``: over every code point, a
-    case-insensitive digit literal, ``[0-9]`` or ``\d`` matches exactly what ``\d`` matches without flags."""
+def test_atoms_have_no_case() -> None:
+    r"""Why case-insensitive flags do not matter to ``required_atoms``: over every code point, a
+    case-insensitive digit literal, ``[0-9]`` or ``\d`` matches exactly what ``\d`` matches without flags,
+    and a case-insensitive ASCII punctuation literal matches only itself."""
     from presidio_analyzer.pattern_recognizer import re as regex  # the regex module Presidio uses
 
     everything = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
@@ -321,84 +358,5 @@ def test_digits_have_no_case() -> None:
         assert set(regex.findall(r"\d", everything, flags=flags)) == digits
         assert set(regex.findall(literal_class, everything, flags=flags)) == digits
         assert set(regex.findall("[0-9]", everything, flags=flags)) == set("0123456789")
-
-
-def test_redacted_outputs_unchanged_by_the_shortcuts(engines: dict[str, RedactionEngine]) -> None:
-    """End to end: the same texts redacted through Presidio's own analyze give the same outputs."""
-    from redactline.policies.operators import RecordContext
-
-    engine = engines["general-pii"]
-    stock_results = []
-    analyzer = engine._analyzer
-    for text in TEXTS:
-        (_, artifacts), = engine._nlp_engine.process_batch([text], engine._language)
-        stock_results.append(
-            analyzer.analyze(
-                text,
-                language=engine._language,
-                score_threshold=engine._threshold,
-                nlp_artifacts=artifacts,
-                return_decision_process=True,
-            )
-        )
-    stock = [engine._apply(t, r, RecordContext(), None) for t, r in zip(TEXTS, stock_results, strict=True)]
-    ours = [(r.text, list(r.findings)) for r in engine.redact_texts(TEXTS, batch_size=7)]
-    assert ours == stock
-
-
-def test_token_lookup_matches_presidio_at_every_offset(engines: dict[str, RedactionEngine]) -> None:
-    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
-
-    from redactline.policies.context import SelectiveContextEnhancer
-
-    def lookup(finder, start: int, tokens, indices: list[int]) -> int | str:
-        try:
-            return finder("w", start, tokens, indices)
-        except ValueError as error:
-            return str(error)
-
-    engine = engines["inline"]
-    ours, presidio = SelectiveContextEnhancer._find_index_of_match_token, (
-        LemmaContextAwareEnhancer._find_index_of_match_token
-    )
-    for _, artifacts in engine._nlp_engine.process_batch(TEXTS, engine._language):
-        tokens, indices = artifacts.tokens, artifacts.tokens_indices
-        for start in range(len(tokens.text) + 2):
-            expected = lookup(presidio, start, tokens, indices)
-            assert lookup(ours, start, tokens, indices) == expected, (tokens.text, start)
-
-
-def test_enhancer_with_shared_result_objects_matches_presidio(engines: dict[str, RedactionEngine]) -> None:
-    """A result listed twice, or two results sharing one explanation: Presidio's deep copy keeps the
-    sharing, so a boost applies twice / shows in both; the enhancer must do the same."""
-    from presidio_analyzer import AnalysisExplanation, RecognizerResult
-    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
-
-    from redactline.policies.context import SelectiveContextEnhancer
-
-    engine = engines["inline"]
-    text = "employee EMP-123456 and staff EMP-654321 here"
-    (_, artifacts), = engine._nlp_engine.process_batch([text], engine._language)
-    recognizer = next(r for r in engine._analyzer.registry.recognizers if r.name == "EmployeeId")
-
-    def result(start: int, explanation: AnalysisExplanation) -> RecognizerResult:
-        return RecognizerResult(
-            "EMPLOYEE_ID", start, start + 10, 0.3, analysis_explanation=explanation,
-            recognition_metadata={"recognizer_name": recognizer.name, "recognizer_identifier": recognizer.id},
-        )
-
-    def build() -> list[RecognizerResult]:
-        shared = AnalysisExplanation("EmployeeId", 0.3)
-        first = result(9, shared)
-        return [first, first, result(30, shared), result(text.index("here"), AnalysisExplanation("x", 0.3))]
-
-    def run(enhancer) -> list[tuple]:
-        raw = build()
-        before = _summary(raw)
-        out = enhancer.enhance_using_context(text, raw, artifacts, [recognizer])
-        assert _summary(raw) == before, "the input results are not modified"
-        return _summary(out)
-
-    expected = run(LemmaContextAwareEnhancer())
-    assert expected[0][3] > 0.9  # 0.3 boosted twice (+0.35 each) through the shared object
-    assert run(SelectiveContextEnhancer()) == expected
+        for char in string.punctuation:
+            assert set(regex.findall(regex.escape(char), everything, flags=flags)) == {char}
