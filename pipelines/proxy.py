@@ -44,6 +44,7 @@ from starlette.routing import Route
 from redactline.enclave_sink.server.serve import UvicornThread
 from redactline.policies.destinations import DestinationConfig
 from redactline.policies.egress import check_egress
+from redactline.policies.log_hygiene import quiet_text_loggers
 from redactline.policies.operators import RecordContext
 from redactline.policies.reidentify import StreamingReidentifier, Vault
 
@@ -57,8 +58,6 @@ UPSTREAM_ERROR = "redactline_upstream"
 _MESSAGE_TEXT_KEYS = ("content", "name", "refusal")
 _MESSAGE_PASS_KEYS = ("role", "tool_call_id", "tool_calls", "function_call")
 _DROPPED_TOP_LEVEL = ("user", "metadata")
-# Third-party loggers that write analysed text at DEBUG level.
-_TEXT_LOGGERS = ("presidio-analyzer", "presidio-anonymizer")
 
 
 class ProxyRefusal(Exception):
@@ -397,19 +396,6 @@ def _transport_failure(exc: httpx.HTTPError) -> JSONResponse:
     kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "network"
     logger.warning("proxy: upstream %s error (%s)", kind, type(exc).__name__)
     return _error(502, UPSTREAM_ERROR, f"upstream_{kind}", f"the upstream API could not be reached ({kind})")
-
-
-def quiet_text_loggers() -> None:
-    """Set loggers that write analysed text at DEBUG to WARNING (their own level, so a root logger
-    lowered later, e.g. ``--log-level debug`` or pytest's caplog, does not bring them back).
-
-    Presidio's context enhancer logs the context words around each finding (names, e-mail addresses) at
-    DEBUG. The proxy promises that nothing logged contains message text, whatever the root level is.
-    """
-    for name in _TEXT_LOGGERS:
-        quiet = logging.getLogger(name)
-        if quiet.level < logging.WARNING:  # NOTSET (0) included
-            quiet.setLevel(logging.WARNING)
 
 
 def build_app(config: ProxyConfig, redactor: Redactor, *, transport: httpx.AsyncBaseTransport | None = None

@@ -7,6 +7,9 @@ engine.redact_text("Call Jane Doe at 212-555-0100").text
 
 from . import offline as _offline  # noqa: F401  (must run before tldextract is imported)
 from .loader import Issue, PolicyError
+from .log_hygiene import quiet_text_loggers
 from .policy import Policy, PolicyIdentity, load_policy
+
+quiet_text_loggers()
 
 __all__ = ["Issue", "Policy", "PolicyError", "PolicyIdentity", "load_policy"]
