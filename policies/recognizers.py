@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import logging
 import re
 import string
@@ -9,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, Leniency, country_code_for_region
 from phonenumbers.phonemetadata import PhoneMetadata
 from presidio_analyzer import EntityRecognizer, PatternRecognizer, RecognizerRegistry
 from presidio_analyzer import pattern_recognizer as presidio_patterns
@@ -24,32 +27,79 @@ from .schema import Detection, RecognizerConfig
 _CANDIDATE_BREAK = re.compile(r"[^\W\d_xX]+")
 
 
+@functools.cache
+def _fewest_digits_per_code(local_too: bool) -> tuple[dict[int, int], int]:
+    """From phonenumbers' own metadata: per country calling code, the fewest national digits a number
+    of any region using that code can have (``local_too``: counting lengths only dialable locally);
+    and the fewest digits of any number written with its calling code (code digits + national digits).
+    A code whose lengths are unknown counts as 1 digit, which disables any pruning that relies on it."""
+    per_code: dict[int, int] = {}
+    for code, regions in COUNTRY_CODE_TO_REGION_CODE.items():
+        fewest = []
+        for region in regions:
+            metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, region)
+            desc = metadata.general_desc if metadata is not None else None
+            lengths = [n for n in (desc.possible_length if desc else ()) if n > 0]
+            if local_too and desc is not None:
+                lengths += [n for n in desc.possible_length_local_only or () if n > 0]
+            fewest.append(min(lengths) if lengths else 1)
+        per_code[code] = min(fewest) if fewest else 1
+    international = min(len(str(code)) + digits for code, digits in per_code.items())
+    return per_code, international
+
+
+def fewest_match_digits(region: str, leniency: int) -> int:
+    """The fewest digits a number phonenumbers' matcher accepts in ``region``'s pass can contain.
+
+    A match is a parsed number that is valid (from leniency VALID on; possible below it), so its
+    national significant number has one of the lengths the metadata allows for its region: a number
+    written without a calling code takes ``region``'s code, so the region is one of those sharing it;
+    one written with a code (``+`` or an international prefix, whose digits only add) may be of any
+    code. Prefixes, carrier codes and extensions only add digits.
+    """
+    per_code, international = _fewest_digits_per_code(leniency < Leniency.VALID)
+    own = per_code.get(country_code_for_region(region), 1)
+    return min(own, international)
+
+
 class DigitGatedPhoneRecognizer(PhoneRecognizer):
-    """Presidio's PhoneRecognizer, skipped on texts where no number can match.
+    """Presidio's PhoneRecognizer, run only for the regions where the text could hold a match.
 
     phonenumbers' matcher runs once per region on every text and was a quarter of engine time. A match
-    needs at least as many digits as the shortest number any of the recognizer's regions allows (from
-    phonenumbers' own metadata), all inside one letter-free segment; a text without such a segment
-    cannot contain a match, so skipping it changes no result.
+    lies in one letter-free segment of the text (see ``_CANDIDATE_BREAK``) and holds at least
+    ``fewest_match_digits`` digits for the region whose pass finds it (4 for Germany's short numbers;
+    6 or more for the other default regions, whose own numbers are longer and a number written with a
+    calling code has at least 6 digits). Regions whose minimum exceeds the digits of the text's fullest
+    segment cannot find anything, so Presidio's own ``analyze`` runs on a copy that tries only the
+    others, in the same order: the same results; with none left the text is skipped.
     """
 
     def __init__(self, **kwargs) -> None:
         kwargs.setdefault("name", "PhoneRecognizer")
         super().__init__(**kwargs)
-        self.min_digits = min(
-            min(PhoneMetadata.metadata_for_region(region).general_desc.possible_length)
-            for region in self.supported_regions
-        )
+        self.region_digits = {
+            region: fewest_match_digits(region, self.leniency) for region in self.supported_regions
+        }
+        self.min_digits = min(self.region_digits.values())
+
+    @staticmethod
+    def most_digits(text: str) -> int:
+        """Digits in the text's fullest letter-free segment (every digit counts, wherever it is)."""
+        return max(sum(ch.isdigit() for ch in segment) for segment in _CANDIDATE_BREAK.split(text))
 
     def could_match(self, text: str) -> bool:
-        return any(
-            sum(ch.isdigit() for ch in segment) >= self.min_digits for segment in _CANDIDATE_BREAK.split(text)
-        )
+        return self.most_digits(text) >= self.min_digits
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None):
-        if not self.could_match(text):
+        most = self.most_digits(text)
+        regions = tuple(region for region in self.supported_regions if most >= self.region_digits[region])
+        if not regions:
             return []
-        return super().analyze(text, entities, nlp_artifacts)
+        if len(regions) == len(self.supported_regions):
+            return super().analyze(text, entities, nlp_artifacts)
+        narrowed = copy.copy(self)  # a per-call copy: the shared recognizer is never modified
+        narrowed.supported_regions = regions
+        return PhoneRecognizer.analyze(narrowed, text, entities, nlp_artifacts)
 
 
 def _gate_phone_recognizers(registry: RecognizerRegistry) -> None:

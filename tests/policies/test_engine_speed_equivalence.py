@@ -360,3 +360,88 @@ def test_atoms_have_no_case() -> None:
         assert set(regex.findall("[0-9]", everything, flags=flags)) == set("0123456789")
         for char in string.punctuation:
             assert set(regex.findall(regex.escape(char), everything, flags=flags)) == {char}
+
+
+# --- phone numbers: regions pruned by digit count -----------------------------------------------------
+
+
+def _phone_results(recognizer, text: str) -> list[tuple]:
+    return [
+        (r.start, r.end, r.score, r.analysis_explanation.textual_explanation)
+        for r in recognizer.analyze(text, ["PHONE_NUMBER"])
+    ]
+
+
+def _phone_texts(count: int, seed: int) -> list[str]:
+    """Number-like strings of every size around the regions' minimums, in many notations."""
+    import random
+
+    from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
+
+    rng = random.Random(seed)
+    codes = sorted(COUNTRY_CODE_TO_REGION_CODE)
+    separators = [" ", "-", ".", "/", "", " - ", "\u00a0", "x", "xx"]
+    texts = []
+    for _ in range(count):
+        sizes = [rng.randint(1, 5) for _ in range(rng.randint(1, 3))]
+        groups = ["".join(rng.choice("0123456789") for _ in range(size)) for size in sizes]
+        number = "".join(group + rng.choice(separators) for group in groups).strip()
+        prefix = rng.choice(["", "", "+", "00", "011 ", "(0)", "+" + str(rng.choice(codes)) + " ", "0"])
+        if rng.random() < 0.2 and len(groups) > 1:
+            number = "(" + groups[0] + ") " + "".join(groups[1:])
+        suffix = rng.choice(["", "", " ext. 12", "x3", " #45", ",", "."])
+        lead = rng.choice(["Call ", "tel:", "", "no. ", "fax ", "at ", "Ring me on\n"])
+        texts.append(lead + prefix + number + suffix + rng.choice(["", " today", " or 555", " (mobile)"]))
+    return texts
+
+
+def test_phone_region_minimums_come_from_the_metadata() -> None:
+    from redactline.policies.recognizers import DigitGatedPhoneRecognizer, fewest_match_digits
+
+    recognizer = DigitGatedPhoneRecognizer()
+    assert recognizer.region_digits["DE"] == 4 and recognizer.min_digits == 4
+    assert all(recognizer.region_digits[r] == 6 for r in ("US", "GB", "FR", "IL", "IN", "CA", "BR"))
+    # below leniency VALID a number only has to be possible, which admits locally dialled lengths
+    assert fewest_match_digits("DE", 0) < fewest_match_digits("DE", 1)
+
+
+@pytest.mark.parametrize("region", ["US", "GB", "DE", "FR", "IL", "IN", "CA", "BR"])
+def test_no_region_matches_below_its_minimum(region: str) -> None:
+    """The stock single-region matcher finds nothing in segments with fewer digits than the minimum."""
+    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+    from redactline.policies.recognizers import DigitGatedPhoneRecognizer
+
+    minimum = DigitGatedPhoneRecognizer().region_digits[region]
+    stock = PhoneRecognizer(supported_regions=(region,))
+    short = [t for t in _phone_texts(3000, seed=7) if DigitGatedPhoneRecognizer.most_digits(t) < minimum]
+    assert len(short) > 200
+    assert [t for t in short if stock.analyze(t, ["PHONE_NUMBER"])] == []
+
+
+def test_pruned_regions_give_the_same_results_as_presidio() -> None:
+    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+    from redactline.policies.recognizers import DigitGatedPhoneRecognizer
+
+    gated, stock = DigitGatedPhoneRecognizer(), PhoneRecognizer()
+    # Numbers exactly at the minimums (a shorter valid one does not exist): an Austrian number with a
+    # 4-digit national part written with its code (6 digits) matches in every region's pass, a 4-digit
+    # German number in Germany's.
+    boundary = ["Call +43 1110 today", "Call 1640 today", "Ring +49 1640, please", "(+43) 1110"]
+    for text in boundary[:2]:
+        assert _phone_results(stock, text), text
+    assert DigitGatedPhoneRecognizer.most_digits(boundary[0]) == 6
+    texts = _phone_texts(1500, seed=11) + boundary + [
+        "+43 1234 and 030 1234",
+        "Tel. 12345 or +49 30 1234",
+        "zip 90210, call 555-0100",
+        "born 1986, room 1234",
+        "+1 242 555 0123 (Bahamas)",
+    ]
+    found = 0
+    for text in texts:
+        expected = _phone_results(stock, text)
+        assert _phone_results(gated, text) == expected, text
+        found += bool(expected)
+    assert found > 50
