@@ -99,7 +99,8 @@ class _Analysis:
     recognizer id stamped on its results, results regrouped per recognizer with each recognizer's own
     ``enhance_using_context`` where it overrides the no-op default, the analyzer's context enhancer,
     the score threshold, ``remove_duplicates`` and the allow list. A pattern recognizer none of whose
-    regexes matches the text is not called: its result would be empty (``recognizers.PatternGate``).
+    regexes matches the text is not called (its result would be empty), and one that is called only
+    runs the patterns that may match (``recognizers.PatternGate``).
     """
 
     def __init__(
@@ -144,8 +145,11 @@ class _Analysis:
         atoms = self.text_atoms(text)
         results: list[RecognizerResult] = []
         for recognizer, gate in self.steps:
-            if gate is not None and not gate.could_match(text, atoms):
-                continue
+            if gate is not None:
+                keep = gate.candidates(text, atoms)
+                if not keep:
+                    continue
+                recognizer = gate.narrowed(recognizer, keep)
             found = recognizer.analyze(text=text, entities=entities, nlp_artifacts=nlp_artifacts)
             if found:
                 for result in found:

@@ -239,16 +239,42 @@ class PatternGate:
         )
         self.timeout = presidio_patterns.REGEX_TIMEOUT_SECONDS
 
-    def could_match(self, text: str, atoms: frozenset[str]) -> bool:
-        """``atoms``: ``text_atoms(text)``, computed once per text for every gate."""
+    def candidates(self, text: str, atoms: frozenset[str]) -> tuple[int, ...]:
+        """Positions of the patterns that may match ``text``, in order; empty if none can.
+
+        ``atoms`` is ``text_atoms(text)``, computed once per text for every gate. Patterns are searched
+        in order up to the first match; before it, none matched; after it, those the text has the atoms
+        for are kept unsearched (Presidio searches them anyway).
+        """
         timeout = self.timeout
-        try:
-            for required, search in self.patterns:
-                if required <= atoms and search(text, timeout=timeout) is not None:
-                    return True
-        except TimeoutError:
-            return True  # Presidio's own loop meets the timeout again and logs it
-        return False
+        patterns = self.patterns
+        for index, (required, search) in enumerate(patterns):
+            if not required <= atoms:
+                continue
+            try:
+                found = search(text, timeout=timeout) is not None
+            except TimeoutError:
+                found = True  # Presidio's own loop meets the timeout again and logs it
+            if found:
+                return (index,) + tuple(
+                    later for later in range(index + 1, len(patterns)) if patterns[later][0] <= atoms
+                )
+        return ()
+
+    def could_match(self, text: str, atoms: frozenset[str]) -> bool:
+        return bool(self.candidates(text, atoms))
+
+    def narrowed(self, recognizer: PatternRecognizer, keep: tuple[int, ...]) -> PatternRecognizer:
+        """``recognizer`` itself if every pattern is kept, else a copy holding only the kept patterns.
+
+        The patterns left out cannot match, so Presidio's ``analyze`` on the copy finds the same results
+        in the same order, with the same recognizer name and id. The shared recognizer is not modified.
+        """
+        if len(keep) == len(self.patterns):
+            return recognizer
+        copy_ = copy.copy(recognizer)
+        copy_.patterns = [recognizer.patterns[index] for index in keep]
+        return copy_
 
 
 def pattern_gate(

@@ -207,6 +207,47 @@ def test_pattern_gate_only_skips_texts_without_results(engines: dict[str, Redact
     assert checked > 100
 
 
+def test_narrowed_recognizer_finds_what_the_full_one_finds(engines: dict[str, RedactionEngine]) -> None:
+    from redactline.policies.recognizers import pattern_gate, text_atoms
+
+    narrowed_calls = 0
+    for engine in engines.values():
+        for recognizer in engine._analyzer.registry.recognizers:
+            gate = pattern_gate(recognizer)
+            if gate is None:
+                continue
+            patterns = list(recognizer.patterns)
+            for text in TEXTS:
+                keep = gate.candidates(text, text_atoms(text))
+                if not keep:
+                    continue
+                narrowed = gate.narrowed(recognizer, keep)
+                narrowed_calls += narrowed is not recognizer
+                full = _summary(recognizer.analyze(text, recognizer.supported_entities))
+                assert _summary(narrowed.analyze(text, recognizer.supported_entities)) == full, text
+            assert recognizer.patterns == patterns  # the shared recognizer is never modified
+    assert narrowed_calls > 20
+
+
+def test_cached_gate_uses_the_recognizers_current_patterns() -> None:
+    """A pattern replaced by one with the same regex but another score: the cached gate is reused (the
+    regexes are the same) and the score comes from the recognizer's current pattern."""
+    from presidio_analyzer import Pattern, PatternRecognizer
+
+    from redactline.policies.recognizers import pattern_gate, text_atoms
+
+    recognizer = PatternRecognizer(
+        supported_entity="X", patterns=[Pattern("a", r"\d{3}", 0.5), Pattern("b", "zz", 0.5)]
+    )
+    cache: dict = {}
+    gate = pattern_gate(recognizer, cache)
+    recognizer.patterns = [Pattern("a", r"\d{3}", 0.9), Pattern("b", "zz", 0.5)]
+    assert pattern_gate(recognizer, cache) is gate
+    text = "id 123"
+    narrowed = gate.narrowed(recognizer, gate.candidates(text, text_atoms(text)))
+    assert [r.score for r in narrowed.analyze(text, ["X"])] == [0.9]
+
+
 def test_pattern_gate_leaves_overridden_analyze_alone() -> None:
     from presidio_analyzer import Pattern, PatternRecognizer
     from presidio_analyzer.predefined_recognizers import IbanRecognizer, PhoneRecognizer
