@@ -221,7 +221,12 @@ class RedactionEngine:
         """Presidio results for each text, with one spaCy ``pipe`` pass for the whole list."""
         if not texts:
             return []
-        artifacts = self._nlp_engine.process_batch(texts, self._language, batch_size=max(1, len(texts)))
+        batch_size = max(1, len(texts))
+        if hasattr(self._nlp_engine, "artifacts_batch"):  # ours: skips rebuilding each text from its tokens
+            artifacts = self._nlp_engine.artifacts_batch(texts, self._language, batch_size=batch_size)
+        else:
+            batch = self._nlp_engine.process_batch(texts, self._language, batch_size=batch_size)
+            artifacts = [found for _, found in batch]
         if self._analyzer.log_decision_process:
             # Presidio's tracer wants its own per-text records: take its own code path.
             return [
@@ -234,12 +239,12 @@ class RedactionEngine:
                     nlp_artifacts=nlp_artifacts,
                     return_decision_process=True,
                 )
-                for text, (_, nlp_artifacts) in zip(texts, artifacts, strict=True)
+                for text, nlp_artifacts in zip(texts, artifacts, strict=True)
             ]
         analysis = _Analysis(
             self._analyzer, self._language, self._entities, self._threshold, self._allow_list, self._gates
         )
-        return [analysis.run(text, found) for text, (_, found) in zip(texts, artifacts, strict=True)]
+        return [analysis.run(text, found) for text, found in zip(texts, artifacts, strict=True)]
 
     def _operator_for(self, entity_type: str):
         return self._transforms.entities.get(entity_type, self._transforms.default)

@@ -38,16 +38,28 @@ class NerOnlySpacyEngine(SpacyNlpEngine):
                 raise ModelNotInstalledError(f"spaCy model {name!r} has no ner component")
             self.nlp[model["lang_code"]] = nlp
 
+    def artifacts_batch(self, texts: list[str], language: str, batch_size: int) -> list[NlpArtifacts]:
+        """The NLP artifacts of each text, from one spaCy ``pipe`` pass.
+
+        Presidio's ``process_batch`` does the same but also rebuilds every text from its tokens
+        (``doc.text``), which the engine already has: that join walks every token again.
+        """
+        if not self.nlp:
+            raise ValueError("NLP engine is not loaded. Consider calling .load()")
+        docs = self.nlp[language].pipe((str(text) for text in texts), batch_size=batch_size)
+        return [self._doc_to_nlp_artifact(doc, language) for doc in docs]
+
     def _doc_to_nlp_artifact(self, doc: Doc, language: str) -> NlpArtifacts:
         entities, scores = self._get_updated_entities(
             self._get_entities(doc), self._get_scores_for_entities(doc)
         )
+        tokens = [(token.idx, token.lower_) for token in doc]  # one walk over the tokens, not two
         return NlpArtifacts(
             entities=entities,
             tokens=doc,
-            tokens_indices=[token.idx for token in doc],
+            tokens_indices=[idx for idx, _ in tokens],
             # No lemmatizer is loaded: lower-cased text stands in for lemmas in context matching.
-            lemmas=[token.lower_ for token in doc],
+            lemmas=[lower for _, lower in tokens],
             nlp_engine=self,
             language=language,
             scores=scores,

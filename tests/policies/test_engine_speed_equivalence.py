@@ -403,6 +403,112 @@ def test_atoms_have_no_case() -> None:
             assert set(regex.findall(regex.escape(char), everything, flags=flags)) == {char}
 
 
+def test_redacted_outputs_unchanged_by_the_shortcuts(engines: dict[str, RedactionEngine]) -> None:
+    """End to end: the same texts redacted through Presidio's own analyze give the same outputs."""
+    from redactline.policies.operators import RecordContext
+
+    engine = engines["general-pii"]
+    stock_results = []
+    analyzer = engine._analyzer
+    for text in TEXTS:
+        (_, artifacts), = engine._nlp_engine.process_batch([text], engine._language)
+        stock_results.append(
+            analyzer.analyze(
+                text,
+                language=engine._language,
+                score_threshold=engine._threshold,
+                nlp_artifacts=artifacts,
+                return_decision_process=True,
+            )
+        )
+    stock = [engine._apply(t, r, RecordContext(), None) for t, r in zip(TEXTS, stock_results, strict=True)]
+    ours = [(r.text, list(r.findings)) for r in engine.redact_texts(TEXTS, batch_size=7)]
+    assert ours == stock
+
+
+def test_token_lookup_matches_presidio_at_every_offset(engines: dict[str, RedactionEngine]) -> None:
+    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+
+    from redactline.policies.context import SelectiveContextEnhancer
+
+    def lookup(finder, start: int, tokens, indices: list[int]) -> int | str:
+        try:
+            return finder("w", start, tokens, indices)
+        except ValueError as error:
+            return str(error)
+
+    engine = engines["inline"]
+    ours, presidio = SelectiveContextEnhancer._find_index_of_match_token, (
+        LemmaContextAwareEnhancer._find_index_of_match_token
+    )
+    for _, artifacts in engine._nlp_engine.process_batch(TEXTS, engine._language):
+        tokens, indices = artifacts.tokens, artifacts.tokens_indices
+        for start in range(len(tokens.text) + 2):
+            expected = lookup(presidio, start, tokens, indices)
+            assert lookup(ours, start, tokens, indices) == expected, (tokens.text, start)
+
+
+def test_enhancer_with_shared_result_objects_matches_presidio(engines: dict[str, RedactionEngine]) -> None:
+    """A result listed twice, or two results sharing one explanation: Presidio's deep copy keeps the
+    sharing, so a boost applies twice / shows in both; the enhancer must do the same."""
+    from presidio_analyzer import AnalysisExplanation, RecognizerResult
+    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+
+    from redactline.policies.context import SelectiveContextEnhancer
+
+    engine = engines["inline"]
+    text = "employee EMP-123456 and staff EMP-654321 here"
+    (_, artifacts), = engine._nlp_engine.process_batch([text], engine._language)
+    recognizer = next(r for r in engine._analyzer.registry.recognizers if r.name == "EmployeeId")
+
+    def result(start: int, explanation: AnalysisExplanation) -> RecognizerResult:
+        return RecognizerResult(
+            "EMPLOYEE_ID", start, start + 10, 0.3, analysis_explanation=explanation,
+            recognition_metadata={"recognizer_name": recognizer.name, "recognizer_identifier": recognizer.id},
+        )
+
+    def build() -> list[RecognizerResult]:
+        shared = AnalysisExplanation("EmployeeId", 0.3)
+        first = result(9, shared)
+        return [first, first, result(30, shared), result(text.index("here"), AnalysisExplanation("x", 0.3))]
+
+    def run(enhancer) -> list[tuple]:
+        raw = build()
+        before = _summary(raw)
+        out = enhancer.enhance_using_context(text, raw, artifacts, [recognizer])
+        assert _summary(raw) == before, "the input results are not modified"
+        return _summary(out)
+
+    expected = run(LemmaContextAwareEnhancer())
+    assert expected[0][3] > 0.9  # 0.3 boosted twice (+0.35 each) through the shared object
+    assert run(SelectiveContextEnhancer()) == expected
+
+
+def test_artifacts_batch_matches_presidios_process_batch(engines: dict[str, RedactionEngine]) -> None:
+    from presidio_analyzer.nlp_engine import SpacyNlpEngine
+
+    engine = engines["general-pii"]
+    nlp_engine = engine._nlp_engine
+
+    def view(artifacts) -> tuple:
+        assert artifacts.tokens_indices == [token.idx for token in artifacts.tokens]
+        assert artifacts.lemmas == [token.lower_ for token in artifacts.tokens]
+        return (
+            artifacts.tokens.text,
+            artifacts.tokens_indices,
+            artifacts.lemmas,
+            artifacts.keywords,
+            [(e.start_char, e.end_char, e.label_) for e in artifacts.entities],
+            artifacts.scores,
+        )
+
+    ours = [view(a) for a in nlp_engine.artifacts_batch(TEXTS, "en", batch_size=8)]
+    batch = SpacyNlpEngine.process_batch(nlp_engine, TEXTS, "en", batch_size=8)
+    stock = [(text, view(a)) for text, a in batch]
+    assert [text for text, _ in stock] == TEXTS
+    assert ours == [v for _, v in stock]
+
+
 # --- phone numbers: regions pruned by digit count -----------------------------------------------------
 
 
