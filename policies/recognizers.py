@@ -48,7 +48,7 @@ def _fewest_digits_per_code(local_too: bool) -> tuple[dict[int, int], int]:
     return per_code, international
 
 
-def fewest_match_digits(region: str, leniency: int) -> int:
+def fewest_match_digits(region: str, leniency: int | None) -> int:
     """The fewest digits a number phonenumbers' matcher accepts in ``region``'s pass can contain.
 
     A match is a parsed number that is valid (from leniency VALID on; possible below it), so its
@@ -57,7 +57,8 @@ def fewest_match_digits(region: str, leniency: int) -> int:
     one written with a code (``+`` or an international prefix, whose digits only add) may be of any
     code. Prefixes, carrier codes and extensions only add digits.
     """
-    per_code, international = _fewest_digits_per_code(leniency < Leniency.VALID)
+    # an unknown leniency counts as the most lenient (phonenumbers itself refuses None when matching)
+    per_code, international = _fewest_digits_per_code(leniency is None or leniency < Leniency.VALID)
     own = per_code.get(country_code_for_region(region), 1)
     return min(own, international)
 
