@@ -35,14 +35,18 @@ def reset() -> None:
 
 
 class Progress:
-    """Context manager printing a one-line status to ``stream`` every ``interval`` seconds."""
+    """Context manager printing a status line to ``stream``: on a terminal one line rewritten every
+    ``interval`` seconds; elsewhere (a log file, CI) a new line every ``log_interval`` seconds, so logs
+    get whole lines and not a run of carriage returns."""
 
     def __init__(self, enabled: bool = True, stream: TextIO | None = None, interval: float = 1.0,
-                 counts_visible: bool = True) -> None:
+                 counts_visible: bool = True, log_interval: float = 10.0) -> None:
         self._enabled = enabled
         self._counts_visible = counts_visible
         self._stream = stream or sys.stderr
-        self._interval = interval
+        isatty = getattr(self._stream, "isatty", None)
+        self._terminal = bool(isatty and isatty())
+        self._interval = interval if self._terminal else log_interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._start = 0.0
@@ -70,8 +74,10 @@ class Progress:
                 f"{quarantined} quarantined, {elapsed:.0f}s")
 
     def _print(self, final: bool = False) -> None:
-        end = "\n" if final else "\r"
-        self._stream.write(self.line() + end)
+        if self._terminal:  # rewrite the line in place; clear what a longer earlier line left
+            self._stream.write("\r" + self.line() + "\x1b[K" + ("\n" if final else ""))
+        else:
+            self._stream.write(self.line() + "\n")
         self._stream.flush()
 
     def _loop(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import socket
+import time
 
 import pytest
 
@@ -67,13 +68,36 @@ def test_key_parsing_and_sources(tmp_path, monkeypatch):
     assert resolve_key_spec(None, None, tmp_path / "out").load() == spec.load()  # reused, not replaced
 
 
-def test_progress_line_and_quiet():
+def test_progress_line_counts():
     stream = io.StringIO()
     with Progress(enabled=True, stream=stream, interval=0.01) as progress:
         note(processed=5)
         note(quarantined=2)
         assert "5 records redacted" in progress.line() and "2 quarantined" in progress.line()
     assert "5 records redacted" in stream.getvalue()
+    assert "\r" not in stream.getvalue()  # not a terminal: whole lines only
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_rewrites_one_line_on_a_terminal_and_writes_lines_to_logs():
+    terminal = FakeTerminal()
+    with Progress(enabled=True, stream=terminal, interval=0.01):
+        note(processed=3)
+        time.sleep(0.05)
+    assert terminal.getvalue().startswith("\r") and terminal.getvalue().count("\n") == 1
+    log = io.StringIO()
+    with Progress(enabled=True, stream=log, interval=0.01, log_interval=0.01):
+        note(processed=3)
+        time.sleep(0.05)
+    lines = log.getvalue().splitlines()
+    assert len(lines) >= 2 and all(line.startswith("redactline: ") for line in lines)
+
+
+def test_progress_quiet():
     silent = io.StringIO()
     with Progress(enabled=False, stream=silent):
         note(processed=1)
