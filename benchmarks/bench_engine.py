@@ -131,12 +131,12 @@ def join_documents(documents: list[Document], size: int, separator: str = "\n\n"
     """Every ``size`` consecutive documents as one, separated by ``separator``, gold spans shifted."""
     joined = []
     for first in range(0, len(documents), size):
-        text, spans = "", []
-        for document in documents[first : first + size]:
-            offset = len(text) + (len(separator) if text else 0)
-            text = f"{text}{separator}{document.text}" if text else document.text
+        group = documents[first : first + size]
+        spans, offset = [], 0
+        for document in group:
             spans += [Span(s.start + offset, s.end + offset, s.type) for s in document.spans]
-        joined.append(Document(text, tuple(spans)))
+            offset += len(document.text) + len(separator)
+        joined.append(Document(separator.join(d.text for d in group), tuple(spans)))
     return joined
 
 
