@@ -30,7 +30,6 @@ logs, errors and ``RecordMeta.source`` lose any userinfo and have query values r
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import json
 import logging
 import os
@@ -43,6 +42,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import apache_beam as beam
 import httpx
 
+from redactline.connectors.http_dates import seconds_until_http_date
 from redactline.connectors.records import PARSE_ERROR, SOURCE_ERROR, Record, RecordMeta, Rejected
 
 log = logging.getLogger(__name__)
@@ -110,14 +110,7 @@ def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> floa
     value = value.strip()
     if value.isdigit():
         return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    now = now or dt.datetime.now(dt.UTC)
-    return max(0.0, (when - now).total_seconds())
+    return seconds_until_http_date(value, now)
 
 
 def dig(body: Any, path: str) -> Any:

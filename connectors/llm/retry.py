@@ -9,16 +9,16 @@ Kept apart from the clients so the rules are one small, testable function each:
   ``retry-after-ms``), else an exponential backoff with jitter so that many workers that failed together
   do not come back together.
 
-``connectors/http_api.py`` has its own ``Retry-After`` parser; it is not imported here because that
-module imports Beam at import time, and ``redactline prompt`` must start without Beam.
+The HTTP-date form is read by ``connectors/http_dates.py``, which the HTTP API source shares.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import random
 from collections.abc import Mapping
+
+from ..http_dates import seconds_until_http_date
 
 
 def is_retryable_status(status: int) -> bool:
@@ -43,14 +43,7 @@ def parse_retry_after(headers: Mapping[str, str], now: dt.datetime | None = None
     seconds = _number(value)
     if seconds is not None:
         return seconds
-    try:
-        when = email.utils.parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    now = now or dt.datetime.now(dt.UTC)
-    return max(0.0, (when - now).total_seconds())
+    return seconds_until_http_date(value, now)
 
 
 def _number(value: str | None) -> float | None:
