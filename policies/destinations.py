@@ -202,3 +202,25 @@ def check_api_url(url: str) -> None:
     if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
         raise ValueError("url: plain http is allowed only for loopback (localhost, 127.0.0.1, ::1); "
                          "use https")
+
+
+class DestinationLookupError(ValueError):
+    """A destination name that is not in the policy, or not of the kind the caller needs."""
+
+
+def lookup_destination(destinations: dict[str, DestinationConfig], name: str,
+                       kind: str | None = None) -> DestinationConfig:
+    """The destination ``name`` (of ``kind`` when given), or one error that lists what the policy declares.
+
+    Every entry point (``run --destination``, ``prompt``, ``proxy``) reports a typo the same way, and a
+    typo never silently picks another destination.
+    """
+    candidates = sorted(k for k, d in destinations.items() if kind is None or d.kind == kind)
+    declared = f"its {kind} destinations" if kind else "declared"
+    if name not in destinations:
+        raise DestinationLookupError(f"destination {name!r} is not in the policy ({declared}: "
+                                     f"{', '.join(candidates) or 'none'})")
+    destination = destinations[name]
+    if kind is not None and destination.kind != kind:
+        raise DestinationLookupError(f"destination {name!r} is of kind {destination.kind}, not {kind}")
+    return destination

@@ -138,3 +138,13 @@ def region_matches(allowed: str, region: str) -> bool:
         return allowed.strip().lower().split(":")[-1] == region.strip().lower().split(":")[-1]
     code = normalize_jurisdiction(allowed)
     return code is not None and country in countries_of(code)
+
+
+def parse_jurisdiction(value: str | None, flag: str = "--jurisdiction") -> str | None:
+    """``value`` as a canonical code, None when not given; ValueError naming ``flag`` when not understood."""
+    if value is None:
+        return None
+    code = normalize_jurisdiction(value)
+    if code is None:
+        raise ValueError(f"{flag} {value}: not an ISO 3166-1 alpha-2 code or a group")
+    return code
