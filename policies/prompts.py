@@ -24,13 +24,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .lineage import LINEAGE_KEY, strip_lineage
 from .paths import get_path
 
 #: The reference that stands for the whole record as JSON.
 RECORD = "record"
-
-#: Lineage metadata the pipeline adds to records; never part of a prompt.
-LINEAGE_KEY = "_redactline"
 
 # One path segment: a field name as records use them (letters, digits, _ and -), not starting with -.
 _FIELD = re.compile(r"^[A-Za-z0-9_][\w-]*(\.[A-Za-z0-9_][\w-]*)*$")
@@ -108,11 +106,6 @@ def template_fields(template: str) -> list[str]:
     return list(seen)
 
 
-def user_fields(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The record without pipeline lineage metadata."""
-    return {k: v for k, v in record.items() if k != LINEAGE_KEY}
-
-
 def _has_path(record: Mapping[str, Any], path: str) -> bool:
     parent_path, _, last = path.rpartition(".")
     parent = get_path(record, parent_path) if parent_path else record
@@ -135,7 +128,7 @@ def render_prompt(template: str, record: Mapping[str, Any]) -> str:
     reserved: a user field literally called ``record`` is reached as ``{record}`` only through the
     JSON of the whole record.
     """
-    fields = user_fields(record)
+    fields = strip_lineage(record)  # lineage is pipeline metadata, never part of a prompt
     out: list[str] = []
     for part in parse_template(template):
         if isinstance(part, _Literal):

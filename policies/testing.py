@@ -12,6 +12,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 from .engine import RedactionEngine
+from .lineage import strip_lineage
 from .policy import Policy
 from .schema import TestCase
 
@@ -38,10 +39,6 @@ def _diff(expected: Any, actual: Any) -> str:
     return "\n".join(lines)
 
 
-def _strip_lineage(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k != "_redactline"}
-
-
 def run_case(engine: RedactionEngine, case: TestCase) -> list[str]:
     """Problems found with one case (empty when it passes)."""
     problems: list[str] = []
@@ -51,7 +48,7 @@ def run_case(engine: RedactionEngine, case: TestCase) -> list[str]:
         output: Any = result.text
     else:
         record_result = engine.redact_record(case.record or {})
-        original, output = case.record, _strip_lineage(record_result.record)
+        original, output = case.record, strip_lineage(record_result.record)
         result = record_result
     found = Counter(f.entity_type for f in result.findings)
     if case.expect is not None and output != case.expect:
