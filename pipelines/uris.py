@@ -13,6 +13,7 @@ from pathlib import Path
 
 import apache_beam as beam
 
+from redactline.connectors.http_api import safe_url
 from redactline.connectors.records import redact_dsn
 
 FILE_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
@@ -35,8 +36,15 @@ class Endpoint:
 
     @property
     def safe(self) -> str:
-        """The URI with any password masked (for logs and the manifest)."""
-        return redact_dsn(self.uri)
+        """The URI for logs, lineage and the manifest: no password, no query value (tokens travel there)."""
+        if self.kind == "http":
+            return safe_url(self.uri)
+        base, sep, fragment = self.uri.partition("#")
+        head, qsep, query = base.partition("?")
+        head = redact_dsn(head)
+        if qsep:
+            head += "?" + "&".join(f"{part.partition('=')[0]}=***" for part in query.split("&") if part)
+        return head + sep + fragment
 
 
 def parse(flag: str, uri: str | None, *, allow_http: bool = False) -> Endpoint:
