@@ -16,7 +16,7 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -77,12 +77,18 @@ class Change:
 
 @dataclass(frozen=True)
 class SampleRow:
-    """One sample record redacted under the old and the new policy (JSON text for structured records)."""
+    """One sample redacted under the old and the new policy (JSON text for structured records).
+
+    Never holds the sample itself: only the two outputs, the entity types each policy found and, for the
+    Markdown, the original text of every finding (``exposed``) so that a value one policy keeps is masked.
+    """
 
     index: int
-    input: str
     before: str
     after: str
+    found_before: tuple[str, ...] = ()
+    found_after: tuple[str, ...] = ()
+    exposed: frozenset[str] = field(default=frozenset(), repr=False)
 
     @property
     def changed(self) -> bool:
@@ -752,15 +758,41 @@ def read_samples(path: str | Path) -> list[dict | str]:
     return samples
 
 
-def _redact_all(engine: RedactionEngine, records: list[dict | str]) -> list[str]:
+def _leaves(value: Any, path: str, out: dict[str, str]) -> dict[str, str]:
+    """Every scalar of a record by the engine's path syntax (``a.b[3].c``), as the text it inspects."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _leaves(item, f"{path}.{key}" if path else str(key), out)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _leaves(item, f"{path}[{i}]", out)
+    elif value is not None:
+        out[path] = str(value)
+    return out
+
+
+def _redact_all(engine: RedactionEngine, records: list[dict | str]) -> list[tuple[str, Any]]:
+    """(output, findings) per sample."""
     texts = [(i, r) for i, r in enumerate(records) if isinstance(r, str)]
     dicts = [(i, r) for i, r in enumerate(records) if not isinstance(r, str)]
-    out: list[str] = [""] * len(records)
+    out: list[tuple[str, Any]] = [("", ())] * len(records)
     for (i, _), text_result in zip(texts, engine.redact_texts([t for _, t in texts]), strict=True):
-        out[i] = text_result.text
+        out[i] = (text_result.text, text_result.findings)
     for (i, _), record_result in zip(dicts, engine.redact_records([d for _, d in dicts]), strict=True):
-        out[i] = json.dumps(record_result.record, ensure_ascii=False)
+        out[i] = (json.dumps(record_result.record, ensure_ascii=False), record_result.findings)
     return out
+
+
+def _exposed(sample: dict | str, findings: Iterable[Any]) -> set[str]:
+    """The original text of each finding in ``sample`` (what a ``keep`` would print in the clear)."""
+    leaves = _leaves(sample, "", {}) if isinstance(sample, dict) else {}
+    values: set[str] = set()
+    for finding in findings:
+        text = sample if isinstance(sample, str) else leaves.get(finding.field or "", "")
+        value = text[finding.start:finding.end].strip()
+        if len(value) >= 2:
+            values.add(value)
+    return values
 
 
 def sample_outputs(
@@ -769,8 +801,21 @@ def sample_outputs(
     """Redact each sample (text or record) under both policies."""
     before = _redact_all(old_engine, records)
     after = _redact_all(new_engine, records)
-    inputs = [r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in records]
-    return [SampleRow(i, inputs[i], before[i], after[i]) for i in range(len(records))]
+    rows = []
+    for i, sample in enumerate(records):
+        (old_out, old_found), (new_out, new_found) = before[i], after[i]
+        types_before = tuple(sorted({f.entity_type for f in old_found}))
+        types_after = tuple(sorted({f.entity_type for f in new_found}))
+        exposed = frozenset(_exposed(sample, old_found) | _exposed(sample, new_found))
+        rows.append(SampleRow(i, old_out, new_out, types_before, types_after, exposed))
+    return rows
+
+
+def _masked(text: str, exposed: frozenset[str]) -> str:
+    """``text`` with every exposed original value replaced, longest first (a PR comment is public)."""
+    for value in sorted(exposed, key=len, reverse=True):
+        text = text.replace(value, "[kept value]")
+    return text
 
 
 # --- markdown -------------------------------------------------------------------------------------------
@@ -847,12 +892,16 @@ def render_markdown(
             "<details><summary>Sample outputs: "
             f"{_plural(len(sample_rows), 'record')}, {differ} changed</summary>",
             "",
-            "| # | input | before | after |",
-            "|---|---|---|---|",
+            "The samples themselves are not shown; a value one policy leaves in the clear shows as "
+            "[kept value].",
+            "",
+            "| # | found (old) | before | after | found (new) |",
+            "|---|---|---|---|---|",
         ]
         lines += [
-            f"| {row.index + 1}{' ✏️' if row.changed else ''} | {md_cell(row.input)} | "
-            f"{md_cell(row.before)} | {md_cell(row.after)} |"
+            f"| {row.index + 1}{' ✏️' if row.changed else ''} | {md_cell(', '.join(row.found_before))} | "
+            f"{md_cell(_masked(row.before, row.exposed))} | {md_cell(_masked(row.after, row.exposed))} | "
+            f"{md_cell(', '.join(row.found_after))} |"
             for row in sample_rows
         ]
         lines += ["", "</details>", ""]

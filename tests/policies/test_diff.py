@@ -435,11 +435,11 @@ def test_markdown_cells_escape_pipes_newlines_and_html() -> None:
     assert "|" not in cell.replace("\\|", "")
     assert "\n" not in cell
     assert "<PERSON" not in cell and "&lt;PERSON" in cell
-    rows = [SampleRow(0, "x | y\nz", "<EMAIL_ADDRESS>", "x|y")]
+    rows = [SampleRow(0, "x | y\nz <EMAIL_ADDRESS>", "x|y", ("EMAIL_ADDRESS",), ())]
     text = render_markdown([], OLD_ID, NEW_ID, rows)
     table = [line for line in text.splitlines() if line.startswith("| 1")]
     assert len(table) == 1
-    assert table[0].replace("\\|", "").count("|") == 5  # 4 columns, no extra cell from the input
+    assert table[0].replace("\\|", "").count("|") == 6  # 5 columns, no extra cell from an output
 
 
 def test_read_samples_mixes_records_and_text(tmp_path: Path) -> None:
@@ -489,3 +489,6 @@ def test_sample_outputs_show_before_and_after(engines) -> None:
     text = render_markdown(changes, old.identity, new.identity, rows)
     assert "Sample outputs: 3 records, 2 changed" in text
     assert "&lt;EMAIL\\_ADDRESS&gt;" in text
+    # The PR comment never prints a sample: not the input, not a value the new policy keeps.
+    assert "jane.doe" not in text and "Write to" not in text.split("Sample outputs")[0]
+    assert "[kept value]" in text and "EMAIL\\_ADDRESS |" in text
