@@ -2,8 +2,9 @@
 
 The fetch logic is plain Python, usable and testable without Beam:
 
-* ``fetch_json``  - one GET with retries (exponential backoff on 429/5xx/connection errors and on a 2xx
-  body that is not JSON, honouring ``Retry-After`` in seconds or as an HTTP date, capped);
+* ``fetch_json``  - one GET with retries (the shared :class:`~redactline.connectors.retry.RetryPolicy`:
+  backoff with jitter on 429/5xx/connection errors and on a 2xx body that is not JSON, honouring
+  ``Retry-After`` in seconds or as an HTTP date, capped);
 * ``iter_pages``  - walks the pages (cursor, page-number or RFC 8288 ``Link: <...>; rel="next"``);
 * ``page_outputs`` - turns one page into ``Record``s and ``Rejected``s.
 
@@ -29,12 +30,10 @@ logs, errors and ``RecordMeta.source`` lose any userinfo and have query values r
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import os
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -42,13 +41,12 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import apache_beam as beam
 import httpx
 
-from redactline.connectors.http_dates import seconds_until_http_date
 from redactline.connectors.records import PARSE_ERROR, SOURCE_ERROR, Record, RecordMeta, Rejected
+from redactline.connectors.retry import RetryPolicy, is_retryable_status, parse_retry_after
 
 log = logging.getLogger(__name__)
 
 Pagination = Literal["cursor", "page", "link"]
-Sleep = Callable[[float], None]
 
 
 class HttpApiError(RuntimeError):
@@ -79,6 +77,11 @@ class HttpApiConfig:
     max_retry_after: float = 60.0
     max_pages: int | None = None
 
+    def retry_policy(self) -> RetryPolicy:
+        """The shared retry policy with this source's limits (``max_retries`` retries after the first GET)."""
+        return RetryPolicy(attempts=self.max_retries + 1, backoff=self.backoff, max_backoff=self.max_backoff,
+                           max_retry_after=self.max_retry_after)
+
 
 @dataclass(frozen=True)
 class Page:
@@ -101,16 +104,6 @@ def safe_url(url: str | httpx.URL) -> str:
         netloc = f"{netloc}:{parts.port}"
     query = urlencode([(k, "***") for k, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
-
-
-def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date); None if absent/invalid."""
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    return seconds_until_http_date(value, now)
 
 
 def dig(body: Any, path: str) -> Any:
@@ -159,18 +152,19 @@ def fetch_json(
     params: dict[str, Any] | None,
     config: HttpApiConfig,
     *,
-    sleep: Sleep = time.sleep,
+    retry: RetryPolicy | None = None,
 ) -> tuple[httpx.Response, Any]:
     """GET ``url`` and parse JSON, retrying 429/5xx, connection errors and non-JSON 2xx bodies.
 
-    Waits ``Retry-After`` when the server sends one (capped at ``max_retry_after``), else
-    ``backoff * 2**attempt`` (capped at ``max_backoff``). Returns ``(response, body)``; body is the
-    ``_NOT_JSON`` sentinel when a 2xx body never parsed. Raises ``HttpApiError`` otherwise.
+    Waits ``Retry-After`` when the server sends one (capped at ``max_retry_after``), else the policy's
+    jittered backoff (``retry``, default ``config.retry_policy()``). Returns ``(response, body)``; body
+    is the ``_NOT_JSON`` sentinel when a 2xx body never parsed. Raises ``HttpApiError`` otherwise.
     """
+    policy = retry or config.retry_policy()
     # Merge (not replace) the URL's own query with the pagination parameters.
     target = httpx.URL(url).copy_merge_params(params) if params else httpx.URL(url)
     shown = safe_url(target)
-    attempts = config.max_retries + 1
+    attempts = policy.attempts
     for attempt in range(attempts):
         last = attempt == attempts - 1
         problem = ""
@@ -188,7 +182,7 @@ def fetch_json(
                     if last:
                         return response, _NOT_JSON
                     problem = f"HTTP {status} body is not JSON"
-            elif status == 429 or status >= 500:
+            elif is_retryable_status(status):
                 problem = f"HTTP {status}"
                 if last:
                     message = f"GET {shown} failed: {problem} after {attempts} attempt(s)"
@@ -198,12 +192,10 @@ def fetch_json(
                 raise HttpApiError(f"GET {shown} failed: {reason} (not retried)", status=status)
         elif last:
             raise HttpApiError(f"GET {shown} failed: {problem} after {attempts} attempt(s)")
-        delay = min(config.backoff * 2**attempt, config.max_backoff)
-        after = parse_retry_after(response.headers.get("retry-after")) if response is not None else None
-        if after is not None:
-            delay = min(after, config.max_retry_after)
+        after = parse_retry_after(response.headers) if response is not None else None
+        delay = policy.delay(attempt + 1, after)
         log.warning("GET %s: %s; retry %d/%d in %.2fs", shown, problem, attempt + 1, attempts - 1, delay)
-        sleep(delay)
+        policy.pause(delay)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -214,15 +206,19 @@ def _next_link(response: httpx.Response) -> str | None:
     return None
 
 
-def iter_pages(client: httpx.Client, config: HttpApiConfig, *, sleep: Sleep = time.sleep) -> Iterator[Page]:
+def iter_pages(
+    client: httpx.Client, config: HttpApiConfig, *, retry: RetryPolicy | None = None
+) -> Iterator[Page]:
     """Yield the pages of ``config.url`` in order, following the configured pagination style.
 
     ``cursor``: the first request has no cursor; each next request sends ``cursor_param`` = the value at
     ``next_cursor_path``; stops when it is missing, null or empty. ``page``: ``page_param`` counts from
     ``start_page``; stops at the first page with no items. ``link``: follows ``Link: <url>; rel="next"``
     (same origin only, so the auth header never goes elsewhere); stops when there is none.
-    A repeated cursor or link raises ``HttpApiError`` rather than looping forever.
+    A repeated cursor or link raises ``HttpApiError`` rather than looping forever. ``retry`` defaults to
+    ``config.retry_policy()``.
     """
+    retry = retry or config.retry_policy()
     url, params = config.url, None
     page_value, seen = config.start_page, set()
     origin = _origin(config.url)
@@ -231,7 +227,7 @@ def iter_pages(client: httpx.Client, config: HttpApiConfig, *, sleep: Sleep = ti
         number += 1
         if config.pagination == "page":
             params = {**(params or {}), config.page_param: page_value}
-        response, body = fetch_json(client, url, params, config, sleep=sleep)
+        response, body = fetch_json(client, url, params, config, retry=retry)
         if body is _NOT_JSON:
             detail = f"body is not JSON after {config.max_retries + 1} attempt(s); pagination stopped here"
             yield Page(number, error=detail, raw=response.content)
@@ -324,8 +320,8 @@ class ReadHttpApi(beam.PTransform):
     ``pagination`` is ``"cursor"`` (``cursor_param``/``next_cursor_path``), ``"page"`` (``page_param``
     from ``start_page``, until an empty page) or ``"link"`` (RFC 8288 ``rel="next"``). ``auth_env`` names
     an environment variable whose value is sent as ``auth_header``. ``timeout`` applies to connect, read,
-    write and pool waits. Up to ``max_retries`` retries with exponential ``backoff`` on 429, 5xx,
-    connection errors and non-JSON bodies; ``Retry-After`` is honoured up to ``max_retry_after`` seconds.
+    write and pool waits. Up to ``max_retries`` retries with exponential ``backoff`` (full jitter) on 429,
+    5xx, connection errors and non-JSON bodies; ``Retry-After`` is honoured up to ``max_retry_after`` seconds.
     ``max_pages`` caps the walk (a warning is logged when it stops early).
 
     Pages are fetched sequentially by one worker (each request depends on the previous response); the

@@ -1,5 +1,5 @@
-"""The HTTP-date form of ``Retry-After`` (RFC 9110 10.2.3), shared by the HTTP API source and the LLM
-clients. Kept free of Beam so ``redactline prompt`` starts without it."""
+"""The HTTP-date form of ``Retry-After`` (RFC 9110 10.2.3), read by the shared retry policy
+(:mod:`redactline.connectors.retry`). Kept free of Beam so ``redactline prompt`` starts without it."""
 
 from __future__ import annotations
 

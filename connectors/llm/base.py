@@ -9,7 +9,7 @@ that decides *whether* and *when* a request goes out lives here, once:
 * a semaphore of ``max_concurrency`` slots around each HTTP request, so the bound holds however many
   threads call ``complete`` (a slot is released while a retry waits);
 * retries on 429/5xx, timeouts and network errors, at most ``max_retries``, waiting ``Retry-After`` when
-  the server sends one (see :mod:`.retry`);
+  the server sends one, else a jittered backoff (the shared policy of :mod:`redactline.connectors.retry`);
 * errors that say which destination, which HTTP status and which provider error *type* — never the
   prompt, the answer, the provider's error message (it may quote the prompt) or any header.
 
@@ -24,9 +24,8 @@ import logging
 import random
 import re
 import threading
-import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -34,11 +33,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .retry import backoff_delay, is_retryable_status, parse_retry_after
+from ..retry import RetryPolicy, Sleep, is_retryable_status, parse_retry_after
 
 log = logging.getLogger(__name__)
-
-Sleep = Callable[[float], None]
 
 # Failure codes carried by LlmError.code (stable: pipelines turn them into quarantine details).
 HTTP_STATUS = "http_status"  # the API answered with an error status
@@ -183,14 +180,15 @@ class ChatClient(ABC):
         settings: ClientSettings,
         *,
         transport: httpx.BaseTransport | None = None,
-        sleep: Sleep = time.sleep,
+        sleep: Sleep | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
         self.url = settings.base_url.rstrip("/") + self.path
         self._where = f"{self.provider} destination {settings.name!r} ({urlsplit(self.url).netloc})"
-        self._sleep = sleep
-        self._rng = rng or random.Random()
+        self.retry = RetryPolicy(attempts=settings.max_retries + 1, backoff=settings.backoff_s,
+                                 max_backoff=settings.max_backoff_s,
+                                 max_retry_after=settings.max_retry_after_s, sleep=sleep, rng=rng)
         self._slots = threading.BoundedSemaphore(settings.max_concurrency)
         connect = min(settings.connect_timeout_s, settings.timeout_s)
         timeout = httpx.Timeout(settings.timeout_s, connect=connect)
@@ -244,8 +242,8 @@ class ChatClient(ABC):
 
     def post(self, body: bytes) -> Answer:
         """Send already-encoded ``body`` (see :meth:`encode`) with the retry policy of this client."""
-        settings = self.settings
-        total = settings.max_retries + 1
+        settings, policy = self.settings, self.retry
+        total = policy.attempts
         for attempt in range(1, total + 1):
             wait: float | None = None
             try:
@@ -275,11 +273,10 @@ class ChatClient(ABC):
                                       retryable=True)
             if attempt == total:
                 raise failure
-            if wait is None:
-                wait = backoff_delay(attempt, settings.backoff_s, settings.max_backoff_s, self._rng)
+            wait = policy.delay(attempt, wait)
             log.warning("%s: %s; retry %d/%d in %.2fs", self._where, failure.reason, attempt,
                         settings.max_retries, wait)
-            self._sleep(wait)
+            policy.pause(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
