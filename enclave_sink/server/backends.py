@@ -5,8 +5,10 @@ JSON-serialisable result per record, in order, and reports ``name``, ``model_id`
 ``model_digest`` for the attested configuration.
 
 * :class:`SpacyAnalysisBackend` (``spacy-analysis``): the real spaCy pipeline, in process. Per text
-  field: entities (label + character span), noun chunks, token and sentence counts, and keywords
-  (most frequent noun/proper-noun lemmas, stop words and redaction placeholders excluded).
+  field: entities (label + character span, counts per label), noun-chunk spans, token and sentence
+  counts, and keywords (most frequent common-noun lemmas outside every entity span; stop words and
+  redaction placeholders excluded). It never returns the text of an entity, a proper noun or a chunk:
+  whatever residual PII the redaction missed stays in the enclave.
 * :class:`OpenAICompatibleBackend` (``openai-compatible``): one ``POST /v1/chat/completions`` per record
   to an LLM server on the enclave's own loopback (an enclave has no other network), with a prompt
   template from the configuration.
@@ -90,21 +92,21 @@ class SpacyAnalysisBackend:
 
 
 def _analyse(doc: Any) -> dict[str, Any]:
+    inside_entity = {tok.i for ent in doc.ents for tok in ent}
     keywords = Counter(
         tok.lemma_.lower()
         for tok in doc
-        if tok.pos_ in ("NOUN", "PROPN")
+        if tok.pos_ == "NOUN"  # proper nouns are names: never returned
+        and tok.i not in inside_entity
         and tok.is_alpha
         and not tok.is_stop
         and len(tok) > 1
         and not _PLACEHOLDER.match(tok.text)
     )
     return {
-        "entities": [
-            {"label": ent.label_, "start": ent.start_char, "end": ent.end_char, "text": ent.text}
-            for ent in doc.ents
-        ],
-        "noun_chunks": [chunk.text for chunk in doc.noun_chunks],
+        "entities": [{"label": ent.label_, "start": ent.start_char, "end": ent.end_char} for ent in doc.ents],
+        "entity_counts": dict(sorted(Counter(ent.label_ for ent in doc.ents).items())),
+        "noun_chunks": [{"start": chunk.start_char, "end": chunk.end_char} for chunk in doc.noun_chunks],
         "tokens": len(doc),
         "sentences": sum(1 for _ in doc.sents),
         "keywords": [word for word, _ in keywords.most_common(MAX_KEYWORDS)],

@@ -26,7 +26,8 @@ def _run_clients(base_url: str, verifier: NitroAttestationVerifier, rounds: int)
                 records = [{"text": f"Client {n} asks about Paris in batch {b}."} for _ in range(4)]
                 results = client.process(records, policy_hash=POLICY, region="local")
                 if len(results) != 4 or not any(
-                    e["text"] == "Paris" for e in results[0]["fields"]["text"]["entities"]
+                    records[0]["text"][e["start"]:e["end"]] == "Paris"
+                    for e in results[0]["fields"]["text"]["entities"]
                 ):
                     errors.append(f"client {n} batch {b}: unexpected results")
         except Exception as exc:  # collected and asserted below

@@ -63,8 +63,13 @@ def test_round_trip_results_come_from_the_model(running):
     results = client.process(RECORDS, policy_hash=POLICY, region=REGION)
     assert len(results) == 2
     first = results[0]["fields"]["text"]
-    labels = {(e["label"], e["text"]) for e in first["entities"]}
+    text = RECORDS[0]["text"]
+    labels = {(e["label"], text[e["start"]:e["end"]]) for e in first["entities"]}
     assert ("GPE", "Paris") in labels and ("GPE", "Berlin") in labels
+    assert first["entity_counts"]["GPE"] >= 2
+    # Only labels, offsets and counts come back: never the text of an entity, a chunk or a proper noun.
+    returned = json.dumps(results)
+    assert "Paris" not in returned and "Berlin" not in returned and "paris" not in returned
     assert first["sentences"] == 2 and first["tokens"] > 15
     assert "contract" in first["keywords"]
     assert "<PERSON>" not in first["keywords"]
@@ -190,7 +195,8 @@ def test_nothing_decrypted_is_logged(backend, caplog):
         with pytest.raises(ServiceRefused):
             client.post_envelope(bad)
         client.close()
-    assert any(w in json.dumps(results) for w in secret_words)  # the model did see them
+    # the model did see them (tokens counted per text), and echoes none of them back
+    assert all(r["fields"]["text"]["tokens"] >= 9 and r["fields"]["text"]["sentences"] == 1 for r in results)
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "batch" in logged  # logging is on and captured
     for word in secret_words:
