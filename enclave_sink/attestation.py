@@ -17,8 +17,6 @@ import datetime as dt
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -32,15 +30,15 @@ from cryptography.x509.verification import (
 
 from .cose import decode_cose_sign1
 from .errors import AttestationError, MeasurementError
+from .measurement import ExpectedNonce, NotDebugMode
 from .nitro_document import NitroPayload, parse_payload
 from .trust import AWS_NITRO_ROOT, TrustRoot
+from .verified import AttestationPolicy, VerifiedAttestation
 
 __all__ = [
     "AttestationError",
-    "AttestationPolicy",
     "MeasurementError",
     "NitroAttestationVerifier",
-    "VerifiedAttestation",
     "verify_attestation",
 ]
 
@@ -50,45 +48,12 @@ MAX_DOCUMENT_BYTES = 32 * 1024  # real documents are 4-8 KiB
 DEFAULT_MAX_AGE = dt.timedelta(minutes=5)
 # A document stamped slightly after our clock is tolerated (clock skew), no more.
 DEFAULT_MAX_FUTURE_SKEW = dt.timedelta(seconds=60)
-DEBUG_PCR_INDEXES = (0, 1, 2)
 
 Clock = Callable[[], dt.datetime]
 
 
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-@dataclass(frozen=True)
-class VerifiedAttestation:
-    """A Nitro attestation document whose signature, chain, age and policy checks all passed."""
-
-    module_id: str
-    timestamp: dt.datetime
-    digest: str
-    pcrs: dict[int, bytes]
-    public_key: bytes | None
-    user_data: bytes | None
-    nonce: bytes | None
-    document_sha256: bytes
-    leaf_certificate: x509.Certificate = field(repr=False, compare=False)
-    trusted_root_unsafe: bool = False
-
-    @property
-    def is_debug(self) -> bool:
-        """True when PCR0, PCR1 and PCR2 are all zero: the enclave runs in debug mode."""
-        return is_debug_pcrs(self.pcrs)
-
-
-class AttestationPolicy(Protocol):
-    """Anything with ``verify(doc)`` that raises :class:`MeasurementError` on failure."""
-
-    def verify(self, doc: VerifiedAttestation) -> None: ...
-
-
-def is_debug_pcrs(pcrs: dict[int, bytes]) -> bool:
-    """Nitro debug-mode enclaves report all-zero PCR0..2 (their memory is readable by the parent)."""
-    return all(i in pcrs and not any(pcrs[i]) for i in DEBUG_PCR_INDEXES)
 
 
 def _nitro_ca_policy() -> ExtensionPolicy:
@@ -229,9 +194,6 @@ class NitroAttestationVerifier:
             raise AttestationError(f"document timestamp is {-age} ahead of the verifier clock")
 
     def _check_claims(self, verified: VerifiedAttestation, expected_nonce: bytes | None) -> None:
-        # Local import: measurement imports this module for the VerifiedAttestation type.
-        from .measurement import ExpectedNonce, NotDebugMode
-
         if not self._allow_debug:
             NotDebugMode().verify(verified)
         if expected_nonce is not None:

@@ -1,4 +1,4 @@
-"""Measurement policy: small composable checks over a :class:`VerifiedAttestation`.
+"""Measurement policy: small composable checks over a :class:`~.verified.VerifiedAttestation`.
 
 Modelled on sigstore-python's verification policies: one check per class, each with
 ``verify(doc) -> None`` that raises :class:`MeasurementError` naming what failed, and the combinators
@@ -22,8 +22,8 @@ from typing import Any
 
 import yaml
 
-from .attestation import AttestationPolicy, VerifiedAttestation, is_debug_pcrs
 from .errors import MeasurementError
+from .verified import AttestationPolicy, VerifiedAttestation, is_debug_pcrs
 
 __all__ = [
     "AllOf",

@@ -7,11 +7,13 @@ from bisect import bisect_right
 from collections.abc import Sequence
 
 from presidio_analyzer import EntityRecognizer, RecognizerResult
-from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer, LemmaContextAwareEnhancer
+from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
+from .presidio_compat import LemmaEnhancerHooks
 
-class SelectiveContextEnhancer(LemmaContextAwareEnhancer):
+
+class SelectiveContextEnhancer(LemmaEnhancerHooks):
     """Same results as Presidio's enhancer, with less copying and a faster token lookup.
 
     Presidio deep-copies the whole result list, then boosts, in order, each result whose recognizer has
@@ -75,19 +77,16 @@ class SelectiveContextEnhancer(LemmaContextAwareEnhancer):
             recognizer = by_id.get(metadata[key])
             if not recognizer or not recognizer.context or metadata.get(boosted_key):
                 continue
-            surrounding = self._extract_surrounding_words(
-                nlp_artifacts=nlp_artifacts, word=text[result.start : result.end], start=result.start
-            )
-            word = self._find_supportive_word_in_context(
-                surrounding, recognizer.context, self.context_matching_mode
-            )
+            surrounding = self.surrounding_words(nlp_artifacts, text[result.start : result.end], result.start)
+            word = self.supportive_word(surrounding, recognizer.context)
             if word != "":
                 boosts.append((index, word))
         return boosts
 
     @staticmethod
-    def _find_index_of_match_token(word: str, start: int, tokens: Sequence, tokens_indices: list[int]) -> int:
-        """Presidio's answer (the first token that starts at ``start`` or ends after it) by bisection.
+    def match_token_index(word: str, start: int, tokens: Sequence, tokens_indices: list[int]) -> int:
+        """Presidio's answer (the first token that starts at ``start`` or ends after it) by bisection;
+        ``LemmaEnhancerHooks`` makes it the token lookup Presidio's surrounding-word extraction calls.
 
         Tokens are ordered and do not overlap, so every token before the last one starting at or before
         ``start`` ends at or before ``start``: the answer is that token if it reaches past ``start``,

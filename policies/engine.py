@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import offline
 from .keys import Key
@@ -26,7 +26,18 @@ from .paths import get_path
 if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine, RecognizerResult
 
-    from .policy import Policy
+    from .schema import Detection, PolicyDocument
+
+
+class PolicySource(Protocol):
+    """What the engine reads from a loaded policy (``policy.Policy`` is one); the engine keeps it as
+    ``engine.policy`` for callers that report on it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def document(self) -> PolicyDocument: ...
 
 
 @dataclass(frozen=True)
@@ -114,6 +125,7 @@ class _Analysis:
     ):
         from presidio_analyzer import EntityRecognizer, RecognizerResult
 
+        from .presidio_compat import remove_allow_list
         from .recognizers import pattern_gate, text_atoms
 
         self.id_key = RecognizerResult.RECOGNIZER_IDENTIFIER_KEY
@@ -138,7 +150,8 @@ class _Analysis:
         self.threshold = threshold
         self.allow_list = allow_list
         self.remove_duplicates = EntityRecognizer.remove_duplicates
-        self.remove_allow_list = analyzer._remove_allow_list
+        self.analyzer = analyzer
+        self.remove_allow_list = remove_allow_list
 
     def run(self, text: str, nlp_artifacts: Any) -> list[RecognizerResult]:
         entities, id_key, name_key = self.entities, self.id_key, self.name_key
@@ -169,8 +182,7 @@ class _Analysis:
         threshold = self.threshold
         results = self.remove_duplicates([r for r in results if r.score >= threshold])
         if self.allow_list:
-            # regex flags only matter to allow lists matched as regexes; the policy's are exact values
-            results = self.remove_allow_list(results, self.allow_list, text, None, "exact")
+            results = self.remove_allow_list(self.analyzer, results, self.allow_list, text)
         return results
 
     def _regroup(
@@ -203,7 +215,7 @@ _INDEX = re.compile(r"\[\d+\]")
 class RedactionEngine:
     """Applies one policy. Build it with ``Policy.engine()``; it is heavy (it loads spaCy)."""
 
-    def __init__(self, policy: Policy, analyzer: AnalyzerEngine, keys: Mapping[str, Key]):
+    def __init__(self, policy: PolicySource, analyzer: AnalyzerEngine, keys: Mapping[str, Key]):
         self.policy = policy
         self._analyzer = analyzer
         self._nlp_engine = analyzer.nlp_engine
@@ -399,8 +411,9 @@ def _build(plan: Any, resolved: list[str]) -> Any:
     return plan
 
 
-def build_analyzer(policy: Policy) -> AnalyzerEngine:
-    """A Presidio AnalyzerEngine for the policy, built offline (no model download, no PSL fetch)."""
+def build_analyzer(detection: Detection) -> AnalyzerEngine:
+    """A Presidio AnalyzerEngine for a policy's detection section, built offline (no model download,
+    no PSL fetch)."""
     offline.use_offline_suffix_list()
     from presidio_analyzer import AnalyzerEngine
 
@@ -408,7 +421,6 @@ def build_analyzer(policy: Policy) -> AnalyzerEngine:
     from .recognizers import build_registry
     from .spacy_ner import NerOnlySpacyEngine
 
-    detection = policy.document.detection
     nlp_engine = NerOnlySpacyEngine(detection.nlp.model, detection.languages, detection.nlp.labels_to_ignore)
     nlp_engine.load()
     registry = build_registry(detection, nlp_engine)

@@ -75,7 +75,7 @@ class Policy:
         """Build the redaction engine (loads spaCy: do it once per process)."""
         from .engine import RedactionEngine, build_analyzer
 
-        return RedactionEngine(self, build_analyzer(self), self.keys)
+        return RedactionEngine(self, build_analyzer(self.document.detection), self.keys)
 
 
 def _semantic_issues(path: Path, document: PolicyDocument, source: SourceFile) -> list[Issue]:

@@ -19,6 +19,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts, NlpEngine
 from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 from presidio_analyzer.recognizer_registry.recognizers_loader_utils import RecognizerListLoader
 
+from . import presidio_compat as compat
 from .schema import Detection, RecognizerConfig
 
 # phonenumbers' matcher only forms candidates from digit groups joined by punctuation (and "x" for
@@ -129,44 +130,23 @@ def text_atoms(text: str) -> frozenset[str]:
     return present | _DIGIT_ATOM if _DIGIT.search(text) is not None else present
 
 
-def _parse_regex(source: str, flags: int) -> Any:
-    """The regex module's own parse tree of ``source`` (before its optimiser runs), as its compiler
-    builds it: a pattern that sets global flags inline is parsed again with them."""
-    core = presidio_patterns.re._regex_core
-    global_flags = flags
-    while True:
-        text = core.Source(source)
-        info = core.Info(global_flags, text.char_type, {})
-        text.ignore_space = bool(info.flags & presidio_patterns.re.VERBOSE)
-        try:
-            tree = core._parse_pattern(text, info)
-        except core._UnscopedFlagSet:
-            global_flags = info.global_flags
-            continue
-        if not text.at_end():
-            raise ValueError("unbalanced parenthesis")
-        return tree
-
-
 def required_atoms(source: str, flags: int) -> frozenset[str]:
     r"""Atoms every match of the regex needs somewhere in the text: ``DIGIT`` (a decimal digit) and
     single ASCII punctuation characters. A text missing one of them cannot contain a match.
 
-    Derived from the regex module's own parse tree, so the pattern is read exactly as the matcher reads
-    it. A one-character item needs an atom if everything it matches is in it (a digit literal, a
-    ``[0-9]``-like set or ``\d`` need a digit; ``@`` or ``[.]`` need that character); a sequence needs
-    what any of its parts needs, an alternation what all of its branches need, a repeat what its body
-    needs if it repeats at least once, a positive lookaround what its content needs (the content is
-    matched against the text too). Anything else (backreferences, conditionals, fuzzy matching, set
-    operations, an unreadable pattern) needs nothing, so the answer errs only towards searching.
-    Neither digits nor ASCII punctuation have case, so case-insensitive flags change nothing.
+    Derived from the regex module's own parse tree (``presidio_compat.parse_regex_tree``), so the
+    pattern is read exactly as the matcher reads it. A one-character item needs an atom if everything
+    it matches is in it (a digit literal, a ``[0-9]``-like set or ``\d`` need a digit; ``@`` or ``[.]``
+    need that character); a sequence needs what any of its parts needs, an alternation what all of its
+    branches need, a repeat what its body needs if it repeats at least once, a positive lookaround what
+    its content needs (the content is matched against the text too). Anything else (backreferences,
+    conditionals, fuzzy matching, set operations, an unreadable pattern) needs nothing, so the answer
+    errs only towards searching. Neither digits nor ASCII punctuation have case, so case-insensitive
+    flags change nothing.
     """
     none: frozenset[str] = frozenset()
     try:
-        core = presidio_patterns.re._regex_core
-        digit_class = _parse_regex(r"\d", flags)  # a Sequence holding one Property
-        digit_property = digit_class.items[0] if type(digit_class) is core.Sequence else digit_class
-        tree = _parse_regex(source, flags)
+        tree = compat.parse_regex_tree(source, flags)
     except Exception:
         return none
 
@@ -176,36 +156,31 @@ def required_atoms(source: str, flags: int) -> frozenset[str]:
             return frozenset((DIGIT,))
         return frozenset((char,)) if char in _PUNCTUATION else none
 
-    def item_atoms(node: Any) -> frozenset[str]:
+    def item_atoms(node: compat.RegexNode) -> frozenset[str]:
         """Atoms holding every character a one-character item matches."""
         kind = type(node)
-        if getattr(node, "zerowidth", False) or not getattr(node, "positive", False):
-            return none
-        if kind is core.Character:
-            return char_atoms(node.value)
-        if kind is core.Range:
+        if kind is compat.Char:
+            return char_atoms(node.code)
+        if kind is compat.CharRange:
             if node.upper - node.lower >= 64:
                 return none
             return frozenset.intersection(*(char_atoms(c) for c in range(node.lower, node.upper + 1)))
-        if kind is core.Property:
-            same = type(digit_property) is core.Property and node.value == digit_property.value
-            return frozenset((DIGIT,)) if same else none
-        if kind is core.SetUnion and node.items:
+        if kind is compat.DigitClass:
+            return frozenset((DIGIT,))
+        if kind is compat.CharSet and node.items:
             return frozenset.intersection(*(item_atoms(item) for item in node.items))
         return none
 
-    def needs(node: Any) -> frozenset[str]:
+    def needs(node: compat.RegexNode) -> frozenset[str]:
         kind = type(node)
-        if kind is core.Sequence:
+        if kind is compat.Seq:
             return frozenset().union(*(needs(item) for item in node.items))
-        if kind is core.Branch:
+        if kind is compat.Alt:
             return frozenset.intersection(*(needs(b) for b in node.branches)) if node.branches else none
-        if kind in (core.Group, core.Atomic):
-            return needs(node.subpattern)
-        if kind in (core.GreedyRepeat, core.LazyRepeat, core.PossessiveRepeat):
-            return needs(node.subpattern) if node.min_count >= 1 else none
-        if kind is core.LookAround:
-            return needs(node.subpattern) if node.positive else none
+        if kind is compat.Repeat:
+            return needs(node.body) if node.min_count >= 1 else none
+        if kind is compat.Look:
+            return needs(node.body) if node.positive else none
         return item_atoms(node)
 
     try:
@@ -290,10 +265,7 @@ def pattern_gate(
     """
     if not isinstance(recognizer, PatternRecognizer):
         return None
-    cls, base = type(recognizer), PatternRecognizer
-    if cls.analyze is not base.analyze or cls._PatternRecognizer__analyze_patterns is not (
-        base._PatternRecognizer__analyze_patterns
-    ):
+    if not compat.runs_stock_pattern_analysis(type(recognizer)):
         return None
     key = (tuple(pattern.regex for pattern in recognizer.patterns), recognizer.global_regex_flags)
     if cache is not None and recognizer.id in cache and cache[recognizer.id][0] == key:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import spacy
-from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
+from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts
 from spacy.tokens import Doc
+
+from .presidio_compat import SpacyEngineHooks
 
 # Components of the en_core_web_* pipelines that detection does not use. ``ner`` has its own
 # embedding layer in the small models, so it runs without the shared ``tok2vec``.
@@ -17,7 +19,7 @@ class ModelNotInstalledError(RuntimeError):
     pass
 
 
-class NerOnlySpacyEngine(SpacyNlpEngine):
+class NerOnlySpacyEngine(SpacyEngineHooks):
     def __init__(self, model: str, languages: Iterable[str], labels_to_ignore: Iterable[str]):
         super().__init__(
             models=[{"lang_code": lang, "model_name": model} for lang in languages],
@@ -47,12 +49,12 @@ class NerOnlySpacyEngine(SpacyNlpEngine):
         if not self.nlp:
             raise ValueError("NLP engine is not loaded. Consider calling .load()")
         docs = self.nlp[language].pipe((str(text) for text in texts), batch_size=batch_size)
-        return [self._doc_to_nlp_artifact(doc, language) for doc in docs]
+        return [self.artifacts_from_doc(doc, language) for doc in docs]
 
-    def _doc_to_nlp_artifact(self, doc: Doc, language: str) -> NlpArtifacts:
-        entities, scores = self._get_updated_entities(
-            self._get_entities(doc), self._get_scores_for_entities(doc)
-        )
+    def artifacts_from_doc(self, doc: Doc, language: str) -> NlpArtifacts:
+        """Presidio's artifacts for ``doc`` (its ``process_batch`` calls this too), with lemmas
+        replaced by lower-cased token text."""
+        entities, scores = self.ner_entities(doc)
         tokens = [(token.idx, token.lower_) for token in doc]  # one walk over the tokens, not two
         return NlpArtifacts(
             entities=entities,

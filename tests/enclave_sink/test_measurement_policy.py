@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from redactline.enclave_sink.attestation import MeasurementError, VerifiedAttestation
+from redactline.enclave_sink.errors import MeasurementError
 from redactline.enclave_sink.measurement import (
     AllOf,
     AnyOf,
@@ -19,6 +19,7 @@ from redactline.enclave_sink.measurement import (
     PolicyFileError,
     load_measurement_policy,
 )
+from redactline.enclave_sink.verified import VerifiedAttestation
 
 PCR0 = hashlib.sha384(b"image").digest()
 PCR8 = hashlib.sha384(b"signer").digest()
