@@ -15,8 +15,8 @@ _COMMAND_MODULES = (
     "redactline.policies.cli",  # policy validate|test|diff|explain|schema, eval
     "redactline.pipelines.run_cli",  # run, demo, quarantine show
     "redactline.enclave_sink.cli",  # enclave verify|serve
-    "redactline.pipelines.llm_cli",  # prompt
-    "redactline.pipelines.proxy_cli",  # proxy
+    "redactline.connectors.llm.prompt_cli",  # prompt
+    "redactline.connectors.proxy_cli",  # proxy
 )
 
 

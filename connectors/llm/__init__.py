@@ -1,8 +1,9 @@
 """Clients for external LLM APIs: OpenAI-compatible chat completions and the Anthropic Messages API.
 
 They only move *already sanitized* prompts and bring back answers that still hold placeholders;
-redaction before and re-identification after are the pipeline's job (``pipelines/llm_stage.py``,
-``pipelines/llm_cli.py``). No Beam and no enclave code here, so the ``redactline prompt`` command and the
+redaction before and re-identification after are the egress exchange's job
+(:mod:`redactline.policies.exchange`, called by ``pipelines/llm_stage.py``, ``prompt_cli.py`` here and
+``connectors/proxy.py``). No Beam and no enclave code here, so the ``redactline prompt`` command and the
 proxy start fast.
 
     from redactline.connectors.llm import Prompt, client_from_destination
@@ -27,9 +28,14 @@ from .base import (
     Prompt,
     Usage,
 )
-from .factory import CLIENTS, client_from_destination, external_destination, settings_from_destination
+from .factory import (
+    CLIENTS,
+    client_from_destination,
+    external_destination,
+    read_api_key,
+    settings_from_destination,
+)
 from .openai_chat import OpenAIChatClient
-from .retry import backoff_delay, is_retryable_status, parse_retry_after
 
 __all__ = [
     "ANTHROPIC_VERSION",
@@ -48,10 +54,8 @@ __all__ = [
     "OpenAIChatClient",
     "Prompt",
     "Usage",
-    "backoff_delay",
     "client_from_destination",
     "external_destination",
-    "is_retryable_status",
-    "parse_retry_after",
+    "read_api_key",
     "settings_from_destination",
 ]

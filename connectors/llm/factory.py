@@ -1,4 +1,4 @@
-"""Build a client from a policy's ``external_api`` destination.
+"""Build a client from a policy's ``external_api`` destination, and read API keys from the environment.
 
 The API key is read from the environment variable the destination names, here, at build time — on the
 worker, never in the driver's pickled pipeline — and a missing variable is an error that names the
@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from redactline.policies.destinations import DestinationLookupError, lookup_destination
+
 from .anthropic_messages import AnthropicMessagesClient
 from .base import ChatClient, ClientSettings, LlmConfigError, Sleep
 from .openai_chat import OpenAIChatClient
@@ -23,17 +25,25 @@ CLIENTS: dict[str, type[ChatClient]] = {"openai": OpenAIChatClient, "anthropic":
 
 
 def external_destination(policy: Any, name: str) -> Any:
-    """The ``external_api`` destination ``name`` of a loaded policy, or :class:`LlmConfigError` naming the
-    destinations that do exist (a typo must not silently pick another one)."""
-    destinations = policy.destinations
-    external = sorted(k for k, d in destinations.items() if d.kind == "external_api")
-    if name not in destinations:
-        raise LlmConfigError(f"the policy has no destination {name!r}; its external_api destinations: "
-                             f"{', '.join(external) or 'none'}")
-    destination = destinations[name]
-    if destination.kind != "external_api":
-        raise LlmConfigError(f"destination {name!r} is of kind {destination.kind}, not external_api")
-    return destination
+    """The ``external_api`` destination ``name`` of a loaded policy (``lookup_destination``'s message),
+    as :class:`LlmConfigError`. Kept for ``pipelines/run.py`` until it calls ``lookup_destination``."""
+    try:
+        return lookup_destination(policy.destinations, name, "external_api")
+    except DestinationLookupError as exc:
+        raise LlmConfigError(str(exc)) from None
+
+
+def read_api_key(variable: str, what: str, environ: Mapping[str, str] | None = None) -> str:
+    """The API key in environment variable ``variable``, surrounding white space stripped.
+
+    :class:`LlmConfigError` when it is unset or blank; the message names the variable and ``what`` the
+    key is for, never a value. Used by the LLM clients and the proxy's ``--api-key-env``.
+    """
+    environ = os.environ if environ is None else environ
+    key = environ.get(variable, "").strip()
+    if not key:
+        raise LlmConfigError(f"environment variable {variable} ({what}) is not set or empty")
+    return key
 
 
 def settings_from_destination(destination: Any, name: str,
@@ -46,13 +56,9 @@ def settings_from_destination(destination: Any, name: str,
                              f"expected one of {sorted(CLIENTS)}")
     if not destination.url or not destination.model:
         raise LlmConfigError(f"destination {name!r}: url and model are required")
-    environ = os.environ if environ is None else environ
     api_key = None
     if destination.api_key_env:
-        api_key = environ.get(destination.api_key_env, "").strip()
-        if not api_key:
-            raise LlmConfigError(f"environment variable {destination.api_key_env} (API key of destination "
-                                 f"{name!r}) is not set or empty")
+        api_key = read_api_key(destination.api_key_env, f"API key of destination {name!r}", environ)
     return ClientSettings(
         base_url=destination.url,
         model=destination.model,

@@ -8,15 +8,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
-import socket
 import sys
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Self
 
 import uvicorn
+
+from redactline.connectors.local_server import UvicornThread
 
 from .app import build_app
 from .backends import InferenceBackend, build_backend
@@ -64,48 +61,6 @@ def serve(config: ServiceConfig, service: EnclaveService | None = None) -> None:
     """Serve in the foreground until SIGINT/SIGTERM (graceful shutdown by uvicorn)."""
     service = service or build_service(config)
     uvicorn.Server(_uvicorn_config(service, config.host, config.port)).run()
-
-
-class UvicornThread:
-    """An ASGI app served by uvicorn on ``127.0.0.1`` and an ephemeral port, in a background thread.
-
-    ``config_for(port)`` builds the uvicorn configuration; used by tests, benchmarks and the demo.
-    """
-
-    def __init__(self, config_for: Callable[[int], uvicorn.Config], name: str) -> None:
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port: int = self._socket.getsockname()[1]
-        self._name = name
-        self._server = uvicorn.Server(config_for(self.port))
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, name=name, daemon=True
-        )
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 10.0) -> Self:
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"{self._name} did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=15)
-        self._socket.close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 class ServiceThread(UvicornThread):

@@ -175,7 +175,8 @@ def test_refused_by_policy_exits_3_and_sends_nothing(fresh, capsys, args, text, 
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["--destination", "nope", TEXT], "no destination 'nope'; its external_api destinations: claude"),
+        (["--destination", "nope", TEXT],
+         "destination 'nope' is not in the policy (its external_api destinations: claude"),
         (["--destination", "vault", TEXT], "kind enclave, not external_api"),
         (["--destination", "nokey", TEXT], "RL_TEST_UNSET_KEY"),
         (["--destination", "templated-system", TEXT], "system message refers to record fields"),

@@ -24,7 +24,7 @@ import httpx
 import openai
 import pytest
 
-from redactline.pipelines.proxy import (
+from redactline.connectors.proxy import (
     ProxyConfig,
     ProxyThread,
     Redactor,
@@ -32,7 +32,7 @@ from redactline.pipelines.proxy import (
     reidentify_completion,
     rewrite_sse,
 )
-from redactline.pipelines.proxy_cli import build_config
+from redactline.connectors.proxy_cli import build_config
 from redactline.policies import Policy, load_policy
 from redactline.policies.reidentify import Vault
 
@@ -416,7 +416,8 @@ def test_cli_config_defaults_from_destination(policy: Policy, upstream: FakeOpen
     ("overrides", "message"),
     [
         ({}, "--upstream URL is required"),
-        ({"destination": "nope"}, "--destination nope: not in the policy (destinations: open, strict)"),
+        ({"destination": "nope"},
+         "destination 'nope' is not in the policy (its external_api destinations: open, strict)"),
         ({"upstream": "http://api.example.com/v1"}, "--upstream: plain http is allowed only for loopback"),
         ({"upstream": "https://api.example.com/v1", "api_key_env": "UNSET_VAR"}, "UNSET_VAR"),
         ({"destination": "open", "jurisdiction": "Atlantis"}, "--jurisdiction Atlantis"),

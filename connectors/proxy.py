@@ -3,17 +3,20 @@
 Existing clients (the official ``openai`` SDK, LangChain, curl) point their base URL at the proxy and
 change nothing else. Per ``POST /v1/chat/completions``:
 
+Steps 1, 2 and 4 are the egress exchange (:mod:`redactline.policies.exchange`) that the batch LLM stage
+and ``redactline prompt`` use too:
+
 1. every message's text (string ``content``, the ``text`` parts of list content, ``name``, tool-call
-   ``arguments``, ``refusal``) is redacted with the policy's engine under ONE
-   :class:`~redactline.policies.operators.RecordContext`, so ``<PERSON_1>`` is the same person in the
-   system prompt, the history and the question;
-2. with a destination, the policy's residency rules and the destination's egress controls
-   (:func:`~redactline.policies.egress.check_egress`) decide whether the request may leave at all;
-   a refusal is a 403 ``{"error": {"type": "redactline_policy", "code": <reason>, ...}}``;
+   ``arguments``, ``refusal``) is redacted with the policy's engine under ONE pseudonym context
+   (:meth:`EgressExchange.redact_texts`), so ``<PERSON_1>`` is the same person in the system prompt,
+   the history and the question;
+2. with a destination, the policy's residency rules and the destination's egress controls decide
+   whether the request may leave at all (:meth:`Redacted.decide`); a refusal is a 403
+   ``{"error": {"type": "redactline_policy", "code": <reason>, ...}}``;
 3. the sanitized request goes to the upstream OpenAI-compatible API with httpx;
-4. the answer's ``content`` / tool-call ``arguments`` are re-identified from the request's
-   :class:`~redactline.policies.reidentify.Vault`; when streaming, every delta goes through
-   :meth:`Vault.stream` and held-back text is flushed at ``finish_reason`` and before ``[DONE]``.
+4. the answer's ``content`` / tool-call ``arguments`` are re-identified from the request's vault
+   (:meth:`Redacted.reidentify`); when streaming, every delta goes through :meth:`Redacted.stream`
+   and held-back text is flushed at ``finish_reason`` and before ``[DONE]``.
 
 Fail closed: content the proxy cannot redact (images, audio, files, unknown part types or message
 fields) is refused with 400 instead of being forwarded. ``user`` and ``metadata`` are dropped (free-form
@@ -41,12 +44,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from redactline.enclave_sink.server.serve import UvicornThread
 from redactline.policies.destinations import DestinationConfig
-from redactline.policies.egress import check_egress
+from redactline.policies.exchange import RESIDENCY, EgressExchange, ExchangeDecision, Redacted, Restorer
 from redactline.policies.log_hygiene import quiet_text_loggers
-from redactline.policies.operators import RecordContext
-from redactline.policies.reidentify import StreamingReidentifier, Vault
+from redactline.policies.reidentify import StreamingReidentifier
+
+from .local_server import UvicornThread
 
 logger = logging.getLogger(__name__)
 
@@ -81,29 +84,20 @@ def _error(status: int, error_type: str, code: str, message: str, headers: dict[
 
 
 class Redactor:
-    """What the proxy needs from a policy: redact a text into a shared context (thread-safe)."""
+    """The policy's engine shared by every request of a proxy, one request at a time (thread-safe)."""
 
-    def __init__(self, redact_text: Callable[[str, RecordContext], tuple[str, list[Any]]]) -> None:
-        self._redact_text = redact_text
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
         self._lock = threading.Lock()  # one spaCy pipeline; it promises no concurrent callers
 
     @classmethod
     def from_engine(cls, engine: Any) -> Redactor:
-        def redact(text: str, ctx: RecordContext) -> tuple[str, list[Any]]:
-            result = engine.redact_text(text, context=ctx)
-            return result.text, list(result.findings)
+        return cls(engine)
 
-        return cls(redact)
-
-    def redact_all(self, texts: list[str], ctx: RecordContext) -> tuple[list[str], list[Any]]:
-        out: list[str] = []
-        findings: list[Any] = []
+    def redact(self, exchange: EgressExchange, texts: list[str]) -> Redacted:
+        """``texts`` redacted by ``exchange`` (built on this engine) under one context."""
         with self._lock:
-            for text in texts:
-                redacted, found = self._redact_text(text, ctx)
-                out.append(redacted)
-                findings.extend(found)
-        return out, findings
+            return exchange.redact_texts(texts)
 
 
 @dataclass
@@ -194,7 +188,7 @@ def _collect_slots(body: dict[str, Any]) -> list[_Slot]:
 # --- response side ----------------------------------------------------------------------------------------
 
 
-def _reidentify_message(message: Any, vault: Vault) -> None:
+def _reidentify_message(message: Any, vault: Restorer) -> None:
     if not isinstance(message, dict):
         return
     for key in ("content", "refusal"):
@@ -206,7 +200,7 @@ def _reidentify_message(message: Any, vault: Vault) -> None:
             function["arguments"] = vault.reidentify(function["arguments"])
 
 
-def reidentify_completion(body: Any, vault: Vault) -> Any:
+def reidentify_completion(body: Any, vault: Restorer) -> Any:
     """Re-identify a non-streaming chat completion in place (``choices[].message``)."""
     if isinstance(body, dict):
         for choice in body.get("choices") or []:
@@ -219,7 +213,7 @@ class StreamRewriter:
     """Re-identifies a chat-completion SSE stream chunk by chunk (one streaming re-identifier per
     choice and text slot), flushing held-back text when a choice finishes and before ``[DONE]``."""
 
-    def __init__(self, vault: Vault) -> None:
+    def __init__(self, vault: Restorer) -> None:
         self._vault = vault
         self._streams: dict[tuple[int, str, int], StreamingReidentifier] = {}
         self._template: dict[str, Any] | None = None
@@ -289,7 +283,7 @@ def _sse(data: str) -> bytes:
     return f"data: {data}\n\n".encode()
 
 
-async def rewrite_sse(lines: AsyncIterator[str], vault: Vault) -> AsyncIterator[bytes]:
+async def rewrite_sse(lines: AsyncIterator[str], vault: Restorer) -> AsyncIterator[bytes]:
     """Upstream SSE lines -> re-identified SSE events. Comments and unknown fields are dropped."""
     rewriter = StreamRewriter(vault)
     data: list[str] = []
@@ -351,22 +345,15 @@ async def _read_json(request: Request, limit: int) -> dict[str, Any]:
     return parsed
 
 
-def _check_policy(config: ProxyConfig, findings: list[Any]) -> None:
-    destination = config.destination
-    if destination is None:
-        return
-    if config.residency is not None:
-        decision = config.residency.decide(config.jurisdiction, destination.region)
-        if not decision.allowed:
-            raise ProxyRefusal(
-                403, POLICY_ERROR, decision.reason or "held",
-                f"residency: data of jurisdiction {config.jurisdiction or '(unknown)'} may not go to "
-                f"destination {config.destination_name} in {destination.region}",
-            )
-    egress = check_egress(destination, config.jurisdiction, findings)
-    if not egress.allowed:
-        raise ProxyRefusal(403, POLICY_ERROR, egress.reason or "held",
-                           f"destination {config.destination_name}: {egress.detail}")
+def _refusal(config: ProxyConfig, decision: ExchangeDecision) -> ProxyRefusal:
+    """The 403 for a request the exchange's decision holds back (reason codes and codes only)."""
+    code = decision.reason or "held"
+    if decision.control == RESIDENCY:
+        assert config.destination is not None  # without a destination nothing is decided
+        return ProxyRefusal(403, POLICY_ERROR, code,
+                            f"residency: data of jurisdiction {config.jurisdiction or '(unknown)'} may not "
+                            f"go to destination {config.destination_name} in {config.destination.region}")
+    return ProxyRefusal(403, POLICY_ERROR, code, f"destination {config.destination_name}: {decision.detail}")
 
 
 def _upstream_headers(config: ProxyConfig, request: Request) -> dict[str, str]:
@@ -402,6 +389,7 @@ def build_app(config: ProxyConfig, redactor: Redactor, *, transport: httpx.Async
               ) -> Starlette:
     """The proxy as an ASGI app. ``redactor`` wraps the policy's engine (built once, it loads spaCy)."""
     quiet_text_loggers()
+    exchange = EgressExchange(redactor.engine, config.destination, residency=config.residency)
     state: dict[str, httpx.AsyncClient] = {}
 
     def client() -> httpx.AsyncClient:
@@ -417,15 +405,16 @@ def build_app(config: ProxyConfig, redactor: Redactor, *, transport: httpx.Async
         try:
             body = await _read_json(request, config.max_body_bytes)
             slots = _collect_slots(body)
-            ctx = RecordContext()
-            redacted, findings = await run_in_threadpool(redactor.redact_all, [s.text for s in slots], ctx)
-            for slot_, text in zip(slots, redacted, strict=True):
+            redacted = await run_in_threadpool(redactor.redact, exchange, [s.text for s in slots])
+            assert redacted.texts is not None
+            for slot_, text in zip(slots, redacted.texts, strict=True):
                 slot_.put(text)
-            _check_policy(config, findings)
+            decision = redacted.decide(config.jurisdiction)
+            if not decision.allowed:
+                raise _refusal(config, decision)
         except ProxyRefusal as refusal:
             logger.info("proxy: refused a request (%s)", refusal.code)
             return refusal.response()
-        vault = Vault.from_context(ctx)
         for key in _DROPPED_TOP_LEVEL:
             body.pop(key, None)
         stream = body.get("stream") is True
@@ -452,14 +441,14 @@ def build_app(config: ProxyConfig, redactor: Redactor, *, transport: httpx.Async
                 answer = json.loads(raw)
             except ValueError:
                 return _error(502, UPSTREAM_ERROR, "upstream_bad_response", "the upstream answer is not JSON")
-            return JSONResponse(reidentify_completion(answer, vault))
+            return JSONResponse(reidentify_completion(answer, redacted))
         if "text/event-stream" not in response.headers.get("content-type", ""):
             await response.aclose()
             return _error(502, UPSTREAM_ERROR, "upstream_bad_response", "the upstream did not stream")
 
         async def relay() -> AsyncIterator[bytes]:
             try:
-                async for event in rewrite_sse(response.aiter_lines(), vault):
+                async for event in rewrite_sse(response.aiter_lines(), redacted):
                     yield event
             except httpx.HTTPError as exc:
                 logger.warning("proxy: upstream stream broke (%s)", type(exc).__name__)

@@ -1,6 +1,7 @@
 """``redactline proxy``: a local OpenAI-compatible endpoint that redacts requests and re-identifies answers.
 
-Heavy imports (Presidio/spaCy, uvicorn) happen inside the command function so ``--help`` stays instant.
+Heavy imports (Presidio/spaCy, Starlette, uvicorn, httpx) happen inside the functions, never at import
+time, so ``redactline --help`` stays instant.
 Exit codes: 0 after a clean shutdown, 2 on a usage, policy or configuration error.
 """
 
@@ -8,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 EXIT_USAGE = 2
@@ -75,22 +76,17 @@ def _fail(message: str) -> int:
     return EXIT_USAGE
 
 
-def build_config(args: argparse.Namespace, policy: Any, environ: dict[str, str] | None = None) -> Any:
-    """A :class:`~redactline.pipelines.proxy.ProxyConfig` from the options; ValueError names the option."""
-    from redactline.policies import regions
-    from redactline.policies.destinations import check_api_url
+def build_config(args: argparse.Namespace, policy: Any, environ: Mapping[str, str] | None = None) -> Any:
+    """A :class:`~redactline.connectors.proxy.ProxyConfig` from the options; ValueError names the option."""
+    from redactline.policies.destinations import check_api_url, lookup_destination
+    from redactline.policies.regions import parse_jurisdiction
 
+    from .llm.factory import read_api_key
     from .proxy import ProxyConfig
 
-    env = os.environ if environ is None else environ
     destination = None
     if args.destination is not None:
-        if args.destination not in policy.destinations:
-            names = ", ".join(sorted(policy.destinations)) or "none"
-            raise ValueError(f"--destination {args.destination}: not in the policy (destinations: {names})")
-        destination = policy.destinations[args.destination]
-        if destination.kind != "external_api":
-            raise ValueError(f"--destination {args.destination}: kind {destination.kind}, not external_api")
+        destination = lookup_destination(policy.destinations, args.destination, "external_api")
         if destination.provider != "openai":
             raise ValueError(f"--destination {args.destination}: provider {destination.provider}; the proxy "
                              "speaks the OpenAI chat completions format only")
@@ -102,16 +98,8 @@ def build_config(args: argparse.Namespace, policy: Any, environ: dict[str, str] 
     except ValueError as exc:
         raise ValueError(f"--upstream: {str(exc).removeprefix('url: ')}") from None
     key_env = args.api_key_env or (destination.api_key_env if destination is not None else None)
-    api_key = None
-    if key_env:
-        api_key = env.get(key_env)
-        if not api_key:
-            raise ValueError(f"environment variable {key_env} (upstream API key) is not set")
-    jurisdiction = None
-    if args.jurisdiction is not None:
-        jurisdiction = regions.normalize_jurisdiction(args.jurisdiction)
-        if jurisdiction is None:
-            raise ValueError(f"--jurisdiction {args.jurisdiction}: not an ISO 3166-1 alpha-2 code or a group")
+    api_key = read_api_key(key_env, "upstream API key", environ) if key_env else None
+    jurisdiction = parse_jurisdiction(args.jurisdiction)
     if args.port < 0 or args.port > 65535:
         raise ValueError("--port must be 0..65535")
     return ProxyConfig(

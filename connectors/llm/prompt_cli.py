@@ -1,6 +1,7 @@
 """``redactline prompt``: redact one prompt, send it to an external LLM API, print the answer re-identified.
 
-The same controls as the batch route (``pipelines/llm_stage.py``), for one text typed by a person:
+The same egress exchange (:mod:`redactline.policies.exchange`) as the batch route
+(``pipelines/llm_stage.py``) and the proxy, for one text typed by a person:
 
 1. the text is redacted with one pseudonym context, so the model sees ``<PERSON_1>``, ``<PERSON_2>``...
    and can tell people apart;
@@ -75,14 +76,13 @@ def run_prompt(args: argparse.Namespace) -> int:
     if not text.strip():
         return _fail(EXIT_USAGE, "the prompt is empty")
 
-    from redactline.connectors.llm import LlmConfigError, LlmError, Prompt, client_from_destination
-    from redactline.connectors.llm.factory import external_destination
     from redactline.policies import PolicyError, load_policy
-    from redactline.policies.egress import check_egress
-    from redactline.policies.operators import RecordContext
-    from redactline.policies.prompts import PromptError, render_prompt
-    from redactline.policies.regions import normalize_jurisdiction
-    from redactline.policies.reidentify import Vault
+    from redactline.policies.destinations import lookup_destination
+    from redactline.policies.exchange import RESIDENCY, EgressExchange, system_message
+    from redactline.policies.prompts import PromptError
+    from redactline.policies.regions import parse_jurisdiction
+
+    from . import LlmError, Prompt, client_from_destination
 
     try:
         policy = load_policy(args.policy)
@@ -90,38 +90,31 @@ def run_prompt(args: argparse.Namespace) -> int:
         return _fail(EXIT_USAGE, str(exc))
     except OSError as exc:
         return _fail(EXIT_USAGE, f"cannot read {args.policy}: {exc.strerror or type(exc).__name__}")
-    jurisdiction = None
-    if args.jurisdiction is not None:
-        jurisdiction = normalize_jurisdiction(args.jurisdiction)
-        if jurisdiction is None:
-            return _fail(EXIT_USAGE, f"--jurisdiction {args.jurisdiction}: not an ISO 3166-1 alpha-2 code "
-                         "or a group")
     try:
-        destination = external_destination(policy, args.destination)
-        system = destination.prompt.system
-        system = render_prompt(system, {}) if system else None
+        jurisdiction = parse_jurisdiction(args.jurisdiction)
+        destination = lookup_destination(policy.destinations, args.destination, "external_api")
+        system_message(destination)  # fails now, before the key is read or anything is redacted
         client = client_from_destination(destination, args.destination)
-    except LlmConfigError as exc:
-        return _fail(EXIT_USAGE, str(exc))
     except PromptError as exc:
         return _fail(EXIT_USAGE, f"destination {args.destination!r}: its system message refers to record "
                      f"fields, which a single prompt does not have ({exc})")
+    except ValueError as exc:  # --jurisdiction, DestinationLookupError, LlmConfigError (missing key)
+        return _fail(EXIT_USAGE, str(exc))
 
     with client:
-        context = RecordContext()
-        redacted = policy.engine().redact_text(text, context=context)
-        if policy.residency is not None:
-            decision = policy.residency.decide(jurisdiction, destination.region)
-            if not decision.allowed:
+        exchange = EgressExchange(policy.engine(), destination, residency=policy.residency)
+        redacted = exchange.redact_prompt(text)
+        decision = redacted.decide(jurisdiction)
+        if not decision.allowed:
+            if decision.control == RESIDENCY:
                 shown = decision.jurisdiction or "unknown (use --jurisdiction)"
                 return _fail(EXIT_REFUSED, f"refused by residency: {decision.reason} (jurisdiction {shown}, "
                              f"destination region {destination.region}); nothing was sent")
-        egress = check_egress(destination, jurisdiction, redacted.findings)
-        if not egress.allowed:
-            return _fail(EXIT_REFUSED, f"refused by destination {args.destination!r}: {egress.reason}: "
-                         f"{egress.detail}; nothing was sent")
+            return _fail(EXIT_REFUSED, f"refused by destination {args.destination!r}: {decision.reason}: "
+                         f"{decision.detail}; nothing was sent")
 
-        body = client.encode(Prompt(user=redacted.text, system=system))
+        rendered = redacted.render()
+        body = client.encode(Prompt(user=rendered.user, system=rendered.system))
         if args.show_sent and not args.json:
             sent = body.decode("utf-8")
             sys.stderr.write(f"--- sent: POST {client.url} ---\n{sent}\n--- end of sent ---\n")
@@ -130,7 +123,7 @@ def run_prompt(args: argparse.Namespace) -> int:
             answer = client.post(body)
         except LlmError as exc:
             return _fail(EXIT_FAILED, str(exc))
-        restored = Vault.from_context(context).reidentify(answer.text)
+        restored = redacted.reidentify(answer.text)
 
     if args.json:
         out: dict[str, Any] = {
@@ -140,7 +133,7 @@ def run_prompt(args: argparse.Namespace) -> int:
             "model": answer.model,
             "usage": {"input_tokens": answer.usage.input_tokens, "output_tokens": answer.usage.output_tokens},
             "attempts": answer.attempts,
-            "entities": _entity_counts(redacted.findings),
+            "entities": redacted.entity_counts(),
         }
         if args.show_sent:
             out["sent"] = json.loads(body)
@@ -148,10 +141,3 @@ def run_prompt(args: argparse.Namespace) -> int:
     else:
         print(restored)
     return EXIT_OK
-
-
-def _entity_counts(findings: Any) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for finding in findings:
-        counts[finding.entity_type] = counts.get(finding.entity_type, 0) + 1
-    return dict(sorted(counts.items()))
