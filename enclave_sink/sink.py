@@ -31,11 +31,11 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
 
 from redactline.connectors.records import Rejected
+from redactline.policies.lineage import LINEAGE_KEY, strip_lineage
 
 from .client import AttestationRejected, BatchFailed, EnclaveClient, EnclaveTrust, RetryPolicy
 
 RESULTS, REJECTED, STATS = "results", "rejected", "stats"
-LINEAGE_KEY = "_redactline"
 
 
 @dataclass(frozen=True)
@@ -57,11 +57,6 @@ class EnclaveDestination:
         )
 
 
-def payload_of(fields: dict[str, Any]) -> dict[str, Any]:
-    """What enters the enclave for one record: the redacted user fields, without lineage."""
-    return {k: v for k, v in fields.items() if k != LINEAGE_KEY}
-
-
 def _json_size(value: Any) -> int:
     return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8"))
 
@@ -79,7 +74,7 @@ class _BatchBySizeDoFn(beam.DoFn):
         self._batch, self._bytes = [], 0
 
     def process(self, item: Any) -> Iterator[list[Any]]:
-        size = _json_size(payload_of(item.fields)) + 1
+        size = _json_size(strip_lineage(item.fields)) + 1
         if self._batch and (self._bytes + size > self._max_bytes or len(self._batch) >= self._max_records):
             yield self._batch
             self._batch, self._bytes = [], 0
@@ -119,7 +114,7 @@ class _SendDoFn(beam.DoFn):
         client = self._client
         before = (client.stats.retries, client.stats.reattestations)
         batch_id = batch_id_for(self._run_id, items)
-        payloads = [payload_of(item.fields) for item in items]
+        payloads = [strip_lineage(item.fields) for item in items]  # what enters the enclave: user fields only
         yield TaggedOutput(STATS, ("sealed_batches", 1))
         yield TaggedOutput(STATS, ("records_sent", len(items)))
         failure: BatchFailed | None = None

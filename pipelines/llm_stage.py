@@ -1,6 +1,7 @@
 """The external-LLM route: redact, check, prompt, send, re-identify — one record at a time, inside ONE DoFn.
 
-``SendToLlm`` takes raw records straight from a source and returns a dict of PCollections:
+``SendToLlm`` takes prepared records (:class:`~redactline.pipelines.redact.PrepareRecords`) and returns a
+dict of PCollections:
 
 * ``results``  - ``{"answer": <re-identified text>, "_redactline": {lineage..., "source", "ref",
   "jurisdiction", "destination", "model", "usage": {"input_tokens", "output_tokens", "attempts"}}}``;
@@ -9,8 +10,8 @@
   ``region_not_allowed``) or the destination's egress controls did (``never_send_entity``,
   ``entity_not_allowed``, ``jurisdiction_not_allowed``); never sent;
 * ``rejected`` - :class:`~redactline.connectors.records.Rejected` with the raw record for the sealed
-  quarantine: ``oversize``/``reserved_field`` (prepare step), ``engine_error``, ``prompt_error`` (the
-  template needs a field the record lacks), ``llm_error`` (the API failed after its retries);
+  quarantine: ``engine_error``, ``prompt_error`` (the template needs a field the record lacks),
+  ``llm_error`` (the API failed after its retries);
 * ``entities`` - ``(entity_type, n)`` pairs for every redacted record, sent or held;
 * ``usage``    - ``(key, n)`` pairs, keys ``requests`` (prompts sent, one per record that reached the
   API), ``retries`` (extra HTTP attempts; HTTP requests made = requests + retries), ``input_tokens``,
@@ -44,10 +45,11 @@ from apache_beam.pvalue import TaggedOutput
 from redactline.connectors.llm import Answer, ChatClient, LlmError, Prompt, client_from_destination
 from redactline.connectors.llm.factory import external_destination
 from redactline.connectors.records import ENGINE_ERROR, Record, Rejected
+from redactline.policies.lineage import LINEAGE_KEY
 from redactline.policies.residency import ResidencyConfig
 
 from . import progress
-from .redact import LINEAGE_KEY, METRICS_NAMESPACE, EngineFactory, _PrepareDoFn, raw_bytes
+from .redact import METRICS_NAMESPACE, EngineFactory, raw_bytes
 
 log = logging.getLogger(__name__)
 
@@ -258,14 +260,15 @@ class _RedactSendDoFn(beam.DoFn):
 
 
 class SendToLlm(beam.PTransform):
-    """Raw records in; results, held, rejected, entity and usage counts out (see the module docstring).
+    """Prepared records in; results, held, rejected, entity and usage counts out (see the module docstring).
 
     ``engine_factory`` builds the redaction engine on the worker (e.g. ``PolicyEngineFactory``);
     ``policy_path``/``policy_sha256`` locate the policy holding ``destination_name`` (kind
     ``external_api``); ``residency``/``region`` as for ``RouteByResidency`` (``region`` is required when
-    the policy has residency rules: normally the destination's own ``region``); ``max_record_bytes``
-    and ``batch_size`` as for ``RedactRecords``. Requests within a batch run concurrently, at most the
-    destination's ``max_concurrency`` at a time per worker.
+    the policy has residency rules: normally the destination's own ``region``); ``batch_size`` as for
+    ``RedactRecords``. Requests within a batch run concurrently, at most the destination's
+    ``max_concurrency`` at a time per worker. The input is the output of
+    :class:`~redactline.pipelines.redact.PrepareRecords` (size and reserved-field checks, jurisdiction).
     """
 
     def __init__(
@@ -277,7 +280,6 @@ class SendToLlm(beam.PTransform):
         lineage: dict[str, Any],
         residency: ResidencyConfig | None,
         region: str | None,
-        max_record_bytes: int = 4 << 20,
         batch_size: int = 64,
     ) -> None:
         super().__init__()
@@ -290,20 +292,15 @@ class SendToLlm(beam.PTransform):
         self._lineage = lineage
         self._residency = residency
         self._region = region
-        self._max = max_record_bytes
         self._batch = batch_size
 
-    def expand(self, records: beam.PCollection) -> dict[str, beam.PCollection]:
-        prepared = records | "Prepare" >> beam.ParDo(_PrepareDoFn(self._max, self._residency)).with_outputs(
-            REJECTED, main="ok"
-        )
+    def expand(self, prepared: beam.PCollection) -> dict[str, beam.PCollection]:
         send = _RedactSendDoFn(self._factory, self._loader, self._lineage, self._residency, self._region)
         out = (
-            prepared.ok
+            prepared
             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._batch)
             | "RedactSendReidentify" >> beam.ParDo(send).with_outputs(HELD, REJECTED, ENTITIES, USAGE,
                                                                        main=RESULTS)
         )
-        rejected = (prepared[REJECTED], out[REJECTED]) | "AllRejected" >> beam.Flatten()
-        return {RESULTS: out[RESULTS], HELD: out[HELD], REJECTED: rejected, ENTITIES: out[ENTITIES],
+        return {RESULTS: out[RESULTS], HELD: out[HELD], REJECTED: out[REJECTED], ENTITIES: out[ENTITIES],
                 USAGE: out[USAGE]}

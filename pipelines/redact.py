@@ -1,13 +1,17 @@
-"""The redact step: prepare records, batch them, and run the policy's engine once per worker.
+"""The prepare and redact steps: check records on their way in, then run the policy's engine per batch.
 
-``RedactRecords`` turns a ``PCollection[Record]`` into three tagged outputs:
+``PrepareRecords`` turns raw ``PCollection[Record]`` into ``prepared`` records (size checked, no
+reserved lineage key, jurisdiction resolved) and ``rejected`` ones; it runs once per job, before the
+destination stage (see :mod:`redactline.pipelines.destinations`).
+
+``RedactRecords`` turns prepared records into three tagged outputs:
 
 * ``redacted``    - :class:`Redacted` (redacted fields with lineage under ``_redactline``, plus meta);
-* ``rejected``    - :class:`~redactline.connectors.records.Rejected` (oversize, reserved key, engine error);
+* ``rejected``    - :class:`~redactline.connectors.records.Rejected` (engine error);
 * ``entities``    - ``(entity_type, count)`` pairs, summed later for the manifest.
 
-The jurisdiction is resolved here, *before* redaction, because redaction may replace the very field it
-is read from (a country name is a LOCATION to Presidio).
+The jurisdiction is resolved in the prepare step, *before* redaction, because redaction may replace the
+very field it is read from (a country name is a LOCATION to Presidio).
 """
 
 from __future__ import annotations
@@ -25,13 +29,13 @@ from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
 from redactline.connectors.records import ENGINE_ERROR, OVERSIZE, Record, RecordMeta, Rejected
+from redactline.policies.lineage import LINEAGE_KEY, with_lineage
 from redactline.policies.residency import ResidencyConfig
 
 from . import progress
 
-LINEAGE_KEY = "_redactline"
 RESERVED_FIELD = "reserved_field"  # reason code: the input already uses the lineage key
-REDACTED, REJECTED, ENTITIES = "redacted", "rejected", "entities"
+PREPARED, REDACTED, REJECTED, ENTITIES = "prepared", "redacted", "rejected", "entities"
 METRICS_NAMESPACE = "redactline"
 
 
@@ -114,9 +118,7 @@ class _RedactBatchDoFn(beam.DoFn):
                 continue
             ok += 1
             entities.update(f.entity_type for f in outcome.findings)
-            fields = dict(outcome.record)
-            fields[LINEAGE_KEY] = dict(self._lineage)
-            yield Redacted(fields, record.meta)
+            yield Redacted(with_lineage(outcome.record, self._lineage), record.meta)
         for entity_type, count in entities.items():
             Metrics.counter(f"{METRICS_NAMESPACE}.entities", entity_type).inc(count)
             yield TaggedOutput(ENTITIES, (entity_type, count))
@@ -134,37 +136,44 @@ class _RedactBatchDoFn(beam.DoFn):
             return Rejected(ENGINE_ERROR, detail, record.meta, raw_bytes(record.fields))
 
 
-class RedactRecords(beam.PTransform):
-    """Prepare, batch and redact records; see the module docstring for the tagged outputs."""
+class PrepareRecords(beam.PTransform):
+    """Raw records in; ``prepared`` records and ``rejected`` ones (oversize, reserved field) out.
 
-    def __init__(
-        self,
-        engine_factory: EngineFactory,
-        lineage: dict[str, Any],
-        residency: ResidencyConfig | None = None,
-        max_record_bytes: int = 4 << 20,
-        batch_size: int = 64,
-    ) -> None:
+    ``residency`` (the policy's) resolves each record's jurisdiction from its raw fields.
+    """
+
+    def __init__(self, max_record_bytes: int = 4 << 20, residency: ResidencyConfig | None = None) -> None:
         super().__init__()
+        self._max = max_record_bytes
+        self._residency = residency
+
+    def expand(self, records: beam.PCollection) -> dict[str, beam.PCollection]:
+        out = records | "Prepare" >> beam.ParDo(_PrepareDoFn(self._max, self._residency)).with_outputs(
+            REJECTED, main=PREPARED
+        )
+        return {PREPARED: out[PREPARED], REJECTED: out[REJECTED]}
+
+
+class RedactRecords(beam.PTransform):
+    """Batch and redact prepared records; see the module docstring for the tagged outputs."""
+
+    def __init__(self, engine_factory: EngineFactory, lineage: dict[str, Any], batch_size: int = 64) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
         self._factory = engine_factory
         self._lineage = lineage
-        self._residency = residency
-        self._max = max_record_bytes
         self._batch = batch_size
 
-    def expand(self, records: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
-        prepared = records | "Prepare" >> beam.ParDo(_PrepareDoFn(self._max, self._residency)).with_outputs(
-            REJECTED, main="ok"
-        )
+    def expand(self, prepared: beam.PCollection) -> dict[str, beam.PCollection]:
         redacted = (
-            prepared.ok
+            prepared
             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._batch)
             | "Redact" >> beam.ParDo(_RedactBatchDoFn(self._factory, self._lineage)).with_outputs(
                 REJECTED, ENTITIES, main=REDACTED
             )
         )
-        rejected = (prepared[REJECTED], redacted[REJECTED]) | "AllRejected" >> beam.Flatten()
-        return {REDACTED: redacted[REDACTED], REJECTED: rejected, ENTITIES: redacted[ENTITIES]}
+        return {REDACTED: redacted[REDACTED], REJECTED: redacted[REJECTED], ENTITIES: redacted[ENTITIES]}
 
 
 # Engines built in this process, per (policy path, hash, thread): spaCy is loaded once per worker thread

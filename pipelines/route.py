@@ -14,9 +14,10 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
 
+from redactline.policies.lineage import LINEAGE_KEY, with_lineage
 from redactline.policies.residency import ResidencyConfig
 
-from .redact import LINEAGE_KEY, Redacted
+from .redact import Redacted
 
 DELIVERED, HELD = "delivered", "held"
 
@@ -38,18 +39,15 @@ class _RouteDoFn(beam.DoFn):
         if decision.allowed:
             yield delivered
             return
-        fields = dict(item.fields)
-        fields[LINEAGE_KEY] = {
-            **fields.get(LINEAGE_KEY, {}),
-            "held": {
-                "reason": decision.reason,
-                "jurisdiction": decision.jurisdiction,
-                "region": self._region,
-                "source": item.meta.source,
-                "ref": item.meta.ref,
-            },
+        held = {
+            "reason": decision.reason,
+            "jurisdiction": decision.jurisdiction,
+            "region": self._region,
+            "source": item.meta.source,
+            "ref": item.meta.ref,
         }
-        yield TaggedOutput(HELD, fields)
+        lineage = {**item.fields.get(LINEAGE_KEY, {}), "held": held}
+        yield TaggedOutput(HELD, with_lineage(item.fields, lineage))
 
 
 class RouteByResidency(beam.PTransform):

@@ -11,6 +11,12 @@ Every record read leaves as exactly one of: delivered to ``--sink`` (redacted, l
 raw bytes with a reason code and the source reference). The manifest adds them up; a run whose
 ``read == delivered + held + quarantined`` check fails exits 1.
 
+How a run goes: :func:`validate` (flags, policy, URIs, ``--destination`` resolved into one
+:class:`~redactline.pipelines.destinations.base.Destination`; no writes, no network) -> :func:`prepare`
+on the driver (output directories, quarantine key, the destination's preflight) -> :func:`build` (one
+Beam graph: source -> prepare -> the destination's stage -> sinks, held, quarantine, counts; no I/O)
+-> run, then the manifest.
+
 Enclave destination. With ``--destination enclave:URL`` (or a policy destination of kind ``enclave``
 with a ``url``) redacted records are not written in clear: the enclave's attestation is verified first
 (``--enclave-root PEM``, ``--pcr-policy FILE``; a simulator's root only with
@@ -53,17 +59,27 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from redactline.policies import PolicyError, load_policy
-from redactline.policies.regions import normalize_jurisdiction
-from redactline.policies.residency import check_region
+from redactline.policies.regions import parse_jurisdiction
 
 from . import manifest as mf
 from . import uris
-from .enclave_destination import EnclaveConfigError, EnclavePreflightError, enclave_url, plan_enclave
+from .destinations.base import (
+    DELIVERED,
+    DESTINATION,
+    ENTITIES,
+    HELD,
+    REJECTED,
+    Destination,
+    DestinationConfigError,
+    DestinationPreflightError,
+    JobContext,
+)
+from .destinations.resolve import resolve_destination
 from .options import LOCAL_RUNNER, RedactlineOptions
 from .progress import Progress
 from .quarantine import KeySpec, QuarantineKeyError, WriteQuarantine, resolve_key_spec
-from .redact import ENTITIES, REDACTED, REJECTED, EngineFactory, PolicyEngineFactory, RedactRecords
-from .route import DELIVERED, HELD, RouteByResidency
+from .redact import PREPARED, EngineFactory, PolicyEngineFactory, PrepareRecords
+from .redact import REJECTED as PREPARE_REJECTED
 
 log = logging.getLogger(__name__)
 
@@ -72,26 +88,31 @@ class UsageError(ValueError):
     """Bad flags or configuration: exit code 2, message names the flag or file."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunPlan:
-    """Everything decided before the pipeline is built (all validated)."""
+    """Everything validated from the flags and the policy, before anything is written or contacted."""
 
     run_id: str
-    policy_path: str
     policy_identity: dict[str, Any]
-    policy_sha256: str
-    residency: Any
-    region: str | None
     source: uris.Endpoint
     sink: uris.Endpoint
     held: uris.Endpoint
     quarantine_path: str
     manifest_path: str
-    key_spec: KeySpec
+    jurisdiction: str | None  # --jurisdiction, canonical
     opts: RedactlineOptions
-    enclave: Any = None  # EnclaveDestination when records are sealed for an attested enclave
-    llm_destination: str | None = None  # name of the policy's external_api destination (llm:NAME)
-    destination_info: dict[str, Any] | None = None  # what the manifest says about the destination
+    job: JobContext
+    destination: Destination
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A plan made ready on the driver: output directories exist, the quarantine key is resolved and the
+    destination passed its preflight (``destination_info`` is the manifest's ``destination``)."""
+
+    plan: RunPlan
+    key_spec: KeySpec
+    destination_info: dict[str, Any] | None
 
 
 def _help_parser() -> argparse.ArgumentParser:
@@ -116,8 +137,12 @@ def _check_unknown_flags(options: PipelineOptions) -> None:
             raise UsageError(f"unknown flag --{key}; did you mean --{close[0].replace('_', '-')}?")
 
 
-def plan(options: PipelineOptions) -> RunPlan:
-    """Validate flags, load the policy, resolve destinations, paths and the quarantine key."""
+def validate(options: PipelineOptions, engine_factory: EngineFactory | None = None) -> RunPlan:
+    """Check the flags, load the policy, parse the URIs and resolve the destination.
+
+    Reads files (the policy, the enclave's trust files) but writes nothing and contacts nothing.
+    ``engine_factory`` replaces the policy's engine on the workers (tests).
+    """
     _check_unknown_flags(options)
     opts = options.view_as(RedactlineOptions)
     if not opts.policy:
@@ -135,183 +160,98 @@ def plan(options: PipelineOptions) -> RunPlan:
         raise UsageError(str(exc)) from None
     if opts.batch_size < 1 or opts.max_record_bytes < 1:
         raise UsageError("--batch-size and --max-record-bytes must be >= 1")
-    if opts.jurisdiction is not None and normalize_jurisdiction(opts.jurisdiction) is None:
-        raise UsageError(f"--jurisdiction {opts.jurisdiction}: not an ISO 3166-1 alpha-2 code or a group")
-
     try:
-        enclave_target = enclave_url(policy, opts.destination)
-    except EnclaveConfigError as exc:
+        jurisdiction = parse_jurisdiction(opts.jurisdiction)
+    except ValueError as exc:
         raise UsageError(str(exc)) from None
-    llm_name, llm_info = _llm_destination(policy, opts)
-    if llm_name is not None:
-        try:
-            region = check_region(opts.sink_region or policy.destinations[llm_name].region)
-        except ValueError as exc:
-            raise UsageError(f"--destination {opts.destination}: {exc}") from None
-    else:
-        region = None if enclave_target else _destination_region(policy, opts)
+
+    identity = policy.identity
+    run_id = opts.run_id or str(uuid.uuid4())
+    policy_path = str(policy.path)
+    job = JobContext(
+        run_id=run_id,
+        policy_path=policy_path,
+        policy_sha256=identity.sha256,
+        lineage={"policy": identity.name, "version": identity.version, "sha256": identity.sha256,
+                 "run_id": run_id},
+        residency=policy.residency,
+        engine_factory=engine_factory or PolicyEngineFactory(policy_path, identity.sha256),
+        batch_size=opts.batch_size,
+    )
+    try:
+        destination = resolve_destination(policy, opts, job)
+    except DestinationConfigError as exc:
+        raise UsageError(str(exc)) from None
+
     out_dir, stem = uris.default_outputs(sink)
     try:
         held = uris.parse("--held", opts.held or str(out_dir / f"{stem}.held.jsonl"))
     except uris.UriError as exc:
         raise UsageError(str(exc)) from None
-    quarantine_path = opts.quarantine or str(out_dir / f"{stem}.quarantine.jsonl")
-    manifest_path = opts.manifest or str(out_dir / f"{stem}.manifest.json")
-    for path in (quarantine_path, manifest_path, *(e.uri for e in (sink, held) if e.kind == "file")):
-        if "://" not in path:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-    try:
-        key_spec = resolve_key_spec(opts.quarantine_key_env, opts.quarantine_key_file,
-                                    Path(quarantine_path).parent)
-    except QuarantineKeyError as exc:
-        raise UsageError(str(exc)) from None
-    identity = policy.identity
-    enclave, destination_info = None, llm_info
-    if enclave_target is not None:
-        try:
-            enclave, destination_info = plan_enclave(opts, *enclave_target, identity.sha256)
-        except EnclaveConfigError as exc:
-            raise UsageError(str(exc)) from None
-        region = enclave.region
     return RunPlan(
-        run_id=opts.run_id or str(uuid.uuid4()),
-        policy_path=str(policy.path),
+        run_id=run_id,
         policy_identity=identity.as_dict(),
-        policy_sha256=identity.sha256,
-        residency=policy.residency,
-        region=region,
         source=source,
         sink=sink,
         held=held,
-        quarantine_path=quarantine_path,
-        manifest_path=manifest_path,
-        key_spec=key_spec,
+        quarantine_path=opts.quarantine or str(out_dir / f"{stem}.quarantine.jsonl"),
+        manifest_path=opts.manifest or str(out_dir / f"{stem}.manifest.json"),
+        jurisdiction=jurisdiction,
         opts=opts,
-        enclave=enclave,
-        llm_destination=llm_name,
-        destination_info=destination_info,
+        job=job,
+        destination=destination,
     )
 
 
-LLM_PREFIX = "llm:"
-
-
-def _llm_destination(policy: Any, opts: RedactlineOptions) -> tuple[str | None, dict[str, Any] | None]:
-    """``--destination llm:NAME``: the policy's external_api destination NAME, checked now (key set)."""
-    if not (opts.destination or "").startswith(LLM_PREFIX):
-        return None, None
-    from redactline.connectors.llm.factory import (
-        LlmConfigError,
-        external_destination,
-        settings_from_destination,
-    )
-
-    name = opts.destination[len(LLM_PREFIX):]
+def prepare(plan: RunPlan) -> Prepared:
+    """Driver-side preparation: create output directories, resolve (or generate) the quarantine key,
+    run the destination's preflight (attestation for an enclave). Raises :class:`UsageError` or
+    :class:`DestinationPreflightError`."""
+    for path in (plan.quarantine_path, plan.manifest_path,
+                 *(e.uri for e in (plan.sink, plan.held) if e.kind == "file")):
+        if "://" not in path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    opts = plan.opts
     try:
-        destination = external_destination(policy, name)
-        settings_from_destination(destination, name)  # fails now, naming the variable, if the key is unset
-    except LlmConfigError as exc:
-        raise UsageError(f"--destination {opts.destination}: {exc}") from None
-    info = {"kind": "external_api", "name": name, "provider": destination.provider,
-            "model": destination.model, "url": destination.url, "region": destination.region}
-    return name, info
-
-
-def _destination_region(policy: Any, opts: RedactlineOptions) -> str | None:
-    region = opts.sink_region
-    if region is None and opts.destination is not None:
-        if opts.destination not in policy.destinations:
-            names = ", ".join(sorted(policy.destinations)) or "none"
-            raise UsageError(f"--destination {opts.destination}: not in the policy (declared: {names})")
-        region = policy.destinations[opts.destination].region
-    if region is None and len(policy.destinations) == 1:
-        region = next(iter(policy.destinations.values())).region
-    if region is None:
-        if policy.residency is not None:
-            raise UsageError("the policy has residency rules: name the sink's destination with "
-                             "--destination NAME or its region with --sink-region REGION")
-        return None
+        key_spec = resolve_key_spec(opts.quarantine_key_env, opts.quarantine_key_file,
+                                    Path(plan.quarantine_path).parent)
+    except QuarantineKeyError as exc:
+        raise UsageError(str(exc)) from None
     try:
-        return check_region(region)
-    except ValueError as exc:
-        raise UsageError(f"{'--sink-region' if opts.sink_region else '--destination'}: {exc}") from None
+        info = plan.destination.preflight()
+    except DestinationConfigError as exc:
+        raise UsageError(str(exc)) from None
+    return Prepared(plan=plan, key_spec=key_spec, destination_info=info)
 
 
-def build(pipeline: beam.Pipeline, rp: RunPlan, counts_path: str,
-          engine_factory: EngineFactory | None = None, source: beam.PTransform | None = None) -> None:
-    """Add the whole job to ``pipeline``. ``engine_factory``/``source`` replace the defaults (tests)."""
-    opts = rp.opts
+def build(pipeline: beam.Pipeline, prepared: Prepared, counts_path: str,
+          source: beam.PTransform | None = None) -> None:
+    """Add the job to ``pipeline`` as one graph: source -> prepare -> destination stage -> delivered
+    sink, held sink, quarantine and counts. No I/O. ``source`` replaces the ``--source`` connector (tests).
+    """
+    plan = prepared.plan
+    opts = plan.opts
     if source is None:
         source = uris.source_transform(
-            rp.source, jurisdiction=normalize_jurisdiction(opts.jurisdiction) if opts.jurisdiction else None,
-            max_field_bytes=opts.max_field_bytes, key=opts.source_key, partitions=opts.source_partitions,
-            pagination=opts.http_pagination, items_path=opts.http_items_path, auth_env=opts.http_auth_env,
+            plan.source, jurisdiction=plan.jurisdiction, max_field_bytes=opts.max_field_bytes,
+            key=opts.source_key, partitions=opts.source_partitions, pagination=opts.http_pagination,
+            items_path=opts.http_items_path, auth_env=opts.http_auth_env,
         )
-    lineage = {
-        "policy": rp.policy_identity["name"],
-        "version": rp.policy_identity["version"],
-        "sha256": rp.policy_sha256,
-        "run_id": rp.run_id,
-    }
     src = pipeline | "Source" >> source
     read = (src["records"], src["rejected"]) | "AllRead" >> beam.Flatten()
-    if rp.llm_destination is not None:
-        _build_llm(rp, src, read, lineage, counts_path, engine_factory)
-        return
-    red = src["records"] | "Redact" >> RedactRecords(
-        engine_factory or PolicyEngineFactory(rp.policy_path, rp.policy_sha256),
-        lineage, rp.residency, opts.max_record_bytes, opts.batch_size,
-    )
-    routed = red[REDACTED] | "Residency" >> RouteByResidency(rp.residency, rp.region,
-                                                             keep_meta=rp.enclave is not None)
-    delivered = routed[DELIVERED]
-    rejected = [src["rejected"], red[REJECTED]]
-    outcomes: dict[str, Any] = {}
-    if rp.enclave is not None:
-        from redactline.enclave_sink.sink import REJECTED as SEND_REJECTED
-        from redactline.enclave_sink.sink import RESULTS, STATS, SealAndSend
-
-        sent = delivered | "Enclave" >> SealAndSend(rp.enclave, rp.run_id, lineage)
-        delivered = sent[RESULTS]  # a record counts as delivered once its result came back
-        rejected.append(sent[SEND_REJECTED])
-        outcomes["destination"] = sent[STATS]
-    delivered | "Sink" >> uris.sink_transform(rp.sink, key=opts.sink_key, num_shards=opts.num_shards)
-    routed[HELD] | "HeldSink" >> uris.sink_transform(rp.held, key=opts.sink_key, num_shards=1)
-    quarantined = tuple(rejected) | "AllRejected" >> beam.Flatten()
-    quarantined | "Quarantine" >> WriteQuarantine(rp.quarantine_path, rp.key_spec)
+    ready = src["records"] | "Prepare" >> PrepareRecords(opts.max_record_bytes, plan.job.residency)
+    out = ready[PREPARED] | "Destination" >> plan.destination.stage()
+    out[DELIVERED] | "Sink" >> uris.sink_transform(plan.sink, key=opts.sink_key, num_shards=opts.num_shards)
+    out[HELD] | "HeldSink" >> uris.sink_transform(plan.held, key=opts.sink_key, num_shards=1)
+    quarantined = (src["rejected"], ready[PREPARE_REJECTED], out[REJECTED]) | "AllRejected" >> beam.Flatten()
+    quarantined | "Quarantine" >> WriteQuarantine(plan.quarantine_path, prepared.key_spec)
     {
         "read": read,
-        "delivered": delivered,
-        "held": routed[HELD],
+        "delivered": out[DELIVERED],
+        "held": out[HELD],
         "quarantined": quarantined,
-        "entities": red[ENTITIES],
-        **outcomes,
-    } | "Count" >> mf.CountOutcomes(counts_path)
-
-
-def _build_llm(rp: RunPlan, src: Any, read: Any, lineage: dict[str, Any], counts_path: str,
-               engine_factory: EngineFactory | None) -> None:
-    """Source -> redact, residency, egress, prompt, send, re-identify (one step) -> results sink."""
-    from . import llm_stage
-
-    opts = rp.opts
-    out = src["records"] | "ExternalLlm" >> llm_stage.SendToLlm(
-        engine_factory or PolicyEngineFactory(rp.policy_path, rp.policy_sha256), rp.policy_path,
-        rp.policy_sha256, rp.llm_destination, lineage, rp.residency, rp.region, opts.max_record_bytes,
-        opts.batch_size,
-    )
-    sink = uris.sink_transform(rp.sink, key=opts.sink_key, num_shards=opts.num_shards)
-    out[llm_stage.RESULTS] | "Sink" >> sink
-    out[llm_stage.HELD] | "HeldSink" >> uris.sink_transform(rp.held, key=opts.sink_key, num_shards=1)
-    quarantined = (src["rejected"], out[llm_stage.REJECTED]) | "AllRejected" >> beam.Flatten()
-    quarantined | "Quarantine" >> WriteQuarantine(rp.quarantine_path, rp.key_spec)
-    {
-        "read": read,
-        "delivered": out[llm_stage.RESULTS],
-        "held": out[llm_stage.HELD],
-        "quarantined": quarantined,
-        "entities": out[llm_stage.ENTITIES],
-        "destination": out[llm_stage.USAGE],
+        "entities": out[ENTITIES],
+        "destination": out[DESTINATION],
     } | "Count" >> mf.CountOutcomes(counts_path)
 
 
@@ -344,13 +284,14 @@ def run(argv: list[str] | None = None, *, engine_factory: EngineFactory | None =
         return 0
     try:
         options = PipelineOptions(argv)
-        rp = plan(options)
+        prepared = prepare(validate(options, engine_factory))
     except UsageError as exc:
         print(f"redactline run: error: {exc}", file=sys.stderr)
         return 2
-    except EnclavePreflightError as exc:
+    except DestinationPreflightError as exc:
         print(f"redactline run: FAILED before reading any record: {exc}", file=sys.stderr)
         return 1
+    rp = prepared.plan
     runner, runner_name = _runner(options)
     counts_path = rp.manifest_path + ".counts.json"
     started = _now()
@@ -358,7 +299,7 @@ def run(argv: list[str] | None = None, *, engine_factory: EngineFactory | None =
     error: str | None = None
     try:
         pipeline = beam.Pipeline(runner=runner, options=options)
-        build(pipeline, rp, counts_path, engine_factory, source)
+        build(pipeline, prepared, counts_path, source)
         in_process = options.view_as(DirectOptions).direct_running_mode != "multi_processing"
         with Progress(enabled=not rp.opts.quiet, counts_visible=runner is not None and in_process):
             result = pipeline.run()
@@ -377,7 +318,7 @@ def run(argv: list[str] | None = None, *, engine_factory: EngineFactory | None =
         source=rp.source.safe,
         sinks={"delivered": rp.sink.safe, "held": rp.held.safe, "quarantine": rp.quarantine_path},
         counts=counts or _EMPTY,
-        destination=rp.destination_info,
+        destination=prepared.destination_info,
     )
     if counts is None:
         manifest["check"]["holds"] = False

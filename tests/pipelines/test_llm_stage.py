@@ -25,8 +25,9 @@ from redactline.pipelines.llm_stage import (
     USAGE_KEYS,
     SendToLlm,
 )
-from redactline.pipelines.redact import LINEAGE_KEY, PolicyEngineFactory
+from redactline.pipelines.redact import PREPARED, PolicyEngineFactory, PrepareRecords
 from redactline.policies import load_policy
+from redactline.policies.lineage import LINEAGE_KEY
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the shared loopback servers
 from llm_servers import PLACEHOLDER, FakeAnthropic, FakeOpenAI, llm_policy  # noqa: E402
@@ -99,12 +100,20 @@ def run_stage(env: Env, records: list[Record], destination: str, region: str | N
     _OUT.clear()
     factory = PolicyEngineFactory(str(env.path), env.policy.identity.sha256)
     stage = SendToLlm(factory, str(env.path), env.policy.identity.sha256, destination, LINEAGE,
-                      env.policy.residency, region, 4 << 20, batch_size)
+                      env.policy.residency, region, batch_size)
     with beam.Pipeline(runner=FnApiRunner()) as p:
-        out = p | beam.Create(records) | stage
+        out = prepare_and_send(p | beam.Create(records), stage, env.policy.residency, 4 << 20)
         for tag in (RESULTS, HELD, REJECTED, ENTITIES, USAGE):
             out[tag] | f"List{tag}" >> beam.combiners.ToList() | f"Out{tag}" >> beam.Map(_store, tag)
     return dict(_OUT)
+
+
+def prepare_and_send(records, stage: SendToLlm, residency, max_record_bytes: int) -> dict:
+    """The run's prepare step, then the stage; rejected = both steps' (as ``redactline run`` counts them)."""
+    prepared = records | PrepareRecords(max_record_bytes, residency)
+    out = dict(prepared[PREPARED] | stage)
+    out[REJECTED] = (prepared[REJECTED], out[REJECTED]) | "AllRejected" >> beam.Flatten()
+    return out
 
 
 def totals(pairs) -> dict[str, int]:
@@ -236,9 +245,10 @@ def test_oversize_is_rejected_before_anything_is_sent(env):
     _OUT.clear()
     factory = PolicyEngineFactory(str(env.path), env.policy.identity.sha256)
     stage = SendToLlm(factory, str(env.path), env.policy.identity.sha256, "anthropic", LINEAGE,
-                      env.policy.residency, "eu-central-1", 2000, 8)
+                      env.policy.residency, "eu-central-1", 8)
     with beam.Pipeline(runner=FnApiRunner()) as p:
-        out = p | beam.Create([rec(0), rec(1, notes="x" * 5000)]) | stage
+        out = prepare_and_send(p | beam.Create([rec(0), rec(1, notes="x" * 5000)]), stage,
+                               env.policy.residency, 2000)
         out[REJECTED] | beam.combiners.ToList() | beam.Map(_store, REJECTED)
     [bad] = _OUT[REJECTED]
     assert bad.reason == "oversize" and bad.meta.ref == "item 1"
@@ -256,7 +266,7 @@ def test_missing_api_key_fails_the_run_naming_the_variable(env, monkeypatch):
 def test_changed_policy_fails_the_run(env):
     factory = PolicyEngineFactory(str(env.path), env.policy.identity.sha256)
     stage = SendToLlm(factory, str(env.path), "0" * 64, "openai", LINEAGE, env.policy.residency,
-                      "eu-central-1", 4 << 20, 4)
+                      "eu-central-1", 4)
     with pytest.raises(Exception, match="hash mismatch"), beam.Pipeline(runner=FnApiRunner()) as p:
         p | beam.Create([rec(0)]) | stage
 
@@ -265,4 +275,4 @@ def test_residency_policy_without_region_is_refused(env):
     factory = PolicyEngineFactory(str(env.path), env.policy.identity.sha256)
     with pytest.raises(ValueError, match="region"):
         SendToLlm(factory, str(env.path), env.policy.identity.sha256, "openai", LINEAGE,
-                  env.policy.residency, None, 4 << 20, 4)
+                  env.policy.residency, None, 4)

@@ -13,14 +13,16 @@ from redactline.connectors.records import ENGINE_ERROR, OVERSIZE, Record, Record
 from redactline.pipelines.manifest import CountOutcomes, check, read_counts
 from redactline.pipelines.redact import (
     ENTITIES,
-    LINEAGE_KEY,
+    PREPARED,
     REDACTED,
     REJECTED,
     RESERVED_FIELD,
     PolicyEngineFactory,
+    PrepareRecords,
     RedactRecords,
 )
 from redactline.pipelines.route import DELIVERED, HELD, RouteByResidency
+from redactline.policies.lineage import LINEAGE_KEY
 
 LINEAGE = {"policy": "demo", "version": "1.0.0", "sha256": "x", "run_id": "r1"}
 
@@ -70,10 +72,18 @@ def collect(pcoll, tag):
     pcoll | f"List{tag}" >> beam.combiners.ToList() | f"Out{tag}" >> beam.Map(_store, tag)
 
 
+def prepare_and_redact(records, engine_factory, residency=None, max_bytes=4 << 20, batch_size=64):
+    """The run's prepare step, then redaction; rejected = both steps' (as ``redactline run`` counts them)."""
+    prepared = records | PrepareRecords(max_bytes, residency)
+    res = dict(prepared[PREPARED] | RedactRecords(engine_factory, LINEAGE, batch_size))
+    res[REJECTED] = (prepared[REJECTED], res[REJECTED]) | "AllRejected" >> beam.Flatten()
+    return res
+
+
 def run_redact(records, engine_factory, residency=None, max_bytes=4 << 20):
     _OUT.clear()
     with beam.Pipeline(runner=FnApiRunner()) as p:
-        res = p | beam.Create(records) | RedactRecords(engine_factory, LINEAGE, residency, max_bytes, 3)
+        res = prepare_and_redact(p | beam.Create(records), engine_factory, residency, max_bytes, 3)
         for tag in (REDACTED, REJECTED, ENTITIES):
             collect(res[tag], tag)
     return dict(_OUT)
@@ -120,7 +130,7 @@ def test_residency_routes_on_the_raw_jurisdiction(demo_policy, region):
     records = [rec(i, c) for i, c in enumerate(countries)]
     _OUT.clear()
     with beam.Pipeline(runner=FnApiRunner()) as p:
-        red = p | beam.Create(records) | RedactRecords(factory(demo_policy), LINEAGE, demo_policy.residency)
+        red = prepare_and_redact(p | beam.Create(records), factory(demo_policy), demo_policy.residency)
         routed = red[REDACTED] | RouteByResidency(demo_policy.residency, region)
         for tag in (DELIVERED, HELD):
             collect(routed[tag], tag)

@@ -1,0 +1,171 @@
+"""The enclave destination: ``--destination enclave:URL``, or a policy destination of kind ``enclave``
+with a ``url``.
+
+Validation reads the trust settings (``--enclave-root``, ``--pcr-policy``, ``--unsafe-allow-simulated``)
+and the batch flags; :meth:`AttestedEnclave.preflight` attests and verifies the enclave once from the
+driver (:func:`~redactline.enclave_sink.sink.preflight`) and takes the destination region from the
+verified, attested configuration. If that fails, the run stops before any record is read.
+
+Stage: redact -> residency route against the attested region -> seal, send and open results with
+:class:`~redactline.enclave_sink.sink.SealAndSend` (the client's Beam stage lives beside the client).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+import yaml
+
+from redactline.enclave_sink import sink
+from redactline.enclave_sink.client import AttestationRejected, EnclaveTrust, RetryPolicy
+from redactline.enclave_sink.measurement import PolicyFileError, policy_from_mapping
+from redactline.enclave_sink.trust import trust_root_from_pem
+from redactline.policies.residency import check_region
+
+from .. import redact, route
+from .base import (
+    DELIVERED,
+    DESTINATION,
+    ENTITIES,
+    HELD,
+    REJECTED,
+    DestinationConfigError,
+    DestinationPreflightError,
+    JobContext,
+)
+
+PREFIX = "enclave:"
+
+
+def check_url(flag: str, url: str) -> str:
+    """``url`` when it is an http(s) URL; ``flag`` is the ``--destination`` value, for the message."""
+    if not url.startswith(("http://", "https://")):
+        raise DestinationConfigError(f"--destination {flag}: expected enclave:http(s)://HOST:PORT")
+    return url
+
+
+def _trust(opts: Any) -> EnclaveTrust:
+    root_pem = None
+    if opts.enclave_root:
+        flag = f"--enclave-root {opts.enclave_root}"
+        try:
+            root_pem = Path(opts.enclave_root).read_bytes()
+            root = trust_root_from_pem(root_pem)
+        except OSError as exc:
+            raise DestinationConfigError(f"{flag}: {exc.strerror or exc}") from None
+        except ValueError:
+            raise DestinationConfigError(f"{flag}: not a PEM certificate") from None
+        if root.unsafe and not opts.unsafe_allow_simulated:
+            raise DestinationConfigError(
+                f"{flag} is not the AWS Nitro root; trusting a simulator's root "
+                "needs --unsafe-allow-simulated (local runs and tests only)"
+            )
+    pcr_policy = None
+    if opts.pcr_policy:
+        try:
+            pcr_policy = yaml.safe_load(Path(opts.pcr_policy).read_text(encoding="utf-8"))
+            policy_from_mapping(pcr_policy, opts.pcr_policy)  # validate now, with the file's name
+        except OSError as exc:
+            raise DestinationConfigError(f"--pcr-policy {opts.pcr_policy}: {exc.strerror or exc}") from None
+        except yaml.YAMLError:
+            raise DestinationConfigError(f"--pcr-policy {opts.pcr_policy}: not valid YAML") from None
+        except PolicyFileError as exc:
+            raise DestinationConfigError(f"--pcr-policy {exc}") from None
+    elif not opts.unsafe_allow_simulated:
+        raise DestinationConfigError(
+            "an enclave destination needs --pcr-policy FILE (the measurements to trust)"
+        )
+    return EnclaveTrust(
+        root_pem=root_pem, allow_unsafe_root=opts.unsafe_allow_simulated, pcr_policy=pcr_policy
+    )
+
+
+class AttestedEnclave:
+    """Seal redacted records for the enclave at ``url``, once its attestation verified (``preflight``).
+
+    Built from the run's flags (``opts``: the enclave batch, timeout and trust flags and
+    ``--sink-region``); reads the trust files, contacts nothing. ``declared_region`` is the policy
+    destination's region, which the attested region must match.
+    """
+
+    def __init__(self, job: JobContext, opts: Any, url: str, declared_region: str | None) -> None:
+        if opts.enclave_batch_bytes < 1 or opts.enclave_batch_records < 1 or opts.enclave_attempts < 1:
+            raise DestinationConfigError("--enclave-batch-bytes, --enclave-batch-records and "
+                                         "--enclave-attempts must be >= 1")
+        if opts.enclave_timeout <= 0:
+            raise DestinationConfigError("--enclave-timeout must be positive")
+        self.job = job
+        self.url = url
+        self.declared_region = declared_region
+        self.sink_region: str | None = opts.sink_region
+        self.target = sink.EnclaveDestination(
+            url=url,
+            trust=_trust(opts),
+            region=None,  # learnt from the attestation in preflight()
+            policy_sha256=job.policy_sha256,
+            retry=RetryPolicy(attempts=opts.enclave_attempts, timeout=opts.enclave_timeout),
+            max_batch_bytes=opts.enclave_batch_bytes,
+            max_batch_records=opts.enclave_batch_records,
+        )
+
+    @property
+    def region(self) -> str | None:
+        """The attested region (None before :meth:`preflight`)."""
+        return self.target.region
+
+    def preflight(self) -> dict[str, Any]:
+        """Attest once; fix the region to the attested one and return what was attested."""
+        url = self.url
+        try:
+            attested = sink.preflight(self.target)
+        except AttestationRejected as exc:
+            raise DestinationPreflightError(f"enclave at {url}: {exc}; nothing was sent") from None
+        except Exception as exc:  # httpx errors: connection refused, timeouts, HTTP status
+            raise DestinationPreflightError(
+                f"enclave at {url} could not be attested ({type(exc).__name__}); nothing was sent"
+            ) from None
+        region = attested["region"]
+        try:
+            check_region(region)
+        except ValueError as exc:
+            raise DestinationPreflightError(f"enclave at {url}: attested {exc}; nothing was sent") from None
+        for flag, expected in (("the policy destination's region", self.declared_region),
+                               ("--sink-region", self.sink_region)):
+            if expected is not None and expected != region:
+                raise DestinationPreflightError(
+                    f"enclave at {url} attests region {region!r} but {flag} is {expected!r}; nothing was sent"
+                )
+        self.target = dataclasses.replace(self.target, region=region)
+        return {"kind": "enclave", **attested}
+
+    def stage(self) -> beam.PTransform:
+        if self.target.region is None:
+            raise RuntimeError("the enclave's region is known only after preflight()")
+        return _EnclaveStage(self.job, self.target)
+
+
+class _EnclaveStage(beam.PTransform):
+    def __init__(self, job: JobContext, target: sink.EnclaveDestination) -> None:
+        super().__init__()
+        self._job = job
+        self._target = target
+
+    def expand(self, prepared: beam.PCollection) -> dict[str, beam.PCollection]:
+        job = self._job
+        red = prepared | "Redact" >> redact.RedactRecords(job.engine_factory, job.lineage, job.batch_size)
+        # keep_meta: the sealed batch's id and each result's lineage need the source reference
+        routed = red[redact.REDACTED] | "Residency" >> route.RouteByResidency(
+            job.residency, self._target.region, keep_meta=True
+        )
+        sent = routed[route.DELIVERED] | "Enclave" >> sink.SealAndSend(self._target, job.run_id, job.lineage)
+        rejected = (red[redact.REJECTED], sent[sink.REJECTED]) | "AllRejected" >> beam.Flatten()
+        return {
+            DELIVERED: sent[sink.RESULTS],  # a record counts as delivered once its result came back
+            HELD: routed[route.HELD],
+            REJECTED: rejected,
+            ENTITIES: red[redact.ENTITIES],
+            DESTINATION: sent[sink.STATS],
+        }
