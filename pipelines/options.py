@@ -38,8 +38,10 @@ class RedactlineOptions(PipelineOptions):
             "--destination",
             help="where redacted records go. NAME: a destination declared in the policy (an enclave "
             "destination with a url sends there; otherwise its region drives residency and records go to "
-            "--sink); enclave:URL: seal records for the attested enclave at URL and write its results to "
-            "--sink. Optional when the policy declares exactly one non-enclave destination",
+            "--sink); llm:NAME: send sanitized prompts to the policy's external_api destination NAME and "
+            "write the re-identified answers to --sink; enclave:URL: seal records for the attested enclave "
+            "at URL and write its results to --sink. Optional when the policy declares exactly one "
+            "non-enclave destination",
         )
         group.add_argument("--sink-region", help="region of the sink, overriding --destination's region")
         group.add_argument(
