@@ -1,6 +1,7 @@
 """File sinks: ``WriteRecords`` writes a PCollection of plain ``dict`` as JSONL, CSV or Parquet shards.
 
-* JSONL: one compact JSON object per line, UTF-8 (non-JSON values such as dates become strings).
+* JSONL: one compact JSON object per line, UTF-8 (a non-JSON value such as a date is written in the
+  sources' one JSON form, :func:`~redactline.connectors.records.to_json_value`).
 * CSV: header = the sorted union of keys over the whole PCollection; missing keys and ``None`` are
   empty cells; strings are written as they are, any other value as compact JSON text.
 * Parquet: the schema is inferred over the whole PCollection (per-column pyarrow inference, types
@@ -30,13 +31,15 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from redactline.connectors.records import to_json_value
+
 EXTENSIONS = {"jsonl": ".jsonl", "csv": ".csv", "parquet": ".parquet"}
 _READ_EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 PARQUET_BATCH_ROWS = 10_000
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=to_json_value)
 
 
 def csv_cell(value: Any) -> str:
@@ -130,7 +133,7 @@ _WRITERS = {"jsonl": _write_jsonl, "csv": _write_csv, "parquet": _write_parquet}
 
 def shard_of(row: dict[str, Any], total: int) -> int:
     """A stable shard index for ``row`` (same in every process, unlike ``hash``)."""
-    return zlib.crc32(json.dumps(row, sort_keys=True, default=str).encode("utf-8")) % total
+    return zlib.crc32(json.dumps(row, sort_keys=True, default=to_json_value).encode("utf-8")) % total
 
 
 class _WriteShardFn(beam.DoFn):

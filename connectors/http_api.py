@@ -41,7 +41,14 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import apache_beam as beam
 import httpx
 
-from redactline.connectors.records import PARSE_ERROR, SOURCE_ERROR, Record, RecordMeta, Rejected
+from redactline.connectors.records import (
+    PARSE_ERROR,
+    SOURCE_ERROR,
+    Record,
+    RecordMeta,
+    Rejected,
+    json_constant,
+)
 from redactline.connectors.retry import RetryPolicy, is_retryable_status, parse_retry_after
 
 log = logging.getLogger(__name__)
@@ -177,7 +184,7 @@ def fetch_json(
             status = response.status_code
             if 200 <= status < 300:
                 try:
-                    return response, response.json()
+                    return response, response.json(parse_constant=json_constant)
                 except ValueError:
                     if last:
                         return response, _NOT_JSON

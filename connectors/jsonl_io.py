@@ -3,7 +3,8 @@
 invalid JSON, a JSON value that is not an object, or an object with a repeated key -> ``parse_error``;
 bad UTF-8 -> ``invalid_utf8``; a line over ``max_record_bytes`` or a string over ``max_field_bytes``
 -> ``oversize`` (an oversized line is skipped to its newline, ``raw`` holds its first bytes only).
-Blank lines are not records and are skipped.
+Blank lines are not records and are skipped. The non-standard literals ``NaN`` / ``Infinity`` /
+``-Infinity`` become the strings every source gives non-finite numbers (``records.json_constant``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,15 @@ from typing import Any, BinaryIO
 
 from redactline.connectors.limits import Limits, first_oversize_field
 from redactline.connectors.lines import iter_lines
-from redactline.connectors.records import INVALID_UTF8, OVERSIZE, PARSE_ERROR, Record, RecordMeta, Rejected
+from redactline.connectors.records import (
+    INVALID_UTF8,
+    OVERSIZE,
+    PARSE_ERROR,
+    Record,
+    RecordMeta,
+    Rejected,
+    json_constant,
+)
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -60,7 +69,9 @@ def parse_jsonl(
             yield Rejected(INVALID_UTF8, f"invalid UTF-8 at byte {exc.start} of the line", meta, raw)
             continue
         try:
-            value = json.loads(text, object_pairs_hook=_object_without_duplicates)
+            value = json.loads(
+                text, object_pairs_hook=_object_without_duplicates, parse_constant=json_constant
+            )
         except _DuplicateKey:
             yield Rejected(PARSE_ERROR, "JSON object repeats a key", meta, raw)
             continue

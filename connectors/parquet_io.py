@@ -1,11 +1,12 @@
-"""Streaming Parquet reader: record batches of bounded size, typed values made JSON-friendly.
+"""Streaming Parquet reader: record batches of bounded size, typed values made JSON values.
 
-Conversions (``json_friendly``): date/time/datetime -> ISO 8601 string (with offset when the
-timestamp has a zone); ``Decimal`` -> its exact string; timedelta -> ISO 8601 duration string;
-UUID -> string; map -> dict when keys are strings, else a list of ``[key, value]`` pairs; struct ->
-dict; list -> list. Binary values: valid UTF-8 -> string (so the redactor inspects it as text);
-any other binary value -> the row is rejected as ``invalid_utf8``. Base64 is deliberately not used:
-it would carry the bytes past the redactor uninspected.
+Values are converted by the sources' one conversion, :func:`~redactline.connectors.records.to_json_value`:
+date/time/datetime -> ISO 8601 string (with offset when the timestamp has a zone); ``Decimal`` -> its
+exact string; duration -> seconds; NaN/inf -> ``"NaN"``/``"Infinity"``/``"-Infinity"``; UUID ->
+string; map -> dict when keys are unique strings, else a list of ``[key, value]`` pairs; struct ->
+dict; list -> list. Binary values: valid UTF-8 -> string (so the redactor inspects it as text); any
+other binary value -> the row is rejected as ``invalid_utf8``. Base64 is deliberately not used: it
+would carry the bytes past the redactor uninspected.
 
 A file pyarrow cannot open -> one ``Rejected(source_error)`` for the file (``ref`` = ``"file"``); a
 row group that fails mid-file -> one ``Rejected(source_error)`` naming the first unread row; a row
@@ -15,10 +16,7 @@ stream (lossless).
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any, BinaryIO
 
 import pyarrow as pa
@@ -30,50 +28,12 @@ from redactline.connectors.records import (
     OVERSIZE,
     PARSE_ERROR,
     SOURCE_ERROR,
+    BinaryValueError,
     Record,
     RecordMeta,
     Rejected,
+    to_json_value,
 )
-
-
-class BinaryValueError(ValueError):
-    """A binary value that is not UTF-8 text."""
-
-
-def _duration(value: dt.timedelta) -> str:
-    sign = "-" if value < dt.timedelta(0) else ""
-    value = abs(value)
-    seconds = value.seconds + value.microseconds / 1_000_000
-    return f"{sign}P{value.days}DT{seconds:g}S"
-
-
-def json_friendly(value: Any) -> Any:
-    """Convert one pyarrow ``as_py`` value to str/int/float/bool/None/list/dict."""
-    if value is None or isinstance(value, str | bool | int | float):
-        return value
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dt.timedelta):
-        return _duration(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, bytes | bytearray | memoryview):
-        try:
-            return bytes(value).decode("utf-8")
-        except UnicodeDecodeError:
-            raise BinaryValueError from None
-    if isinstance(value, dict):
-        return {str(k): json_friendly(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        items = [json_friendly(v) for v in value]
-        if isinstance(value, list) and items and all(isinstance(v, tuple) and len(v) == 2 for v in value):
-            keys = [k for k, _ in items]  # a map column: list of (key, value) tuples
-            if all(isinstance(k, str) for k in keys) and len(set(keys)) == len(keys):
-                return dict(items)
-        return items
-    raise TypeError(f"unsupported value type {type(value).__name__}")
 
 
 def _row_bytes(batch: pa.RecordBatch, index: int) -> bytes:
@@ -150,7 +110,7 @@ def _convert(
     fields: dict[str, Any] = {}
     for position, name in enumerate(names, start=1):
         try:
-            fields[name] = json_friendly(values.get(name))
+            fields[name] = to_json_value(values.get(name))
         except BinaryValueError:
             return Rejected(INVALID_UTF8, f"field {position} is binary, not UTF-8 text", meta,
                             _row_bytes(batch, index))

@@ -16,16 +16,10 @@ string (a conninfo parse error echoes a password) or field values (``invalid inp
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import datetime as dt
-import decimal
-import ipaddress
 import json
 import logging
-import math
 import os
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -35,7 +29,14 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 
-from redactline.connectors.records import PARSE_ERROR, Record, RecordMeta, Rejected
+from redactline.connectors.records import (
+    PARSE_ERROR,
+    Record,
+    RecordMeta,
+    Rejected,
+    UnsupportedValue,
+    to_json_value,
+)
 
 log = logging.getLogger(__name__)
 
@@ -138,46 +139,12 @@ def _connect(dsn: _Dsn, *, read_only: bool = False) -> psycopg.Connection:
 # --------------------------------------------------------------------------- value conversion
 
 
-class UnsupportedValue(TypeError):
-    """A database value with no JSON-friendly form; the message names the Python type only."""
-
-
 def to_jsonable(value: Any) -> Any:
-    """Convert a value loaded by psycopg into JSON-friendly Python.
-
-    int/bool/str/None kept; finite float kept, NaN/±Infinity -> "NaN"/"Infinity"/"-Infinity";
-    Decimal -> str; date/datetime/time -> ISO 8601 string; timedelta -> seconds (float);
-    UUID and IP addresses/networks -> str; bytes -> base64 str; json/jsonb (dict/list) and arrays ->
-    recursively converted. Anything else (e.g. range types) raises ``UnsupportedValue``: fail closed,
-    never ``str()``.
-    """
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return value
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, dt.date | dt.datetime | dt.time):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(
-        value,
-        ipaddress.IPv4Address | ipaddress.IPv6Address | ipaddress.IPv4Network | ipaddress.IPv6Network
-        | ipaddress.IPv4Interface | ipaddress.IPv6Interface,
-    ):
-        return str(value)
-    if isinstance(value, bytes | bytearray | memoryview):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    raise UnsupportedValue(type(value).__name__)
+    """A value loaded by psycopg as JSON: the sources' one conversion
+    (:func:`~redactline.connectors.records.to_json_value`), with ``bytea`` as base64 (opaque binary by
+    contract). Anything it has no form for (e.g. range types) raises ``UnsupportedValue``: fail closed,
+    never ``str()``."""
+    return to_json_value(value, binary="base64")
 
 
 def _raw_row(names: Sequence[str], row: Sequence[Any]) -> bytes:
@@ -415,7 +382,7 @@ def _adapt(value: Any, pg_type: str) -> Any:
     if pg_type in ("json", "jsonb"):
         return Jsonb(value)
     if pg_type in ("text", "character varying", "character"):
-        return value if isinstance(value, str) else json.dumps(value, default=str)
+        return value if isinstance(value, str) else json.dumps(value, default=to_jsonable)
     if isinstance(value, dict | list):
         return Jsonb(value)
     return value

@@ -8,7 +8,8 @@ batches sealed (HPKE to the attested key, header bound to the document digest) a
 :meth:`EnclaveClient.send` is what the pipeline uses. It keeps one verified session per enclave key,
 and for one batch:
 
-* retries 5xx answers, timeouts and connection errors with exponential backoff, re-sending the very
+* retries 5xx answers, timeouts and connection errors with the shared jittered backoff
+  (:mod:`redactline.connectors.retry`), re-sending the very
   same envelope (same batch id), so a reply lost on the way back can never get the batch processed
   twice: the enclave refuses the repeat with 409 ``replay``;
 * on 409 ``reattest`` (the enclave restarted or rotated its key) verifies a fresh attestation and
@@ -25,8 +26,6 @@ import datetime as dt
 import json
 import logging
 import os
-import random
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,12 +33,14 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import x25519
 
+from redactline.connectors import retry as shared_retry
+from redactline.connectors.records import to_json_value
+
 from .attestation import NitroAttestationVerifier, VerifiedAttestation
 from .envelope import BatchHeader, BatchSealer, EnvelopeError, enclave_public_key_from_attestation, open_reply
 from .errors import AttestationError
 from .measurement import ExpectedUserData, policy_from_mapping
-from .protocol import ATTESTATION_HEADER, ATTESTATION_PATH, BATCHES_PATH, CONFIG_PATH
-from .server.config import configuration_digest
+from .protocol import ATTESTATION_HEADER, ATTESTATION_PATH, BATCHES_PATH, CONFIG_PATH, configuration_digest
 from .trust import trust_root_from_pem
 
 logger = logging.getLogger(__name__)
@@ -74,18 +75,16 @@ class BatchFailed(Exception):
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try one batch: ``attempts`` in all, backoff doubling from ``backoff`` seconds."""
+class RetryPolicy(shared_retry.RetryPolicy):
+    """How hard to try one batch: the shared policy (``attempts`` in all, full-jitter backoff doubling
+    from ``backoff`` seconds, injectable ``sleep``/``rng``) plus the enclave's request ``timeout`` and
+    how many re-attestations one batch may cause."""
 
     attempts: int = 4
     backoff: float = 0.5
     max_backoff: float = 8.0
     timeout: float = 30.0
     max_reattestations: int = 2
-
-    def delay(self, attempt: int) -> float:
-        """Full-jitter exponential backoff before retry number ``attempt`` (1-based)."""
-        return random.uniform(0, min(self.max_backoff, self.backoff * 2 ** (attempt - 1)))
 
 
 @dataclass(frozen=True)
@@ -233,9 +232,9 @@ class EnclaveClient:
             ),
             created_at=dt.datetime.now(dt.UTC),
         )
-        # default=str: kept values such as dates or decimals from a database travel as their text form
+        # kept values such as dates or decimals travel in the sources' one JSON form (ISO 8601, exact text)
         payload = json.dumps(
-            {"records": records}, separators=(",", ":"), ensure_ascii=False, default=str
+            {"records": records}, separators=(",", ":"), ensure_ascii=False, default=to_json_value
         ).encode("utf-8")
         return SealedBatch(session.sealer.seal(header, payload), header, reply_key, session)
 
@@ -307,7 +306,7 @@ class EnclaveClient:
                     ENCLAVE_UNAVAILABLE, f"batch {batch_id}: {failures} attempts failed, last: {last}"
                 )
             self.stats.retries += 1
-            time.sleep(self.retry.delay(failures))
+            self.retry.pause(self.retry.delay(failures))
 
     def _seal_or_fail(self, records: list[Any], policy_hash: str, region: str, batch_id: str) -> SealedBatch:
         try:
@@ -325,7 +324,7 @@ class EnclaveClient:
             except (httpx.TransportError, httpx.HTTPStatusError):
                 if attempt == self.retry.attempts:
                     raise
-                time.sleep(self.retry.delay(attempt))
+                self.retry.pause(self.retry.delay(attempt))
 
     def _open(self, reply: bytes, sealed: SealedBatch, expected: int) -> list[Any]:
         batch_id = sealed.header.batch_id

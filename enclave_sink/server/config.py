@@ -3,21 +3,24 @@
 :class:`ServiceConfig` holds everything the operator chooses. Part of it is *attested*: the backend
 name, model id and model digest, the allowed policy hashes and the region. That part is rendered by
 :func:`attested_configuration` as a plain JSON object (served in clear at ``GET /v1/config``) and
-hashed by :func:`configuration_digest` over its canonical JSON form (sorted keys, no whitespace,
-UTF-8). The digest goes into the attestation document's ``user_data``, so a client that recomputes
-it from ``/v1/config`` knows which model and policies the attested enclave will apply.
+hashed by ``configuration_digest`` over its canonical JSON form (sorted keys, no whitespace, UTF-8).
+The digest and the canonical form are protocol, shared with the client: they live in
+:mod:`redactline.enclave_sink.protocol`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-CONFIG_DIGEST_LABEL = "redactline/enclave-service-config/v1"
+from ..protocol import CONFIG_DIGEST_LABEL, canonical_json, configuration_digest
+
+__all__ = [  # canonical_json and configuration_digest are the service's to use, defined by the protocol
+    "BACKENDS", "CONFIG_DIGEST_LABEL", "PROVIDERS", "OpenAIBackendConfig", "ServiceConfig",
+    "attested_configuration", "canonical_json", "configuration_digest",
+]
 _POLICY_HASH = re.compile(r"[0-9a-f]{64}")
 _REGION = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
@@ -104,12 +107,3 @@ def attested_configuration(
         "region": config.region,
     }
 
-
-def canonical_json(value: Any) -> bytes:
-    """Sorted keys, no insignificant whitespace, UTF-8: one byte form per JSON value."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def configuration_digest(attested: dict[str, Any]) -> bytes:
-    """SHA-256 of :func:`canonical_json` of the attested configuration (what goes into ``user_data``)."""
-    return hashlib.sha256(canonical_json(attested)).digest()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
+import socket
 
 import pytest
 
 from redactline.enclave_sink import envelope
 from redactline.enclave_sink.client import (
     ENCLAVE_REFUSED,
+    ENCLAVE_UNAVAILABLE,
     AttestationRejected,
     BatchFailed,
     EnclaveClient,
@@ -34,8 +37,23 @@ def running():
 
 def _client(running, **kwargs) -> EnclaveClient:
     thread, trust = running
-    retry = RetryPolicy(attempts=2, backoff=0.01)
+    retry = RetryPolicy(attempts=2, backoff=0.01, sleep=lambda seconds: None)  # retries do not wait
     return EnclaveClient(thread.base_url, trust.verifier(), retry=retry, **kwargs)
+
+
+def test_an_unreachable_enclave_is_retried_with_jittered_backoff_then_fails(running):
+    _, trust = running
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    slept: list[float] = []
+    retry = RetryPolicy(attempts=3, backoff=0.5, max_backoff=8.0, sleep=slept.append, rng=random.Random(3))
+    with EnclaveClient(f"http://127.0.0.1:{port}", trust.verifier(), retry=retry) as client, \
+            pytest.raises(BatchFailed) as err:
+        client.send([{"text": "x"}], policy_hash=POLICY, region=REGION, batch_id="b-gone")
+    assert err.value.reason == ENCLAVE_UNAVAILABLE and "3 attempts failed" in str(err.value)
+    assert len(slept) == 2 and 0 <= slept[0] <= 0.5 and 0 <= slept[1] <= 1.0
+    assert client.stats.retries == 2
 
 
 def test_send_carries_non_json_values_as_text(running):
