@@ -43,7 +43,6 @@ from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
 from redactline.connectors.llm import Answer, ChatClient, LlmError, Prompt, client_from_destination
-from redactline.connectors.llm.factory import external_destination
 from redactline.connectors.records import ENGINE_ERROR, Record, Rejected
 from redactline.policies.lineage import LINEAGE_KEY
 from redactline.policies.residency import ResidencyConfig
@@ -74,21 +73,22 @@ class LlmDestinationLoader:
 
     def __call__(self) -> Any:
         from redactline.policies import load_policy
+        from redactline.policies.destinations import lookup_destination
 
         policy = load_policy(self._path)
         if policy.identity.sha256 != self._sha256:
             raise RuntimeError(f"policy {self._path} changed since the run started (hash mismatch)")
-        return external_destination(policy, self.name)
+        return lookup_destination(policy.destinations, self.name, "external_api")
 
 
 class _Pending:
-    """A record whose prompt is ready: kept only inside one ``process`` call (it holds the vault)."""
+    """A record whose prompt is ready: lives in one ``process`` call only (its exchange holds the vault)."""
 
-    __slots__ = ("record", "context", "prompt")
+    __slots__ = ("record", "exchange", "prompt")
 
-    def __init__(self, record: Record, context: Any, prompt: Prompt) -> None:
+    def __init__(self, record: Record, exchange: Any, prompt: Prompt) -> None:
         self.record = record
-        self.context = context
+        self.exchange = exchange
         self.prompt = prompt
 
     def __reduce_ex__(self, protocol: Any) -> Any:
@@ -96,7 +96,8 @@ class _Pending:
 
 
 class _RedactSendDoFn(beam.DoFn):
-    """Per batch: redact (one context per record), hold or render, send concurrently, re-identify."""
+    """Per batch: the egress exchange redacts (one context per record) and decides; held or rendered;
+    prompts sent concurrently; answers re-identified from each record's vault."""
 
     def __init__(
         self,
@@ -111,8 +112,7 @@ class _RedactSendDoFn(beam.DoFn):
         self._lineage = dict(lineage)
         self._residency = residency
         self._region = region
-        self._engine: Any = None
-        self._destination: Any = None
+        self._exchange: Any = None
         self._client: ChatClient | None = None
         self._sent = Metrics.counter(METRICS_NAMESPACE, "llm_requests")
         self._retried = Metrics.counter(METRICS_NAMESPACE, "llm_retries")
@@ -120,10 +120,14 @@ class _RedactSendDoFn(beam.DoFn):
         self._held = Metrics.counter(METRICS_NAMESPACE, "llm_held")
 
     def setup(self) -> None:
-        self._engine = self._engine_factory()
-        self._destination = self._loader()
+        from redactline.policies.exchange import EgressExchange
+
+        destination = self._loader()
         # The API key is read here, on the worker; a missing variable fails the run (fail closed).
-        self._client = client_from_destination(self._destination, self._loader.name)
+        self._client = client_from_destination(destination, self._loader.name)
+        # residency is checked against the stage's region (SendToLlm requires one when there are rules)
+        self._exchange = EgressExchange(self._engine_factory(), destination, residency=self._residency,
+                                        region=self._region)
 
     def teardown(self) -> None:
         if self._client is not None:
@@ -131,60 +135,48 @@ class _RedactSendDoFn(beam.DoFn):
             self._client = None
 
     def process(self, batch: list[Record]) -> Iterator[Any]:
-        from redactline.policies.egress import check_egress
-        from redactline.policies.prompts import PromptError, render_prompt
+        from redactline.policies.prompts import PromptError
 
-        assert self._engine is not None and self._client is not None
-        destination = self._destination
+        assert self._exchange is not None and self._client is not None
         entities: Counter[str] = Counter()
         pending: list[_Pending] = []
-        for record, context, outcome in self._redact(batch):
-            if isinstance(outcome, Rejected):
-                yield TaggedOutput(REJECTED, outcome)
+        redacted = self._exchange.redact_records([r.fields for r in batch])
+        for record, item in zip(batch, redacted, strict=True):
+            if isinstance(item, Exception):
+                # The exception text may quote the input: keep only its type.
+                yield TaggedOutput(REJECTED, Rejected(ENGINE_ERROR, f"engine raised {type(item).__name__}",
+                                                      record.meta, raw_bytes(record.fields)))
                 continue
-            entities.update(f.entity_type for f in outcome.findings)
-            fields = outcome.record
-            jurisdiction = record.meta.jurisdiction
-            if self._residency is not None:
-                assert self._region is not None  # checked in SendToLlm.__init__
-                decision = self._residency.decide(jurisdiction, self._region)
-                if not decision.allowed:
-                    self._held.inc()
-                    yield TaggedOutput(HELD, self._held_record(fields, record, decision.reason,
-                                                               decision.jurisdiction))
-                    continue
-                jurisdiction = decision.jurisdiction
-            egress = check_egress(destination, jurisdiction, outcome.findings)
-            if not egress.allowed:
+            entities.update(f.entity_type for f in item.findings)
+            decision = item.decide(record.meta.jurisdiction)
+            if not decision.allowed:
                 self._held.inc()
-                yield TaggedOutput(HELD, self._held_record(fields, record, egress.reason, jurisdiction,
-                                                           egress.detail))
+                yield TaggedOutput(HELD, self._held_record(item.record, record, decision))
                 continue
             try:
-                user = render_prompt(destination.prompt.template, fields)
-                system = destination.prompt.system
-                system = render_prompt(system, fields) if system else None
+                rendered = item.render()
             except PromptError as exc:
                 # PromptError names the field path or template position, never a value.
                 yield TaggedOutput(REJECTED, Rejected(PROMPT_ERROR, f"prompt template: {exc}", record.meta,
                                                       raw_bytes(record.fields)))
                 continue
-            pending.append(_Pending(record, context, Prompt(user=user, system=system)))
+            pending.append(_Pending(record, item, Prompt(user=rendered.user, system=rendered.system)))
+        del redacted
 
         usage: Counter[str] = Counter({key: 0 for key in USAGE_KEYS})
         answers = self._client.complete_many([p.prompt for p in pending]) if pending else []
-        for item, answer in zip(pending, answers, strict=True):
+        for pend, answer in zip(pending, answers, strict=True):
             usage["requests"] += 1
             if isinstance(answer, LlmError):
                 usage["retries"] += answer.attempts - 1
                 self._failed.inc()
-                yield TaggedOutput(REJECTED, Rejected(LLM_ERROR, str(answer), item.record.meta,
-                                                      raw_bytes(item.record.fields)))
+                yield TaggedOutput(REJECTED, Rejected(LLM_ERROR, str(answer), pend.record.meta,
+                                                      raw_bytes(pend.record.fields)))
                 continue
             usage["retries"] += answer.retries
             usage["input_tokens"] += answer.usage.input_tokens
             usage["output_tokens"] += answer.usage.output_tokens
-            yield self._result(item, answer)
+            yield self._result(pend, answer)
         pending.clear()  # drop the vaults as soon as the answers are out
 
         for entity_type, count in entities.items():
@@ -197,52 +189,24 @@ class _RedactSendDoFn(beam.DoFn):
         progress.note(processed=len(batch))
 
     # ---- steps ----------------------------------------------------------------------------------
-    def _redact(self, batch: list[Record]) -> list[tuple[Record, Any, Any]]:
-        """(record, its context, RecordResult | Rejected) per record; one spaCy pass when possible."""
-        from redactline.policies.operators import RecordContext
-
-        contexts = [RecordContext() for _ in batch]
-        try:
-            results = list(self._engine.redact_records([r.fields for r in batch], batch_size=len(batch),
-                                                       contexts=contexts))
-            if len(results) != len(batch):
-                raise RuntimeError("engine returned a different number of results")
-            return list(zip(batch, contexts, results, strict=True))
-        except Exception:
-            pass  # some record broke the batch: redo one by one with fresh contexts
-        out: list[tuple[Record, Any, Any]] = []
-        for record in batch:
-            context = RecordContext()
-            try:
-                out.append((record, context, self._engine.redact_record(record.fields, context=context)))
-            except Exception as exc:
-                # The exception text may quote the input: keep only its type.
-                rejected = Rejected(ENGINE_ERROR, f"engine raised {type(exc).__name__}", record.meta,
-                                    raw_bytes(record.fields))
-                out.append((record, context, rejected))
-        return out
-
-    def _held_record(self, fields: dict[str, Any], record: Record, reason: str | None,
-                     jurisdiction: str | None, detail: str = "") -> dict[str, Any]:
+    def _held_record(self, fields: dict[str, Any], record: Record, decision: Any) -> dict[str, Any]:
         held: dict[str, Any] = {
-            "reason": reason,
-            "jurisdiction": jurisdiction,
+            "reason": decision.reason,
+            "jurisdiction": decision.jurisdiction,
             "region": self._region,
             "source": record.meta.source,
             "ref": record.meta.ref,
             "destination": self._loader.name,
         }
-        if detail:
-            held["detail"] = detail  # entity types and jurisdiction codes only (see policies/egress.py)
+        if decision.detail:
+            held["detail"] = decision.detail  # entity types and jurisdiction codes only (policies/egress.py)
         out = dict(fields)
         out[LINEAGE_KEY] = {**self._lineage, "held": held}
         return out
 
-    def _result(self, item: _Pending, answer: Answer) -> dict[str, Any]:
-        from redactline.policies.reidentify import Vault
-
-        text = Vault.from_context(item.context).reidentify(answer.text)
-        meta = item.record.meta
+    def _result(self, pend: _Pending, answer: Answer) -> dict[str, Any]:
+        text = pend.exchange.reidentify(answer.text)
+        meta = pend.record.meta
         return {
             "answer": text,
             LINEAGE_KEY: {

@@ -31,7 +31,6 @@ from .base import (
 from .factory import (
     CLIENTS,
     client_from_destination,
-    external_destination,
     read_api_key,
     settings_from_destination,
 )
@@ -55,7 +54,6 @@ __all__ = [
     "Prompt",
     "Usage",
     "client_from_destination",
-    "external_destination",
     "read_api_key",
     "settings_from_destination",
 ]

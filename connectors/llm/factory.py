@@ -15,22 +15,11 @@ from typing import Any
 
 import httpx
 
-from redactline.policies.destinations import DestinationLookupError, lookup_destination
-
 from .anthropic_messages import AnthropicMessagesClient
 from .base import ChatClient, ClientSettings, LlmConfigError, Sleep
 from .openai_chat import OpenAIChatClient
 
 CLIENTS: dict[str, type[ChatClient]] = {"openai": OpenAIChatClient, "anthropic": AnthropicMessagesClient}
-
-
-def external_destination(policy: Any, name: str) -> Any:
-    """The ``external_api`` destination ``name`` of a loaded policy (``lookup_destination``'s message),
-    as :class:`LlmConfigError`. Kept for ``pipelines/run.py`` until it calls ``lookup_destination``."""
-    try:
-        return lookup_destination(policy.destinations, name, "external_api")
-    except DestinationLookupError as exc:
-        raise LlmConfigError(str(exc)) from None
 
 
 def read_api_key(variable: str, what: str, environ: Mapping[str, str] | None = None) -> str:
