@@ -1,14 +1,16 @@
 """Quarantine (dead letter): rejected records sealed under a local key, never written in plaintext.
 
-File format: JSONL, one entry per rejected record::
+File format: JSONL, one entry per rejected record (keys sorted)::
 
-    {"reason": "parse_error", "detail": "unclosed quote", "source": "file:///in.csv", "ref": "line 7",
-     "key_id": "3f2a...", "sealed": "<base64 of nonce(12) || AES-256-GCM ciphertext+tag of the raw bytes>"}
+    {"detail": "unclosed quote", "key_id": "3f2a...", "reason": "parse_error", "ref": "line 7",
+     "sealed": "<base64 of a sealed blob of the raw bytes>", "source": "file:///in.csv"}
 
-The associated data binds the ciphertext to its place: ``json.dumps([source, ref])``, so an entry's
-sealed bytes cannot be moved to another entry without failing authentication. The AES key is derived
-with HKDF-SHA256 from the operator's key material (hex, or ``base64:`` + base64, at least 32 bytes),
-and ``key_id`` is a separate HKDF output that names the key without revealing it.
+``sealed`` uses the project's one at-rest format (:mod:`redactline.policies.sealing`, purpose
+``quarantine``): AES-256-GCM under a key derived with HKDF-SHA256 from the operator's key material
+(hex, or ``base64:`` + base64, at least 32 bytes), a versioned header, and ``[source, ref]`` bound as
+associated data, so an entry's sealed bytes cannot be moved to another entry without failing
+authentication. ``key_id`` names the key without revealing it. ``tests/vectors/quarantine-entry-v1.json``
+freezes an entry byte for byte.
 """
 
 from __future__ import annotations
@@ -23,18 +25,15 @@ from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from redactline.connectors.records import Rejected
 from redactline.policies.keys import KeyResolutionError, decode_key_material, resolve_key
 from redactline.policies.keys import KeySpec as PolicyKeySpec
+from redactline.policies.sealing import SealingKey
 
 from . import progress
 
-_AES_INFO = b"redactline/quarantine/aes-256-gcm/v1"
-_ID_INFO = b"redactline/quarantine/key-id/v1"
+PURPOSE = "quarantine"  # the sealing purpose: derives the quarantine's own key from the material
 
 
 class QuarantineKeyError(ValueError):
@@ -98,30 +97,21 @@ def resolve_key_spec(key_env: str | None, key_file: str | None, default_dir: Pat
 
 
 class Sealer:
-    """AES-256-GCM sealing of raw bytes with (source, ref) as associated data."""
+    """Raw bytes sealed in the at-rest format with (source, ref) bound; base64 text for the entry."""
 
     def __init__(self, key_material: bytes) -> None:
-        self._aead = AESGCM(_hkdf(key_material, _AES_INFO))
-        self.key_id = _hkdf(key_material, _ID_INFO)[:8].hex()
+        self._key = SealingKey(key_material, PURPOSE)
+        self.key_id = self._key.key_id
 
-    @staticmethod
-    def _aad(source: str, ref: str) -> bytes:
-        return json.dumps([source, ref]).encode()
-
-    def seal(self, raw: bytes, source: str, ref: str) -> str:
-        nonce = os.urandom(12)
-        return base64.b64encode(nonce + self._aead.encrypt(nonce, raw, self._aad(source, ref))).decode()
+    def seal(self, raw: bytes, source: str, ref: str, *, nonce: bytes | None = None) -> str:
+        """``nonce`` only for the known-answer vectors; production draws a fresh one."""
+        return base64.b64encode(self._key.seal(raw, (source, ref), nonce=nonce)).decode("ascii")
 
     def open(self, sealed: str, source: str, ref: str) -> bytes:
-        blob = base64.b64decode(sealed)
-        return self._aead.decrypt(blob[:12], blob[12:], self._aad(source, ref))
+        return self._key.open(base64.b64decode(sealed, validate=True), (source, ref))
 
 
-def _hkdf(material: bytes, info: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(material)
-
-
-def entry_for(rejected: Rejected, sealer: Sealer) -> dict[str, Any]:
+def entry_for(rejected: Rejected, sealer: Sealer, *, nonce: bytes | None = None) -> dict[str, Any]:
     """The quarantine file entry for one rejected record (the raw bytes sealed)."""
     return {
         "reason": rejected.reason,
@@ -129,8 +119,13 @@ def entry_for(rejected: Rejected, sealer: Sealer) -> dict[str, Any]:
         "source": rejected.meta.source,
         "ref": rejected.meta.ref,
         "key_id": sealer.key_id,
-        "sealed": sealer.seal(rejected.raw, rejected.meta.source, rejected.meta.ref),
+        "sealed": sealer.seal(rejected.raw, rejected.meta.source, rejected.meta.ref, nonce=nonce),
     }
+
+
+def entry_line(rejected: Rejected, sealer: Sealer, *, nonce: bytes | None = None) -> str:
+    """One line of the quarantine file (without its newline), exactly as the run writes it."""
+    return json.dumps(entry_for(rejected, sealer, nonce=nonce), sort_keys=True)
 
 
 class _SealDoFn(beam.DoFn):
@@ -144,7 +139,7 @@ class _SealDoFn(beam.DoFn):
     def process(self, rejected: Rejected) -> Iterator[str]:
         assert self._sealer is not None
         progress.note(quarantined=1)
-        yield json.dumps(entry_for(rejected, self._sealer), sort_keys=True)
+        yield entry_line(rejected, self._sealer)
 
 
 class WriteQuarantine(beam.PTransform):

@@ -31,15 +31,13 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import tempfile
 import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from .sealing import NotSealed, SealingError, SealingKey
 
 if TYPE_CHECKING:
     from .operators import RecordContext
@@ -47,8 +45,7 @@ if TYPE_CHECKING:
 #: Extra characters (white space) a model may add inside a placeholder's brackets.
 SLACK = 16
 
-_MAGIC = b"RLVAULT1"  # file format tag; also the AES-GCM associated data
-_NONCE_BYTES = 12
+_VAULT_PURPOSE = "vault"  # the sealing purpose (policies/sealing.py): a vault's own derived key
 
 
 class VaultError(ValueError):
@@ -184,16 +181,16 @@ class Vault:
         return StreamingReidentifier(self)
 
     # --- sealed storage --------------------------------------------------------------------------
-    def seal(self, path: str | os.PathLike[str], key: bytes) -> None:
-        """Write the vault to ``path`` encrypted with AES-256-GCM under ``key`` (32 bytes), mode 0600.
+    def seal(self, path: str | os.PathLike[str], key: bytes, *, nonce: bytes | None = None) -> None:
+        """Write the vault to ``path`` in the at-rest sealing format (:mod:`.sealing`: AES-256-GCM,
+        versioned header, purpose ``vault``) under ``key`` (32 bytes), mode 0600.
 
         The file is written next to its destination and renamed into place, so a crash never leaves a
-        partial file; plaintext never touches the disk.
+        partial file; plaintext never touches the disk. ``nonce`` only for the known-answer vector
+        (``tests/vectors/sealed-vault-v1.json``); production draws a fresh one.
         """
-        aead = _aead(key)
-        nonce = secrets.token_bytes(_NONCE_BYTES)
         plaintext = json.dumps(self._entries, ensure_ascii=False, sort_keys=True).encode("utf-8")
-        blob = _MAGIC + nonce + aead.encrypt(nonce, plaintext, _MAGIC)
+        blob = _vault_key(key).seal(plaintext, nonce=nonce)
         target = Path(path)
         fd, tmp = tempfile.mkstemp(prefix=".vault-", dir=target.parent)
         try:
@@ -210,22 +207,21 @@ class Vault:
     @classmethod
     def open_sealed(cls, path: str | os.PathLike[str], key: bytes) -> Vault:
         """Read a vault written by :meth:`seal`; :class:`VaultError` on a wrong key or a damaged file."""
-        aead = _aead(key)
+        sealing_key = _vault_key(key)
         blob = Path(path).read_bytes()
-        if not blob.startswith(_MAGIC) or len(blob) < len(_MAGIC) + _NONCE_BYTES + 16:
-            raise VaultError("not a sealed redactline vault")
-        nonce = blob[len(_MAGIC) : len(_MAGIC) + _NONCE_BYTES]
         try:
-            plaintext = aead.decrypt(nonce, blob[len(_MAGIC) + _NONCE_BYTES :], _MAGIC)
-        except InvalidTag:
+            plaintext = sealing_key.open(blob)
+        except NotSealed:
+            raise VaultError("not a sealed redactline vault") from None
+        except SealingError:
             raise VaultError("cannot open the sealed vault: wrong key or damaged file") from None
         return cls(json.loads(plaintext.decode("utf-8")))
 
 
-def _aead(key: bytes) -> AESGCM:
+def _vault_key(key: bytes) -> SealingKey:
     if not isinstance(key, bytes | bytearray) or len(key) != 32:
         raise VaultError("a vault key must be 32 bytes (AES-256)")
-    return AESGCM(bytes(key))
+    return SealingKey(bytes(key), _VAULT_PURPOSE)
 
 
 class StreamingReidentifier:
