@@ -99,18 +99,25 @@ def _demo_with_enclave(argv: list[str], out: Path) -> int:
         allowed_policy_hashes=frozenset({load_policy(DEMO_POLICY).identity.sha256}),
         provider="simulated",
     )
-    logging.getLogger("redactline.enclave_sink").setLevel(logging.ERROR)  # the UNSAFE notice is printed below
-    service = build_service(config)
-    out.mkdir(parents=True, exist_ok=True)
-    root = out / "enclave-root.pem"
-    root.write_bytes(service.provider.simulator.root_pem)  # type: ignore[attr-defined]
-    with ServiceThread(service) as enclave:
-        print(f"redactline demo: {DEMO_DATA.name} -> policy {DEMO_POLICY.name} -> sealed batches -> "
-              f"simulated enclave at {enclave.base_url} (region {DEMO_ENCLAVE_REGION}, backend "
-              f"{service.backend.name}) -> {out}/")
-        print("  the enclave is SIMULATED: its attestation root is a local test root (UNSAFE, demo only)")
-        return run([*argv, "--destination", f"enclave:{enclave.base_url}", "--enclave-root", str(root),
-                    "--unsafe-allow-simulated"], summary=True)
+    # The UNSAFE notice is printed below; the level is restored after, so that a caller in the same
+    # process (the tests) still sees the enclave code's warnings.
+    enclave_log = logging.getLogger("redactline.enclave_sink")
+    level = enclave_log.level
+    enclave_log.setLevel(logging.ERROR)
+    try:
+        service = build_service(config)
+        out.mkdir(parents=True, exist_ok=True)
+        root = out / "enclave-root.pem"
+        root.write_bytes(service.provider.simulator.root_pem)  # type: ignore[attr-defined]
+        with ServiceThread(service) as enclave:
+            print(f"redactline demo: {DEMO_DATA.name} -> policy {DEMO_POLICY.name} -> sealed batches -> "
+                  f"simulated enclave at {enclave.base_url} (region {DEMO_ENCLAVE_REGION}, backend "
+                  f"{service.backend.name}) -> {out}/")
+            print("  the enclave is SIMULATED: its attestation root is a local test root (UNSAFE, demo only)")
+            return run([*argv, "--destination", f"enclave:{enclave.base_url}", "--enclave-root", str(root),
+                        "--unsafe-allow-simulated"], summary=True)
+    finally:
+        enclave_log.setLevel(level)
 
 
 def _cmd_quarantine_show(args: argparse.Namespace) -> int:
