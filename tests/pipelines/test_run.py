@@ -233,3 +233,54 @@ def test_a_failing_sink_exits_1_with_a_failed_manifest(tmp_path, monkeypatch, ca
     manifest = json.loads((tmp_path / "m.json").read_text())
     assert manifest["state"].startswith("FAILED") and not manifest["check"]["holds"]
     assert "s3cret" not in json.dumps(manifest)
+
+
+# ---- the phases: validate (no writes, no network) -> prepare on the driver -> build one graph --------
+
+
+def test_validate_writes_nothing_and_prepare_makes_the_outputs_ready(tmp_path, capsys):
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from redactline.pipelines.destinations.plain import PlainSink
+    from redactline.pipelines.run import prepare, validate
+
+    out = tmp_path / "out"
+    plan = validate(PipelineOptions(["--policy", str(DEMO_POLICY), "--source", str(DEMO_CSV),
+                                     "--sink", str(out / "redacted.jsonl")]))
+    assert not out.exists()  # no directory, no generated key file yet
+    assert isinstance(plan.destination, PlainSink) and plan.destination.region == "eu-central-1"
+    prepared = prepare(plan)
+    assert (out / "quarantine.key").is_file() and prepared.key_spec.file == str(out / "quarantine.key")
+    assert prepared.destination_info is None
+    assert "generated key file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "kind", "region"),
+    [
+        ([], "PlainSink", "eu-central-1"),  # the policy's only destination gives the region
+        (["--destination", "enclave-eu"], "PlainSink", "eu-central-1"),  # an enclave without a url
+        (["--sink-region", "us-east-1"], "PlainSink", "us-east-1"),
+        (["--destination", "enclave:http://127.0.0.1:9", "--unsafe-allow-simulated"], "AttestedEnclave",
+         None),
+    ],
+)
+def test_destination_is_resolved_once_without_contacting_anything(tmp_path, flags, kind, region):
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from redactline.pipelines.destinations.base import OUTPUTS
+    from redactline.pipelines.run import validate
+
+    plan = validate(PipelineOptions(["--policy", str(DEMO_POLICY), "--source", "in.csv",
+                                     "--sink", str(tmp_path / "r.jsonl"), *flags]))
+    destination = plan.destination
+    assert type(destination).__name__ == kind and destination.region == region
+    if kind == "AttestedEnclave":
+        with pytest.raises(RuntimeError, match="preflight"):
+            destination.stage()  # the region is the attested one: nothing to build before preflight
+        return
+    import apache_beam as beam
+
+    pipeline = beam.Pipeline()  # built, never run: the stage's outputs are the same for every destination
+    out = pipeline | beam.Create([]) | destination.stage()
+    assert sorted(out) == sorted(OUTPUTS)
