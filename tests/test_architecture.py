@@ -142,7 +142,8 @@ def test_folder_does_not_import(prefix: str, forbidden: set[str]) -> None:
     offenders = []
     for name, path in SOURCES.items():
         if name == prefix or name.startswith(prefix + "."):
-            bad = {m for m in _external_imports(path) if any(m == f or m.startswith(f + ".") for f in forbidden)}
+            imported = _external_imports(path)
+            bad = {m for m in imported if any(m == f or m.startswith(f + ".") for f in forbidden)}
             if bad:
                 offenders.append(f"{name}: {sorted(bad)}")
     assert offenders == []
@@ -156,5 +157,6 @@ _PRIVATE = re.compile(
 
 
 def test_presidio_private_names_in_one_module() -> None:
-    users = sorted(name for name, path in SOURCES.items() if _PRIVATE.search(path.read_text(encoding="utf-8")))
+    users = sorted(name for name, path in SOURCES.items()
+                   if _PRIVATE.search(path.read_text(encoding="utf-8")))
     assert users == [COMPAT_MODULE]
