@@ -110,8 +110,12 @@ def build_manifest(
     sinks: dict[str, str],
     counts: dict[str, Any],
     destination: dict[str, Any] | None = None,
+    quarantine_key_id: str = "",
 ) -> dict[str, Any]:
     """The manifest document (see the module docstring).
+
+    ``quarantine_key_id`` is the fingerprint of the key the quarantine is sealed under, so an operator
+    knows which key opens it; the key's location is never written.
 
     ``destination`` describes where delivered records went (e.g. the attested enclave); its counters
     from the pipeline (``counts["destination"]``) are added under ``destination.counts``.
@@ -129,6 +133,7 @@ def build_manifest(
         "policy": policy,
         "source": source,
         "sinks": sinks,
+        "quarantine_key_id": quarantine_key_id,
         "counts": {
             "read": counts["read"],
             "delivered": counts["delivered"],

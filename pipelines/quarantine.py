@@ -81,19 +81,40 @@ def generate_key_file(path: Path) -> Path:
     return path
 
 
-def resolve_key_spec(key_env: str | None, key_file: str | None, default_dir: Path) -> KeySpec:
-    """The key to use for a run; generates one beside the outputs when none was given, and says so."""
+STATE_DIR_ENV = "REDACTLINE_STATE_DIR"
+
+
+def default_key_path() -> Path:
+    """The per-user generated key: ``$REDACTLINE_STATE_DIR``, else ``$XDG_STATE_HOME/redactline``, else
+    ``~/.local/state/redactline``, then ``quarantine.key``. Never beside the sealed data it opens."""
+    state = os.environ.get(STATE_DIR_ENV)
+    if not state:
+        xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        state = str(Path(xdg) / "redactline")
+    return Path(state) / "quarantine.key"
+
+
+def resolve_key_spec(key_env: str | None, key_file: str | None) -> KeySpec:
+    """The key to use for a run; without a flag, the per-user generated key (created once), and says so."""
     if key_env or key_file:
         spec = KeySpec(env=key_env, file=key_file)
         spec.load()  # fail at startup (exit 2), not in a worker
         return spec
-    path = default_dir / "quarantine.key"
+    path = default_key_path()
     if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         generate_key_file(path)
-    # Loud on purpose, even with --quiet: a generated key next to the data is for local trials only.
-    print(f"WARNING: no quarantine key given; using generated key file {path} (mode 0600). "
-          "Production runs must pass --quarantine-key-env or --quarantine-key-file.", file=sys.stderr)
-    return KeySpec(file=str(path))
+    spec = KeySpec(file=str(path))
+    # Loud on purpose, even with --quiet: a generated per-user key is for local trials only.
+    print(f"WARNING: no quarantine key given; sealing under the generated per-user key {path} "
+          f"(key id {key_id(spec)}, mode 0600). Production runs must pass --quarantine-key-env or "
+          "--quarantine-key-file.", file=sys.stderr)
+    return spec
+
+
+def key_id(spec: KeySpec) -> str:
+    """The fingerprint entries and the manifest name the key by (reveals nothing about the key)."""
+    return Sealer(spec.load()).key_id
 
 
 class Sealer:

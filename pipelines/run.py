@@ -77,7 +77,7 @@ from .destinations.base import (
 from .destinations.resolve import resolve_destination
 from .options import LOCAL_RUNNER, RedactlineOptions
 from .progress import Progress
-from .quarantine import KeySpec, QuarantineKeyError, WriteQuarantine, resolve_key_spec
+from .quarantine import KeySpec, QuarantineKeyError, WriteQuarantine, key_id, resolve_key_spec
 from .redact import PREPARED, EngineFactory, PolicyEngineFactory, PrepareRecords
 from .redact import REJECTED as PREPARE_REJECTED
 
@@ -113,6 +113,7 @@ class Prepared:
     plan: RunPlan
     key_spec: KeySpec
     destination_info: dict[str, Any] | None
+    quarantine_key_id: str = ""  # the key's fingerprint for the manifest (never its path)
 
 
 def _help_parser() -> argparse.ArgumentParser:
@@ -213,15 +214,14 @@ def prepare(plan: RunPlan) -> Prepared:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
     opts = plan.opts
     try:
-        key_spec = resolve_key_spec(opts.quarantine_key_env, opts.quarantine_key_file,
-                                    Path(plan.quarantine_path).parent)
+        key_spec = resolve_key_spec(opts.quarantine_key_env, opts.quarantine_key_file)
     except QuarantineKeyError as exc:
         raise UsageError(str(exc)) from None
     try:
         info = plan.destination.preflight()
     except DestinationConfigError as exc:
         raise UsageError(str(exc)) from None
-    return Prepared(plan=plan, key_spec=key_spec, destination_info=info)
+    return Prepared(plan=plan, key_spec=key_spec, destination_info=info, quarantine_key_id=key_id(key_spec))
 
 
 def build(pipeline: beam.Pipeline, prepared: Prepared, counts_path: str,
@@ -317,6 +317,7 @@ def run(argv: list[str] | None = None, *, engine_factory: EngineFactory | None =
         state=state if error is None else f"FAILED ({error})", policy=rp.policy_identity,
         source=rp.source.safe,
         sinks={"delivered": rp.sink.safe, "held": rp.held.safe, "quarantine": rp.quarantine_path},
+        quarantine_key_id=prepared.quarantine_key_id,
         counts=counts or _EMPTY,
         destination=prepared.destination_info,
     )

@@ -42,8 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     verbs = quarantine.add_subparsers(dest="quarantine_command", metavar="VERB")
     show = verbs.add_parser("show", help="decrypt and print a quarantine file (PLAINTEXT: for operators)")
     show.add_argument("path", help="quarantine JSONL file")
-    key = show.add_mutually_exclusive_group(required=True)
-    key.add_argument("--key-file", help="file holding the quarantine key")
+    key = show.add_mutually_exclusive_group()
+    key.add_argument("--key-file", help="file holding the quarantine key (default: the per-user generated "
+                     "key a run without a key flag uses)")
     key.add_argument("--key-env", help="environment variable holding the quarantine key")
     show.add_argument("--reason", help="only entries with this reason code")
     show.add_argument("--json", action="store_true", help="one JSON object per entry, raw as text")
@@ -76,8 +77,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     else:
         code = _demo_with_enclave(argv, out)
     if code == 0:
-        print(f"inspect quarantined rows: redactline quarantine show {out / 'customers.quarantine.jsonl'} "
-              f"--key-file {out / 'quarantine.key'}")
+        print(f"inspect quarantined rows: redactline quarantine show {out / 'customers.quarantine.jsonl'}")
     return code
 
 
@@ -121,10 +121,11 @@ def _demo_with_enclave(argv: list[str], out: Path) -> int:
 
 
 def _cmd_quarantine_show(args: argparse.Namespace) -> int:
-    from .quarantine import KeySpec, QuarantineKeyError, read_entries
+    from .quarantine import KeySpec, QuarantineKeyError, default_key_path, read_entries
 
+    key_file = args.key_file if args.key_file or args.key_env else str(default_key_path())
     try:
-        key = KeySpec(env=args.key_env, file=args.key_file).load()
+        key = KeySpec(env=args.key_env, file=key_file).load()
     except QuarantineKeyError as exc:
         print(f"redactline quarantine show: error: {exc}", file=sys.stderr)
         return 2

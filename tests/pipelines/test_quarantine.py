@@ -61,11 +61,12 @@ def test_key_parsing_and_sources(tmp_path, monkeypatch):
     assert KeySpec(env="QK").load() == bytes([0xCD]) * 32
     with pytest.raises(QuarantineKeyError, match="NOT_SET"):
         KeySpec(env="NOT_SET").load()
-    spec = resolve_key_spec(None, None, tmp_path / "out")
-    key_file = tmp_path / "out" / "quarantine.key"
+    monkeypatch.setenv("REDACTLINE_STATE_DIR", str(tmp_path / "state"))
+    spec = resolve_key_spec(None, None)
+    key_file = tmp_path / "state" / "quarantine.key"  # per user, never beside the sealed data
     assert spec.file == str(key_file) and key_file.stat().st_mode & 0o777 == 0o600
     assert len(spec.load()) == 32
-    assert resolve_key_spec(None, None, tmp_path / "out").load() == spec.load()  # reused, not replaced
+    assert resolve_key_spec(None, None).load() == spec.load()  # reused, not replaced
 
 
 def test_progress_line_counts():

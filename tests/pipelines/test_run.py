@@ -13,7 +13,7 @@ from conftest import DEMO_CSV, DEMO_POLICY, PEOPLE, person_record, pii_values, s
 
 from redactline.pipelines import manifest as mf
 from redactline.pipelines.cli import main as cli_main
-from redactline.pipelines.quarantine import read_entries
+from redactline.pipelines.quarantine import KeySpec, key_id, read_entries
 from redactline.pipelines.run import run
 
 KEY_HEX = "11" * 32
@@ -163,7 +163,9 @@ def test_failed_manifest_check_exits_1(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.slow
-def test_demo_command_runs_bundled_data(tmp_path, capsys, no_remote_network):
+def test_demo_command_runs_bundled_data(tmp_path, capsys, monkeypatch, no_remote_network):
+    state = tmp_path / "state"
+    monkeypatch.setenv("REDACTLINE_STATE_DIR", str(state))
     code = cli_main(["demo", "--out", str(tmp_path / "demo"), "--quiet"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
@@ -180,7 +182,10 @@ def test_demo_command_runs_bundled_data(tmp_path, capsys, no_remote_network):
     assert str(out / "manifest.json") in captured.out and "check read == delivered" in captured.out
     assert "SIMULATED" in captured.out
     assert "Production runs must pass" in captured.err  # the generated key is announced
-    assert (out / "quarantine.key").stat().st_mode & 0o777 == 0o600
+    key_file = state / "quarantine.key"  # per user, outside the output folder; the manifest names its id
+    assert key_file.stat().st_mode & 0o777 == 0o600 and not list(out.glob("*.key"))
+    assert manifest["quarantine_key_id"] == key_id(KeySpec(file=str(key_file)))
+    assert str(state) not in json.dumps(manifest)
     # every name/email/phone of the bundled data stays out of outputs, manifest and terminal
     names: list[str] = []
     for row in csv.reader(io.StringIO(DEMO_CSV.read_bytes().decode("utf-8", "replace"))):
@@ -238,21 +243,23 @@ def test_a_failing_sink_exits_1_with_a_failed_manifest(tmp_path, monkeypatch, ca
 # ---- the phases: validate (no writes, no network) -> prepare on the driver -> build one graph --------
 
 
-def test_validate_writes_nothing_and_prepare_makes_the_outputs_ready(tmp_path, capsys):
+def test_validate_writes_nothing_and_prepare_makes_the_outputs_ready(tmp_path, capsys, monkeypatch):
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from redactline.pipelines.destinations.plain import PlainSink
     from redactline.pipelines.run import prepare, validate
 
     out = tmp_path / "out"
+    monkeypatch.setenv("REDACTLINE_STATE_DIR", str(tmp_path / "state"))
     plan = validate(PipelineOptions(["--policy", str(DEMO_POLICY), "--source", str(DEMO_CSV),
                                      "--sink", str(out / "redacted.jsonl")]))
-    assert not out.exists()  # no directory, no generated key file yet
+    assert not out.exists() and not (tmp_path / "state").exists()  # no directory, no generated key yet
     assert isinstance(plan.destination, PlainSink) and plan.destination.region == "eu-central-1"
     prepared = prepare(plan)
-    assert (out / "quarantine.key").is_file() and prepared.key_spec.file == str(out / "quarantine.key")
-    assert prepared.destination_info is None
-    assert "generated key file" in capsys.readouterr().err
+    key_file = tmp_path / "state" / "quarantine.key"
+    assert key_file.is_file() and prepared.key_spec.file == str(key_file) and not list(out.glob("*.key"))
+    assert prepared.destination_info is None and prepared.quarantine_key_id
+    assert "generated per-user key" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
