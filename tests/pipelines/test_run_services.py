@@ -100,7 +100,7 @@ def test_paginated_http_api_to_parquet(tmp_path, monkeypatch, capsys, no_remote_
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/customers"
+        url = f"http://127.0.0.1:{server.server_address[1]}/customers?token=Tok3n-Zebulon"
         sink = tmp_path / "out.parquet"
         code = run(_args(tmp_path, url, str(sink), "--http-pagination", "page",
                          "--max-record-bytes", "1048576"))
@@ -117,6 +117,7 @@ def test_paginated_http_api_to_parquet(tmp_path, monkeypatch, capsys, no_remote_
     assert manifest["counts"]["quarantined"]["by_reason"] == {"oversize": 1, "parse_error": 1}
     refs = sorted(json.loads(line)["ref"] for line in (tmp_path / "q.jsonl").read_text().splitlines())
     assert refs == ["page 2 item 5", "page 3 item 2"]
-    assert manifest["check"]["holds"] and manifest["source"] == url
-    assert scan_for([tmp_path], pii_values(), captured.out + captured.err) == []
+    # the query secret never reaches the manifest, its lineage, the quarantine or the terminal
+    assert manifest["check"]["holds"] and manifest["source"] == url.replace("Tok3n-Zebulon", "***")
+    assert scan_for([tmp_path], [*pii_values(), "Tok3n-Zebulon"], captured.out + captured.err) == []
     assert no_remote_network == []
