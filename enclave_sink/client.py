@@ -3,7 +3,9 @@
 Protocol: fetch ``/v1/config``; attest with a fresh nonce; verify the document (chain to the trusted
 root, age, measurement policy, nonce) and that its ``user_data`` is the SHA-256 of that config; check
 that the attested config accepts our policy hash and serves the region we expect. Only then are
-batches sealed (HPKE to the attested key, header bound to the document digest) and POSTed.
+batches sealed (HPKE to the attested key, header bound to the document digest) and POSTed. A reply
+is accepted only if it authenticates under the batch's reply secret, which only the enclave that
+opened the batch can derive (see :mod:`.envelope`): the host in between cannot forge one.
 
 :meth:`EnclaveClient.send` is what the pipeline uses. It keeps one verified session per enclave key,
 and for one batch:
@@ -36,12 +38,13 @@ from cryptography.hazmat.primitives.asymmetric import x25519
 from redactline.connectors import retry as shared_retry
 from redactline.connectors.records import to_json_value
 
-from .attestation import NitroAttestationVerifier, VerifiedAttestation
+from .attestation import NitroAttestationVerifier
 from .envelope import BatchHeader, BatchSealer, EnvelopeError, enclave_public_key_from_attestation, open_reply
 from .errors import AttestationError
 from .measurement import ExpectedUserData, policy_from_mapping
 from .protocol import ATTESTATION_HEADER, ATTESTATION_PATH, BATCHES_PATH, CONFIG_PATH, configuration_digest
 from .trust import trust_root_from_pem
+from .verified import VerifiedAttestation
 
 logger = logging.getLogger(__name__)
 
@@ -134,10 +137,21 @@ class Session:
 
 @dataclass
 class SealedBatch:
+    """One sealed batch and what opening its reply needs (kept until the reply is open).
+
+    ``reply_key`` is the batch's own X25519 reply key; ``reply_secret`` is derived from the batch's
+    session secret, so only the enclave that opened this batch can seal a reply that opens here.
+    """
+
     envelope: bytes
     header: BatchHeader
     reply_key: x25519.X25519PrivateKey = field(repr=False)
+    reply_secret: bytes = field(repr=False)
     session: Session = field(repr=False)
+
+    def open_reply(self, reply: bytes) -> bytes:
+        """The reply's plaintext; :class:`EnvelopeError` unless this batch's enclave sealed it."""
+        return open_reply(reply, self.reply_key, self.header, self.reply_secret)
 
 
 @dataclass
@@ -212,14 +226,8 @@ class EnclaveClient:
 
     def seal(
         self, records: list[Any], *, policy_hash: str, region: str, batch_id: str | None = None
-    ) -> tuple[bytes, BatchHeader, x25519.X25519PrivateKey]:
-        """Seal ``records`` for the current session; return envelope, header and the reply key."""
-        sealed = self._seal(records, policy_hash=policy_hash, region=region, batch_id=batch_id)
-        return sealed.envelope, sealed.header, sealed.reply_key
-
-    def _seal(
-        self, records: list[Any], *, policy_hash: str, region: str, batch_id: str | None
     ) -> SealedBatch:
+        """Seal ``records`` for the current session (attesting first if there is none)."""
         session = self.session or self.attest()
         reply_key = x25519.X25519PrivateKey.generate()
         header = BatchHeader(
@@ -236,7 +244,8 @@ class EnclaveClient:
         payload = json.dumps(
             {"records": records}, separators=(",", ":"), ensure_ascii=False, default=to_json_value
         ).encode("utf-8")
-        return SealedBatch(session.sealer.seal(header, payload), header, reply_key, session)
+        envelope, reply_secret = session.sealer.seal(header, payload)
+        return SealedBatch(envelope, header, reply_key, reply_secret, session)
 
     def post_envelope(self, envelope: bytes, document_sha256: bytes | None = None) -> bytes:
         """POST a sealed envelope once; return the sealed reply or raise :class:`ServiceRefused`."""
@@ -260,9 +269,8 @@ class EnclaveClient:
 
     def process(self, records: list[Any], *, policy_hash: str, region: str) -> list[dict[str, Any]]:
         """Seal, send once, open: the results for ``records`` (no retries; see :meth:`send`)."""
-        envelope, header, reply_key = self.seal(records, policy_hash=policy_hash, region=region)
-        reply = self.post_envelope(envelope)
-        return json.loads(open_reply(reply, reply_key, header))["results"]
+        sealed = self.seal(records, policy_hash=policy_hash, region=region)
+        return json.loads(sealed.open_reply(self.post_envelope(sealed.envelope)))["results"]
 
     # -- the pipeline's path ----------------------------------------------------------------------
 
@@ -310,7 +318,7 @@ class EnclaveClient:
 
     def _seal_or_fail(self, records: list[Any], policy_hash: str, region: str, batch_id: str) -> SealedBatch:
         try:
-            return self._seal(records, policy_hash=policy_hash, region=region, batch_id=batch_id)
+            return self.seal(records, policy_hash=policy_hash, region=region, batch_id=batch_id)
         except EnvelopeError as exc:  # e.g. over the envelope's size limit
             raise BatchFailed(ENCLAVE_REFUSED, f"batch {batch_id} cannot be sealed: {exc}") from None
 
@@ -329,7 +337,7 @@ class EnclaveClient:
     def _open(self, reply: bytes, sealed: SealedBatch, expected: int) -> list[Any]:
         batch_id = sealed.header.batch_id
         try:
-            results = json.loads(open_reply(reply, sealed.reply_key, sealed.header))["results"]
+            results = json.loads(sealed.open_reply(reply))["results"]
         except (EnvelopeError, ValueError, KeyError, TypeError) as exc:
             raise BatchFailed(ENCLAVE_BAD_REPLY, f"reply to batch {batch_id}: {_reason(exc)}") from None
         if not isinstance(results, list) or len(results) != expected:

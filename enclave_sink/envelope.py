@@ -1,4 +1,4 @@
-"""Sealed envelopes: batches sealed to an attested enclave key, replies sealed to the client's key.
+"""Sealed envelopes: batches sealed to an attested enclave key, replies only that enclave can produce.
 
 Construction (KEM/DEM, all primitives from ``cryptography``):
 
@@ -8,9 +8,27 @@ Construction (KEM/DEM, all primitives from ``cryptography``):
   replies: the SHA-256 of the request header, hence its batch id). X25519 because Nitro documents
   carry arbitrary key bytes and X25519 keys are small and fast; AES-256-GCM because these hosts have
   AES-NI (about 1.5x ChaCha20-Poly1305 here) and 256-bit keys leave margin.
-* DEM: per envelope, HKDF-SHA256(session secret, salt = 32 random bytes) derives a fresh AES-256-GCM
-  key and nonce; the payload is encrypted with *everything before it* as associated data (prefix,
-  canonical header, key block, salt), so any changed header byte fails authentication.
+* DEM: per envelope, HKDF-SHA256(secret, salt = 32 random bytes) derives a fresh AES-256-GCM key and
+  nonce; the payload is encrypted with *everything before it* as associated data (prefix, canonical
+  header, key block, salt), so any changed header byte fails authentication.
+
+Replies are authenticated (version 2). ``reply_public_key`` travels in the clear header, so a reply
+that is merely sealed to it could come from anyone on the path, the untrusted host included. Each
+sealed batch therefore yields a *reply secret*::
+
+    reply_secret = HKDF-SHA256(batch session secret, salt = the batch's salt,
+                               info = "redactline/envelope/v2/reply-secret" 0x00 SHA-256(request header))
+
+which only the two holders of the batch session secret can compute: the client that sealed the batch
+and the enclave that unwrapped its key block with the attested private key. The reply's DEM key is
+derived from ``reply KEM secret || reply_secret``, so a reply built without the batch session secret
+fails authentication at the client. The reply KEM to ``reply_public_key`` stays because it still adds
+something: the session secret is shared by up to ``max_batches`` batches of a :class:`BatchSealer` and
+cached by the enclave, while the reply private key is fresh per batch and never leaves the client; with
+the KEM, reading a reply also needs that key, so a leaked session secret, or the enclave key leaking
+later beside recorded traffic, does not open replies as well. The client keeps only the per-batch reply
+secret (:attr:`SealedEnvelope.reply_secret`) until the reply is opened, never the session secret; the
+enclave gets the same value from :meth:`BatchOpener.open` (:attr:`OpenedBatch.reply_secret`).
 
 The cryptography HPKE API is single-shot and has no AAD argument, hence the header goes through the
 DEM's AAD. Wrapping a session secret (rather than the payload) also lets :class:`BatchSealer` reuse
@@ -18,8 +36,11 @@ one HPKE encapsulation for many batches, which removes the X25519 cost from the 
 
 Wire format (big-endian)::
 
-    magic "RLSE" | version u8 = 1 | kind u8 (1 batch, 2 reply) | header_len u32 | ciphertext_len u64
+    magic "RLSE" | version u8 = 2 | kind u8 (1 batch, 2 reply) | header_len u32 | ciphertext_len u64
     | header (canonical CBOR) | key block (HPKE enc 32 + sealed secret 48) | salt 32 | ciphertext+tag
+
+Version 1 (replies sealed to ``reply_public_key`` alone, hence forgeable by the host) is refused.
+``tests/vectors/envelope-v2.json`` freezes the format.
 
 Enclave keys are X25519. In an attestation document's ``public_key`` we accept the raw 32 bytes or
 an X25519 SubjectPublicKeyInfo (DER, 44 bytes); the simulator publishes SPKI DER because it names its
@@ -33,6 +54,7 @@ import hashlib
 import os
 import struct
 from collections import OrderedDict
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
@@ -41,8 +63,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .attestation import VerifiedAttestation
 from .envelope_header import MAX_HEADER_BYTES, BatchHeader, EnvelopeError, ReplyHeader
+from .verified import VerifiedAttestation
 
 __all__ = [
     "MAX_HEADER_BYTES",
@@ -51,7 +73,9 @@ __all__ = [
     "BatchOpener",
     "BatchSealer",
     "EnvelopeError",
+    "OpenedBatch",
     "ReplyHeader",
+    "SealedEnvelope",
     "enclave_public_key_from_attestation",
     "open_batch",
     "open_reply",
@@ -60,7 +84,7 @@ __all__ = [
 ]
 
 MAGIC = b"RLSE"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 KIND_BATCH = 1
 KIND_REPLY = 2
 MAX_PLAINTEXT_BYTES = 64 * 1024 * 1024
@@ -73,7 +97,23 @@ _SALT_LEN = 32
 _TAG_LEN = 16
 _DIGEST_LEN = 32
 _LABELS = {KIND_BATCH: b"batch", KIND_REPLY: b"reply"}
+_LABEL_PREFIX = b"redactline/envelope/v2/"
 _X25519_SPKI_PREFIX = bytes.fromhex("302a300506032b656e032100")
+
+
+class SealedEnvelope(NamedTuple):
+    """A sealed batch and the secret its reply must be opened with (keep it until the reply is open)."""
+
+    envelope: bytes
+    reply_secret: bytes
+
+
+class OpenedBatch(NamedTuple):
+    """An authenticated batch: header, plaintext, and the secret the enclave seals the reply with."""
+
+    header: BatchHeader
+    plaintext: bytes
+    reply_secret: bytes
 
 
 # ---------------------------------------------------------------------------------------------- keys
@@ -103,27 +143,44 @@ def _check_digest(attestation_digest: bytes) -> bytes:
     return attestation_digest
 
 
+def _check_secret(reply_secret: bytes) -> bytes:
+    if not isinstance(reply_secret, bytes) or len(reply_secret) != _SECRET_LEN:
+        raise ValueError("reply_secret must be the 32 bytes returned when the batch was sealed or opened")
+    return reply_secret
+
+
 def _kem_info(kind: int, binding: bytes) -> bytes:
-    return b"redactline/envelope/v1/kem/" + _LABELS[kind] + b"\x00" + binding
+    return _LABEL_PREFIX + b"kem/" + _LABELS[kind] + b"\x00" + binding
 
 
 def _dem_key(secret: bytes, salt: bytes, kind: int, binding: bytes) -> tuple[AESGCM, bytes]:
-    info = b"redactline/envelope/v1/dem/" + _LABELS[kind] + b"\x00" + binding
+    info = _LABEL_PREFIX + b"dem/" + _LABELS[kind] + b"\x00" + binding
     okm = HKDF(algorithm=hashes.SHA256(), length=32 + 12, salt=salt, info=info).derive(secret)
     return AESGCM(okm[:32]), okm[32:]
+
+
+def _request_binding(request_header: BatchHeader) -> bytes:
+    return hashlib.sha256(request_header.encode()).digest()
+
+
+def _reply_secret(session_secret: bytes, batch_salt: bytes, request_binding: bytes) -> bytes:
+    """The per-batch secret only holders of the batch session secret can derive (see module docstring)."""
+    info = _LABEL_PREFIX + b"reply-secret\x00" + request_binding
+    return HKDF(algorithm=hashes.SHA256(), length=_SECRET_LEN, salt=batch_salt, info=info).derive(
+        session_secret
+    )
 
 
 # ------------------------------------------------------------------------------------------- framing
 
 
 def _seal(
-    kind: int, header: bytes, plaintext: bytes, secret: bytes, key_block: bytes, binding: bytes
+    kind: int, header: bytes, plaintext: bytes, secret: bytes, key_block: bytes, binding: bytes, salt: bytes
 ) -> bytes:
     if len(header) > MAX_HEADER_BYTES:
         raise EnvelopeError(f"header is {len(header)} bytes, over {MAX_HEADER_BYTES}")
     if len(plaintext) > MAX_PLAINTEXT_BYTES:
         raise EnvelopeError(f"payload is {len(plaintext)} bytes, over {MAX_PLAINTEXT_BYTES}")
-    salt = os.urandom(_SALT_LEN)
     aad = b"".join(
         (
             _PREFIX.pack(MAGIC, FORMAT_VERSION, kind, len(header), len(plaintext) + _TAG_LEN),
@@ -153,7 +210,7 @@ class _Parsed:
         if magic != MAGIC:
             raise EnvelopeError("not a redactline sealed envelope (bad magic)")
         if version != FORMAT_VERSION:
-            raise EnvelopeError(f"unsupported envelope version {version}")
+            raise EnvelopeError(f"unsupported envelope version {version} (this side speaks {FORMAT_VERSION})")
         if got_kind != kind:
             raise EnvelopeError(
                 f"envelope kind is {_LABELS.get(got_kind, got_kind)!r}, expected {_LABELS[kind]!r}"
@@ -181,7 +238,10 @@ class _Parsed:
         try:
             return aead.decrypt(nonce, self.ciphertext, self.aad)
         except InvalidTag:
-            raise EnvelopeError("envelope authentication failed (header or payload altered)") from None
+            raise EnvelopeError(
+                "envelope authentication failed (header or payload altered, or a reply not sealed by the "
+                "enclave that opened the batch)"
+            ) from None
 
 
 def _unwrap_secret(key_block: bytes, private_key: x25519.X25519PrivateKey, info: bytes) -> bytes:
@@ -199,12 +259,26 @@ def _unwrap_secret(key_block: bytes, private_key: x25519.X25519PrivateKey, info:
 # ------------------------------------------------------------------------------------------- batches
 
 
+def _seal_batch_with(
+    header: BatchHeader,
+    plaintext: bytes,
+    session_secret: bytes,
+    key_block: bytes,
+    attestation_digest: bytes,
+    salt: bytes,
+) -> SealedEnvelope:
+    """Seal with explicit session secret, key block and salt (random in production; fixed in vectors)."""
+    encoded = header.encode()
+    envelope = _seal(KIND_BATCH, encoded, plaintext, session_secret, key_block, attestation_digest, salt)
+    return SealedEnvelope(envelope, _reply_secret(session_secret, salt, hashlib.sha256(encoded).digest()))
+
+
 def seal_batch(
     header: BatchHeader,
     plaintext: bytes,
     enclave_public_key: x25519.X25519PublicKey | bytes,
     attestation_digest: bytes,
-) -> bytes:
+) -> SealedEnvelope:
     """Seal one batch to the enclave key published in the attestation document ``attestation_digest``.
 
     ``enclave_public_key`` is an X25519 key or the document's ``public_key`` bytes; ``attestation_digest``
@@ -216,16 +290,18 @@ def seal_batch(
 
 def open_batch(
     envelope: bytes, enclave_private_key: x25519.X25519PrivateKey, attestation_digest: bytes
-) -> tuple[BatchHeader, bytes]:
-    """Authenticate and decrypt a batch; return its header and plaintext or raise :class:`EnvelopeError`."""
+) -> OpenedBatch:
+    """Authenticate and decrypt a batch (header, plaintext, reply secret) or raise :class:`EnvelopeError`."""
     return BatchOpener(enclave_private_key, attestation_digest, cache_size=0).open(envelope)
 
 
 class BatchSealer:
     """Seals batches for one enclave key, reusing one HPKE encapsulation for up to ``max_batches``.
 
-    Each batch still gets its own random salt, hence its own AES key and nonce. Batches of one session
-    share the key block, so an observer can tell they come from the same sealer (not what they hold).
+    Each batch still gets its own random salt, hence its own AES key, nonce and reply secret. Batches of
+    one session share the key block, so an observer can tell they come from the same sealer (not what
+    they hold). Rotating to a new session does not affect replies to earlier batches: each
+    :class:`SealedEnvelope` carries its own reply secret.
     """
 
     def __init__(
@@ -244,7 +320,7 @@ class BatchSealer:
         self._secret = b""
         self._key_block = b""
 
-    def seal(self, header: BatchHeader, plaintext: bytes) -> bytes:
+    def seal(self, header: BatchHeader, plaintext: bytes) -> SealedEnvelope:
         if not isinstance(header, BatchHeader):
             raise TypeError("header must be a BatchHeader")
         if len(plaintext) > MAX_PLAINTEXT_BYTES:
@@ -256,7 +332,9 @@ class BatchSealer:
             )
             self._used = 0
         self._used += 1
-        return _seal(KIND_BATCH, header.encode(), plaintext, self._secret, self._key_block, self._digest)
+        return _seal_batch_with(
+            header, plaintext, self._secret, self._key_block, self._digest, os.urandom(_SALT_LEN)
+        )
 
 
 class BatchOpener:
@@ -272,7 +350,7 @@ class BatchOpener:
         self._cache_size = cache_size
         self._cache: OrderedDict[bytes, bytes] = OrderedDict()
 
-    def open(self, envelope: bytes) -> tuple[BatchHeader, bytes]:
+    def open(self, envelope: bytes) -> OpenedBatch:
         parsed = _Parsed(envelope, KIND_BATCH)
         header = BatchHeader.decode(parsed.header)
         secret = self._cache.get(parsed.key_block)
@@ -285,37 +363,64 @@ class BatchOpener:
             self._cache.move_to_end(parsed.key_block)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        return header, plaintext
+        reply_secret = _reply_secret(secret, parsed.salt, hashlib.sha256(parsed.header).digest())
+        return OpenedBatch(header, plaintext, reply_secret)
 
 
 # ------------------------------------------------------------------------------------------- replies
 
 
-def _request_binding(request_header: BatchHeader) -> bytes:
-    return hashlib.sha256(request_header.encode()).digest()
+def _seal_reply_with(
+    request_header: BatchHeader,
+    plaintext: bytes,
+    reply_secret: bytes,
+    kem_secret: bytes,
+    key_block: bytes,
+    created_at: dt.datetime,
+    salt: bytes,
+) -> bytes:
+    """Seal a reply with explicit KEM secret, key block and salt (random in production; fixed in vectors)."""
+    reply_header = ReplyHeader(batch_id=request_header.batch_id, created_at=created_at).encode()
+    binding = _request_binding(request_header)
+    dem_secret = kem_secret + _check_secret(reply_secret)
+    return _seal(KIND_REPLY, reply_header, plaintext, dem_secret, key_block, binding, salt)
 
 
 def seal_reply(
-    request_header: BatchHeader, plaintext: bytes, *, created_at: dt.datetime | None = None
+    request_header: BatchHeader,
+    plaintext: bytes,
+    reply_secret: bytes,
+    *,
+    created_at: dt.datetime | None = None,
 ) -> bytes:
-    """Seal the enclave's reply to ``request_header.reply_public_key``, bound to that exact request."""
-    when = created_at or dt.datetime.now(dt.UTC)
-    reply_header = ReplyHeader(batch_id=request_header.batch_id, created_at=when).encode()
+    """Seal the enclave's reply to ``request_header.reply_public_key``, bound to that exact request and
+    authenticated by ``reply_secret`` (:attr:`OpenedBatch.reply_secret` of the batch it answers)."""
     binding = _request_binding(request_header)
-    secret = os.urandom(_SECRET_LEN)
+    kem_secret = os.urandom(_SECRET_LEN)
     recipient = x25519.X25519PublicKey.from_public_bytes(request_header.reply_public_key)
-    key_block = SUITE.encrypt(secret, recipient, info=_kem_info(KIND_REPLY, binding))
-    return _seal(KIND_REPLY, reply_header, plaintext, secret, key_block, binding)
+    key_block = SUITE.encrypt(kem_secret, recipient, info=_kem_info(KIND_REPLY, binding))
+    when = created_at or dt.datetime.now(dt.UTC)
+    return _seal_reply_with(
+        request_header, plaintext, reply_secret, kem_secret, key_block, when, os.urandom(_SALT_LEN)
+    )
 
 
 def open_reply(
-    envelope: bytes, reply_private_key: x25519.X25519PrivateKey, request_header: BatchHeader
+    envelope: bytes,
+    reply_private_key: x25519.X25519PrivateKey,
+    request_header: BatchHeader,
+    reply_secret: bytes,
 ) -> bytes:
-    """Open a reply to ``request_header``; refuse replies to any other batch or request."""
+    """Open a reply to ``request_header`` sealed by the party that opened that batch.
+
+    ``reply_secret`` is :attr:`SealedEnvelope.reply_secret` of the batch. Replies to any other batch or
+    request, and replies built without the batch's session secret (by the host, say), are refused.
+    """
+    _check_secret(reply_secret)
     parsed = _Parsed(envelope, KIND_REPLY)
     reply_header = ReplyHeader.decode(parsed.header)
     if reply_header.batch_id != request_header.batch_id:
         raise EnvelopeError("reply answers a different batch id")
     binding = _request_binding(request_header)
-    secret = _unwrap_secret(parsed.key_block, reply_private_key, _kem_info(KIND_REPLY, binding))
-    return parsed.decrypt(secret, KIND_REPLY, binding)
+    kem_secret = _unwrap_secret(parsed.key_block, reply_private_key, _kem_info(KIND_REPLY, binding))
+    return parsed.decrypt(kem_secret + reply_secret, KIND_REPLY, binding)

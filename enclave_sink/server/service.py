@@ -104,7 +104,7 @@ class EnclaveService:
             raise ServiceError(409, "reattest", REATTEST_MESSAGE) from None
         try:
             with key.open_lock:
-                header, plaintext = opener.open(envelope)
+                header, plaintext, reply_secret = opener.open(envelope)
         except EnvelopeError as exc:
             raise ServiceError(400, "bad-envelope", f"envelope refused: {exc}") from None
         if header.policy_hash not in self.config.allowed_policy_hashes:
@@ -127,7 +127,8 @@ class EnclaveService:
             raise ServiceError(502, "backend-failed", str(exc)) from None
         if len(results) != len(records):
             raise ServiceError(500, "backend-failed", "backend returned the wrong number of results")
-        reply = seal_reply(header, canonical_json({"results": results}))
+        # The reply secret comes from the batch's session secret: only we (who opened it) can seal this.
+        reply = seal_reply(header, canonical_json({"results": results}), reply_secret)
         logger.debug("batch %s: %d records processed under key %s", header.batch_id, len(records), key.key_id)
         return header, reply
 

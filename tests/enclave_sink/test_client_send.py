@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import http.client
+import json
 import random
 import socket
+import struct
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import pytest
 
 from redactline.enclave_sink import envelope
 from redactline.enclave_sink.client import (
+    ENCLAVE_BAD_REPLY,
     ENCLAVE_REFUSED,
     ENCLAVE_UNAVAILABLE,
     AttestationRejected,
@@ -85,3 +94,94 @@ def test_trust_refuses_an_unsafe_root_without_the_flag_and_a_real_root_without_p
         EnclaveTrust(root_pem=trust.root_pem).verifier()
     with pytest.raises(AttestationRejected, match="PCR policy"):
         EnclaveTrust().verifier()  # the AWS root, no measurements: never accepted
+
+
+class ForgingHost:
+    """The untrusted host between client and enclave, on 127.0.0.1: it forwards everything and keeps
+    what it sees (attestation documents, sealed batches with their clear headers), then answers each
+    batch with a reply it built itself from that, instead of the enclave's."""
+
+    def __init__(self, target: str) -> None:
+        self.documents: list[bytes] = []
+        self.batches: list[bytes] = []
+        self.forged = 0
+        upstream = urlsplit(target)
+        host = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _forward(self, body: bytes | None) -> tuple[int, str, bytes]:
+                conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in {"host", "connection"}}
+                conn.request(self.command, self.path, body=body, headers=headers)
+                answer = conn.getresponse()
+                out = (answer.status, answer.getheader("content-type", ""), answer.read())
+                conn.close()
+                return out
+
+            def _answer(self, status: int, content_type: str, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("content-type", content_type)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                self._answer(*self._forward(None))
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                status, content_type, answer = self._forward(body)
+                if self.path == "/v1/attestation" and status == 200:
+                    host.documents.append(base64.b64decode(json.loads(answer)["document"]))
+                if self.path == "/v1/batches" and status == 200:
+                    answer = host.forge(body)
+                self._answer(status, content_type, answer)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def forge(self, batch: bytes) -> bytes:
+        """A well-formed reply for ``batch`` from public data: the clear header (its reply_public_key
+        included), the batch bytes and the attestation document stand in for the reply secret."""
+        self.batches.append(batch)
+        header_len = struct.unpack_from(">I", batch, 6)[0]
+        header = envelope.BatchHeader.decode(batch[18 : 18 + header_len])
+        stand_in = hashlib.sha256(batch + self.documents[-1]).digest()
+        results = [{"forged": True}] * header.record_count
+        self.forged += 1
+        return envelope.seal_reply(header, json.dumps({"results": results}).encode(), stand_in)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def test_a_reply_forged_by_the_host_is_refused(running):
+    thread, trust = running
+    host = ForgingHost(thread.base_url)
+    retry = RetryPolicy(attempts=2, backoff=0.01, sleep=lambda seconds: None)
+    try:
+        with EnclaveClient(host.url, trust.verifier(), retry=retry) as client, \
+                pytest.raises(BatchFailed) as err:
+            client.send([{"text": "Met in Paris."}], policy_hash=POLICY, region=REGION, batch_id="b-via-host")
+    finally:
+        host.close()
+    assert host.forged == 1 and host.documents and host.batches  # the host saw it all and answered
+    assert err.value.reason == ENCLAVE_BAD_REPLY and "b-via-host" in str(err.value)
+    # The same client through no host gets the enclave's own reply.
+    with _client(running) as client:
+        results = client.send(
+            [{"text": "Met in Paris."}], policy_hash=POLICY, region=REGION, batch_id="b-direct"
+        )
+    assert results and "forged" not in results[0]

@@ -12,7 +12,6 @@ import pytest
 
 from redactline.enclave_sink.attestation import NitroAttestationVerifier
 from redactline.enclave_sink.client import EnclaveClient, ServiceRefused
-from redactline.enclave_sink.envelope import open_reply
 from redactline.enclave_sink.server.backends import SpacyAnalysisBackend
 from redactline.enclave_sink.server.config import ServiceConfig, canonical_json, configuration_digest
 from redactline.enclave_sink.server.providers import SimulatedNitroProvider
@@ -89,14 +88,15 @@ def test_attestation_rejects_bad_nonces(running):
 def test_replay_refused(running):
     _, client, _ = running
     client.attest()
-    envelope, header, reply_key = client.seal(RECORDS[:1], policy_hash=POLICY, region=REGION)
+    sealed = client.seal(RECORDS[:1], policy_hash=POLICY, region=REGION)
+    envelope, header = sealed.envelope, sealed.header
     reply = client.post_envelope(envelope)
-    assert json.loads(open_reply(reply, reply_key, header))["results"]
+    assert json.loads(sealed.open_reply(reply))["results"]
     with pytest.raises(ServiceRefused) as err:
         client.post_envelope(envelope)
     assert (err.value.status, err.value.code) == (409, "replay")
     # Same batch id, freshly sealed: still a replay.
-    again, _, _ = client.seal(RECORDS[:1], policy_hash=POLICY, region=REGION, batch_id=header.batch_id)
+    again = client.seal(RECORDS[:1], policy_hash=POLICY, region=REGION, batch_id=header.batch_id).envelope
     with pytest.raises(ServiceRefused) as err:
         client.post_envelope(again)
     assert err.value.code == "replay"
@@ -105,11 +105,11 @@ def test_replay_refused(running):
 def test_policy_and_region_refused(running):
     _, client, _ = running
     client.attest()
-    envelope, _, _ = client.seal(RECORDS, policy_hash=OTHER_POLICY, region=REGION)
+    envelope = client.seal(RECORDS, policy_hash=OTHER_POLICY, region=REGION).envelope
     with pytest.raises(ServiceRefused) as err:
         client.post_envelope(envelope)
     assert (err.value.status, err.value.code) == (403, "policy-not-allowed")
-    envelope, _, _ = client.seal(RECORDS, policy_hash=POLICY, region="us-east-1")
+    envelope = client.seal(RECORDS, policy_hash=POLICY, region="us-east-1").envelope
     with pytest.raises(ServiceRefused) as err:
         client.post_envelope(envelope)
     assert (err.value.status, err.value.code) == (403, "region-not-allowed")
@@ -131,7 +131,7 @@ def test_oversize_refused_while_reading(running):
     r = httpx.post(f"{thread.base_url}/v1/batches", content=chunks(), headers=headers)
     assert r.status_code == 413
     # A sealed batch over the limit, too.
-    envelope, _, _ = client.seal([{"t": "x" * 70_000}], policy_hash=POLICY, region=REGION)
+    envelope = client.seal([{"t": "x" * 70_000}], policy_hash=POLICY, region=REGION).envelope
     with pytest.raises(ServiceRefused) as err:
         client.post_envelope(envelope)
     assert err.value.status == 413
@@ -141,7 +141,7 @@ def test_oversize_refused_while_reading(running):
 def test_tampered_envelope_refused(running, where):
     _, client, _ = running
     client.attest()
-    envelope, _, _ = client.seal(RECORDS, policy_hash=POLICY, region=REGION)
+    envelope = client.seal(RECORDS, policy_hash=POLICY, region=REGION).envelope
     data = bytearray(envelope)
     if where == "header":
         data[30] ^= 1
@@ -161,11 +161,11 @@ def test_tampered_envelope_refused(running, where):
 def test_record_count_mismatch_refused(running):
     _, client, _ = running
     client.attest()
-    envelope, header, _ = client.seal(RECORDS, policy_hash=POLICY, region=REGION)
+    header = client.seal(RECORDS, policy_hash=POLICY, region=REGION).header
     from redactline.enclave_sink.envelope import BatchHeader
 
     wrong = BatchHeader(header.batch_id + "x", POLICY, REGION, 5, header.reply_public_key, header.created_at)
-    envelope = client.session.sealer.seal(wrong, canonical_json({"records": RECORDS}))
+    envelope = client.session.sealer.seal(wrong, canonical_json({"records": RECORDS})).envelope
     with pytest.raises(ServiceRefused) as err:
         client.post_envelope(envelope)
     assert err.value.code == "bad-payload"
@@ -174,7 +174,7 @@ def test_record_count_mismatch_refused(running):
 def test_unknown_document_asks_to_reattest(running):
     _, client, _ = running
     client.attest()
-    envelope, _, _ = client.seal(RECORDS, policy_hash=POLICY, region=REGION)
+    envelope = client.seal(RECORDS, policy_hash=POLICY, region=REGION).envelope
     with pytest.raises(ServiceRefused) as err:
         client.post_envelope(envelope, document_sha256=os.urandom(32))
     assert (err.value.status, err.value.code) == (409, "reattest")
@@ -191,7 +191,7 @@ def test_nothing_decrypted_is_logged(backend, caplog):
             thread.base_url, NitroAttestationVerifier(root=provider.simulator.unsafe_trust_root())
         )
         results = client.process(records, policy_hash=POLICY, region=REGION)
-        bad, _, _ = client.seal(records, policy_hash=OTHER_POLICY, region=REGION)
+        bad = client.seal(records, policy_hash=OTHER_POLICY, region=REGION).envelope
         with pytest.raises(ServiceRefused):
             client.post_envelope(bad)
         client.close()
@@ -228,14 +228,14 @@ def test_key_rotation_refuses_old_key_after_grace(backend):
         verifier = NitroAttestationVerifier(root=provider.simulator.unsafe_trust_root())
         client = EnclaveClient(thread.base_url, verifier)
         old = client.attest()
-        in_flight, h1, k1 = client.seal(RECORDS[:1], policy_hash=POLICY, region=REGION)
-        late, _, _ = client.seal(RECORDS[:1], policy_hash=POLICY, region=REGION)
+        in_flight = client.seal(RECORDS[:1], policy_hash=POLICY, region=REGION)
+        late = client.seal(RECORDS[:1], policy_hash=POLICY, region=REGION).envelope
         now[0] += dt.timedelta(minutes=10, seconds=1)  # lifetime over: rotation on next use
         new = client.attest()
         assert new.key_id != old.key_id and new.verified.public_key != old.verified.public_key
         # Within the grace period the previous key still opens in-flight batches.
-        reply = client.post_envelope(in_flight, old.verified.document_sha256)
-        assert json.loads(open_reply(reply, k1, h1))["results"]
+        reply = client.post_envelope(in_flight.envelope, old.verified.document_sha256)
+        assert json.loads(in_flight.open_reply(reply))["results"]
         now[0] += dt.timedelta(seconds=31)
         with pytest.raises(ServiceRefused) as err:
             client.post_envelope(late, old.verified.document_sha256)

@@ -39,9 +39,12 @@ def test_attest_verify_seal_open_reply():
     reply_key = x25519.X25519PrivateKey.generate()
     header = _header(reply_key)
     sealed = seal_batch(header, b'{"text": "[REDACTED]"}', verified.public_key, verified.document_sha256)
-    got_header, plaintext = open_batch(sealed, sim.private_key, verified.document_sha256)
+    got_header, plaintext, reply_secret = open_batch(
+        sealed.envelope, sim.private_key, verified.document_sha256
+    )
     assert plaintext == b'{"text": "[REDACTED]"}' and got_header == header
-    assert open_reply(seal_reply(got_header, b"answer"), reply_key, header) == b"answer"
+    reply = seal_reply(got_header, b"answer", reply_secret)
+    assert open_reply(reply, reply_key, header, sealed.reply_secret) == b"answer"
 
 
 def test_key_rotation_changes_the_published_key():
@@ -53,7 +56,9 @@ def test_key_rotation_changes_the_published_key():
     second = verifier.verify(sim.attest(b"2"))
     assert first.public_key != second.public_key
     header = _header(x25519.X25519PrivateKey.generate())
-    sealed = seal_batch(header, b"x", enclave_public_key_from_attestation(second), second.document_sha256)
+    sealed = seal_batch(
+        header, b"x", enclave_public_key_from_attestation(second), second.document_sha256
+    ).envelope
     assert open_batch(sealed, sim.private_key, second.document_sha256)[1] == b"x"
     with pytest.raises(EnvelopeError):
         open_batch(sealed, old_private, second.document_sha256)
