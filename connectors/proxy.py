@@ -3,24 +3,26 @@
 Existing clients (the official ``openai`` SDK, LangChain, curl) point their base URL at the proxy and
 change nothing else. Per ``POST /v1/chat/completions``:
 
-Steps 1, 2 and 4 are the egress exchange (:mod:`redactline.policies.exchange`) that the batch LLM stage
-and ``redactline prompt`` use too:
-
-1. every message's text (string ``content``, the ``text`` parts of list content, ``name``, tool-call
-   ``arguments``, ``refusal``) is redacted with the policy's engine under ONE pseudonym context
+0. the request must come from a local program, not a web page: its ``Host`` names the proxy's loopback
+   address and port (DNS rebinding), it has no ``Origin`` header and its Content-Type is
+   ``application/json`` (CSRF); with a local token (``--require-token-env``) it carries
+   ``Authorization: Bearer <token>``. Otherwise 403 (401 for the token), nothing is read further;
+1. the body is read by the closed request model (:mod:`redactline.connectors.proxy_request`): every
+   string is either text, redacted with the policy's engine under ONE pseudonym context
    (:meth:`EgressExchange.redact_texts`), so ``<PERSON_1>`` is the same person in the system prompt,
-   the history and the question;
+   the history, the tool descriptions and the question; or an identifier (tool names, ids) the engine
+   must find nothing in; or a checked closed value. Anything else is a 400 naming the field;
 2. with a destination, the policy's residency rules and the destination's egress controls decide
    whether the request may leave at all (:meth:`Redacted.decide`); a refusal is a 403
    ``{"error": {"type": "redactline_policy", "code": <reason>, ...}}``;
 3. the sanitized request goes to the upstream OpenAI-compatible API with httpx;
-4. the answer's ``content`` / tool-call ``arguments`` are re-identified from the request's vault
-   (:meth:`Redacted.reidentify`); when streaming, every delta goes through :meth:`Redacted.stream`
-   and held-back text is flushed at ``finish_reason`` and before ``[DONE]``.
+4. the answer's ``content`` / ``refusal`` are re-identified from the request's vault
+   (:meth:`Redacted.reidentify`), tool-call and function-call ``arguments`` value by value when they are
+   JSON; when streaming, every text delta goes through :meth:`Redacted.stream` and held-back text is
+   flushed at ``finish_reason`` and before ``[DONE]``; streamed arguments are held until their choice
+   finishes, then re-identified whole.
 
-Fail closed: content the proxy cannot redact (images, audio, files, unknown part types or message
-fields) is refused with 400 instead of being forwarded. ``user`` and ``metadata`` are dropped (free-form
-identifiers). Nothing the proxy logs contains message text: only status codes, reason codes, counts.
+Nothing the proxy logs contains request text: only status codes, reason codes, counts.
 
 Upstream failures become 502 (429 stays 429 with its ``Retry-After``, so clients back off); a 4xx
 from the upstream is relayed with its status and a generic message, never the upstream's text.
@@ -29,10 +31,11 @@ from the upstream is relayed with its status and a generic message, never the up
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,31 +53,14 @@ from redactline.policies.log_hygiene import quiet_text_loggers
 from redactline.policies.reidentify import StreamingReidentifier
 
 from .local_server import UvicornThread
+from .proxy_request import REQUEST_ERROR, ParsedRequest, ProxyRefusal, parse_request, refuse_identifiers
 
 logger = logging.getLogger(__name__)
 
 POLICY_ERROR = "redactline_policy"
-REQUEST_ERROR = "redactline_request"
 UPSTREAM_ERROR = "redactline_upstream"
 
-# Message keys the proxy understands. Anything else is refused rather than forwarded unread.
-_MESSAGE_TEXT_KEYS = ("content", "name", "refusal")
-_MESSAGE_PASS_KEYS = ("role", "tool_call_id", "tool_calls", "function_call")
-_DROPPED_TOP_LEVEL = ("user", "metadata")
-
-
-class ProxyRefusal(Exception):
-    """A request the proxy will not forward. ``message`` is PII-free by construction."""
-
-    def __init__(self, status: int, error_type: str, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error_type = error_type
-        self.code = code
-        self.message = message
-
-    def response(self) -> JSONResponse:
-        return _error(self.status, self.error_type, self.code, self.message)
+_LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
 def _error(status: int, error_type: str, code: str, message: str, headers: dict[str, str] | None = None
@@ -94,16 +80,25 @@ class Redactor:
     def from_engine(cls, engine: Any) -> Redactor:
         return cls(engine)
 
-    def redact(self, exchange: EgressExchange, texts: list[str]) -> Redacted:
-        """``texts`` redacted by ``exchange`` (built on this engine) under one context."""
+    def redact_request(self, exchange: EgressExchange, request: ParsedRequest) -> Redacted:
+        """Refuse ``request`` when an identifier holds an entity; else its texts redacted by ``exchange``
+        (built on this engine) under one context."""
         with self._lock:
-            return exchange.redact_texts(texts)
+            values = list(dict.fromkeys(identifier.value for identifier in request.identifiers))
+            if values:
+                found = {
+                    value: [r.entity_type for r in results if value[r.start:r.end].strip()]
+                    for value, results in zip(values, self.engine.analyze_texts(values), strict=True)
+                }
+                refuse_identifiers(request.identifiers, [found[i.value] for i in request.identifiers])
+            return exchange.redact_texts([slot.text for slot in request.texts])
 
 
 @dataclass
 class ProxyConfig:
     """Where to forward and under which controls. ``api_key`` None: the client's Authorization header
-    is forwarded as it came."""
+    is forwarded as it came, unless ``local_token`` is set: then clients must present it as their bearer
+    token and it never goes upstream."""
 
     upstream: str
     api_key: str | None = field(default=None, repr=False)
@@ -113,79 +108,44 @@ class ProxyConfig:
     jurisdiction: str | None = None
     timeout_s: float = 120.0
     max_body_bytes: int = 16 * 1024 * 1024
+    local_token: str | None = field(default=None, repr=False)
 
     @property
     def base(self) -> str:
         return self.upstream.rstrip("/")
 
 
-# --- request side -----------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Slot:
-    """A place in the request body holding text to redact, and how to write the redacted text back."""
-
-    text: str
-    put: Callable[[str], None]
-
-
-def _collect_slots(body: dict[str, Any]) -> list[_Slot]:
-    """Every text of the request that the model will read; refuses what cannot be redacted."""
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise ProxyRefusal(400, REQUEST_ERROR, "invalid_messages", "messages must be a non-empty list")
-    slots: list[_Slot] = []
-
-    def slot(container: dict[str, Any] | list[Any], key: Any) -> None:
-        value = container[key]
-        if isinstance(value, str):
-            slots.append(_Slot(value, lambda new, c=container, k=key: c.__setitem__(k, new)))
-
-    for index, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise ProxyRefusal(400, REQUEST_ERROR, "invalid_messages", f"messages[{index}] is not an object")
-        unknown = sorted(set(message) - set(_MESSAGE_TEXT_KEYS) - set(_MESSAGE_PASS_KEYS))
-        if unknown:
-            raise ProxyRefusal(
-                400, REQUEST_ERROR, "unsupported_field",
-                f"messages[{index}] has fields the proxy cannot redact: {', '.join(unknown)[:200]}",
-            )
-        for key in ("name", "refusal"):
-            if key in message:
-                slot(message, key)
-        content = message.get("content")
-        if isinstance(content, str):
-            slot(message, "content")
-        elif isinstance(content, list):
-            for part_index, part in enumerate(content):
-                if not isinstance(part, dict) or part.get("type") not in ("text", "refusal"):
-                    kind = part.get("type") if isinstance(part, dict) else None
-                    shown = kind if isinstance(kind, str) and kind.isidentifier() else "unknown"
-                    raise ProxyRefusal(
-                        400, REQUEST_ERROR, "unsupported_content",
-                        f"messages[{index}].content[{part_index}]: {shown} parts cannot be redacted; "
-                        "only text is forwarded",
-                    )
-                key = part["type"]
-                if not isinstance(part.get(key), str):
-                    raise ProxyRefusal(400, REQUEST_ERROR, "invalid_messages",
-                                       f"messages[{index}].content[{part_index}] has no {key} string")
-                slot(part, key)
-        elif content is not None:
-            raise ProxyRefusal(400, REQUEST_ERROR, "invalid_messages",
-                               f"messages[{index}].content is invalid")
-        for call in message.get("tool_calls") or []:
-            function = call.get("function") if isinstance(call, dict) else None
-            if isinstance(function, dict) and "arguments" in function:
-                slot(function, "arguments")
-        legacy = message.get("function_call")
-        if isinstance(legacy, dict) and "arguments" in legacy:
-            slot(legacy, "arguments")
-    return slots
-
-
 # --- response side ----------------------------------------------------------------------------------------
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def reidentify_arguments(arguments: str, vault: Restorer) -> str:
+    """Tool-call arguments with the originals put back: value by value (keys too) when they are JSON, so a
+    restored value with quotes or backslashes stays valid JSON; as text otherwise. Unchanged arguments
+    keep their exact spelling."""
+    try:
+        parsed = json.loads(arguments, parse_constant=_no_constant)
+    except ValueError:
+        return vault.reidentify(arguments)
+    changed = False
+
+    def walk(value: Any) -> Any:
+        nonlocal changed
+        if isinstance(value, str):
+            restored = vault.reidentify(value)
+            changed = changed or restored != value
+            return restored
+        if isinstance(value, list):
+            return [walk(item) for item in value]
+        if isinstance(value, dict):
+            return {walk(key): walk(item) for key, item in value.items()}
+        return value
+
+    restored = walk(parsed)
+    return json.dumps(restored, ensure_ascii=False) if changed else arguments
 
 
 def _reidentify_message(message: Any, vault: Restorer) -> None:
@@ -194,10 +154,11 @@ def _reidentify_message(message: Any, vault: Restorer) -> None:
     for key in ("content", "refusal"):
         if isinstance(message.get(key), str):
             message[key] = vault.reidentify(message[key])
-    for call in message.get("tool_calls") or []:
-        function = call.get("function") if isinstance(call, dict) else None
+    functions = [call.get("function") for call in message.get("tool_calls") or [] if isinstance(call, dict)]
+    functions.append(message.get("function_call"))
+    for function in functions:
         if isinstance(function, dict) and isinstance(function.get("arguments"), str):
-            function["arguments"] = vault.reidentify(function["arguments"])
+            function["arguments"] = reidentify_arguments(function["arguments"], vault)
 
 
 def reidentify_completion(body: Any, vault: Restorer) -> Any:
@@ -210,15 +171,21 @@ def reidentify_completion(body: Any, vault: Restorer) -> Any:
 
 
 class StreamRewriter:
-    """Re-identifies a chat-completion SSE stream chunk by chunk (one streaming re-identifier per
-    choice and text slot), flushing held-back text when a choice finishes and before ``[DONE]``."""
+    """Re-identifies a chat-completion SSE stream chunk by chunk.
+
+    ``content`` and ``refusal`` go through one streaming re-identifier per choice, flushed when the choice
+    finishes and before ``[DONE]``. Tool-call (and legacy function-call) ``arguments`` are held per call
+    and sent re-identified (value by value when JSON) in the chunk that finishes the choice: a placeholder
+    split across deltas, or a restored value that needs JSON escaping, is only safe on the whole text.
+    """
 
     def __init__(self, vault: Restorer) -> None:
         self._vault = vault
-        self._streams: dict[tuple[int, str, int], StreamingReidentifier] = {}
+        self._streams: dict[tuple[int, str], StreamingReidentifier] = {}
+        self._arguments: dict[tuple[int, str, int], list[str]] = {}
         self._template: dict[str, Any] | None = None
 
-    def _stream(self, key: tuple[int, str, int]) -> StreamingReidentifier:
+    def _stream(self, key: tuple[int, str]) -> StreamingReidentifier:
         if key not in self._streams:
             self._streams[key] = self._vault.stream()
         return self._streams[key]
@@ -226,21 +193,34 @@ class StreamRewriter:
     def _flush_choice(self, index: int, delta: dict[str, Any]) -> None:
         for key in sorted(k for k in self._streams if k[0] == index):
             rest = self._streams.pop(key).finish()
-            if not rest:
+            if rest:
+                slot = key[1]
+                delta[slot] = (delta.get(slot) or "") + rest
+        for key in sorted(k for k in self._arguments if k[0] == index):
+            held = "".join(self._arguments.pop(key))
+            if not held:
                 continue
-            _, slot, tool = key
-            if slot == "content":
-                delta["content"] = (delta.get("content") or "") + rest
-            elif slot == "refusal":
-                delta["refusal"] = (delta.get("refusal") or "") + rest
+            _, kind, tool = key
+            if kind == "function":
+                function = delta.get("function_call")
+                if not isinstance(function, dict):
+                    function = delta["function_call"] = {}
             else:
-                calls = delta.setdefault("tool_calls", [])
+                calls = delta.get("tool_calls")
+                if not isinstance(calls, list):
+                    calls = delta["tool_calls"] = []
                 target = next((c for c in calls if isinstance(c, dict) and c.get("index") == tool), None)
                 if target is None:
-                    target = {"index": tool, "function": {"arguments": ""}}
+                    target = {"index": tool, "function": {}}
                     calls.append(target)
                 function = target.setdefault("function", {})
-                function["arguments"] = (function.get("arguments") or "") + rest
+            restored = reidentify_arguments(held, self._vault)
+            function["arguments"] = (function.get("arguments") or "") + restored
+
+    def _hold(self, key: tuple[int, str, int], function: Any) -> None:
+        if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+            self._arguments.setdefault(key, []).append(function["arguments"])
+            function["arguments"] = ""
 
     def chunk(self, data: dict[str, Any]) -> dict[str, Any]:
         """Rewrite one parsed ``chat.completion.chunk``."""
@@ -254,12 +234,12 @@ class StreamRewriter:
                 delta = choice["delta"] = {}
             for slot in ("content", "refusal"):
                 if isinstance(delta.get(slot), str):
-                    delta[slot] = self._stream((index, slot, 0)).feed(delta[slot])
+                    delta[slot] = self._stream((index, slot)).feed(delta[slot])
             for call in delta.get("tool_calls") or []:
-                function = call.get("function") if isinstance(call, dict) else None
-                if isinstance(function, dict) and isinstance(function.get("arguments"), str):
-                    key = (index, "tool", call.get("index", 0))
-                    function["arguments"] = self._stream(key).feed(function["arguments"])
+                if isinstance(call, dict):
+                    tool = call.get("index")
+                    self._hold((index, "tool", tool if isinstance(tool, int) else 0), call.get("function"))
+            self._hold((index, "function", 0), delta.get("function_call"))
             if choice.get("finish_reason") is not None:
                 self._flush_choice(index, delta)
         return data
@@ -267,7 +247,7 @@ class StreamRewriter:
     def leftovers(self) -> dict[str, Any] | None:
         """A final chunk with text still held back (a stream that ended without finish_reason)."""
         choices = []
-        for index in sorted({k[0] for k in self._streams}):
+        for index in sorted({k[0] for k in self._streams} | {k[0] for k in self._arguments}):
             delta: dict[str, Any] = {}
             self._flush_choice(index, delta)
             if delta:
@@ -356,11 +336,51 @@ def _refusal(config: ProxyConfig, decision: ExchangeDecision) -> ProxyRefusal:
     return ProxyRefusal(403, POLICY_ERROR, code, f"destination {config.destination_name}: {decision.detail}")
 
 
+def _allowed_hosts(scope: Any) -> set[str]:
+    """The ``Host`` values that name this proxy: its loopback names, or the address the client connected
+    to, with the port it listens on (a DNS-rebound page sends its own host name instead)."""
+    server = scope.get("server")
+    if not server or server[1] is None:
+        return set()
+    address, port = str(server[0]).lower(), server[1]
+    names = {*_LOOPBACK_NAMES, f"[{address}]" if ":" in address else address}
+    return {f"{name}:{port}" for name in names} | (names if port == 80 else set())
+
+
+def _forbidden(config: ProxyConfig, request: Request, *, json_body: bool) -> ProxyRefusal | None:
+    """Why ``request`` may not use the proxy (a web page, a rebound DNS name, a missing local token)."""
+    if request.headers.get("host", "").strip().lower() not in _allowed_hosts(request.scope):
+        return ProxyRefusal(403, REQUEST_ERROR, "forbidden_host",
+                            "the Host header must name the proxy's loopback address and port "
+                            "(127.0.0.1, localhost or [::1])")
+    if "origin" in request.headers:
+        return ProxyRefusal(403, REQUEST_ERROR, "cross_origin",
+                            "requests with an Origin header (web pages) are refused")
+    if json_body:
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "application/json":
+            return ProxyRefusal(403, REQUEST_ERROR, "unsupported_media_type",
+                                "the request's Content-Type must be application/json")
+    if config.local_token is not None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        expected = config.local_token.encode("utf-8")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode("utf-8"), expected):
+            return ProxyRefusal(401, REQUEST_ERROR, "invalid_local_token",
+                                "this proxy requires its local token as the bearer token")
+    return None
+
+
+def _refused(refusal: ProxyRefusal) -> JSONResponse:
+    logger.info("proxy: refused a request (%d %s)", refusal.status, refusal.code)
+    headers = {"www-authenticate": "Bearer"} if refusal.status == 401 else None
+    return JSONResponse(refusal.payload(), status_code=refusal.status, headers=headers)
+
+
 def _upstream_headers(config: ProxyConfig, request: Request) -> dict[str, str]:
     headers = {"accept": request.headers.get("accept", "application/json")}
     if config.api_key is not None:
         headers["authorization"] = f"Bearer {config.api_key}"
-    elif "authorization" in request.headers:
+    elif config.local_token is None and "authorization" in request.headers:
         headers["authorization"] = request.headers["authorization"]
     return headers
 
@@ -403,21 +423,18 @@ def build_app(config: ProxyConfig, redactor: Redactor, *, transport: httpx.Async
 
     async def completions(request: Request) -> Response:
         try:
-            body = await _read_json(request, config.max_body_bytes)
-            slots = _collect_slots(body)
-            redacted = await run_in_threadpool(redactor.redact, exchange, [s.text for s in slots])
+            if (forbidden := _forbidden(config, request, json_body=True)) is not None:
+                raise forbidden
+            parsed = parse_request(await _read_json(request, config.max_body_bytes))
+            redacted = await run_in_threadpool(redactor.redact_request, exchange, parsed)
             assert redacted.texts is not None
-            for slot_, text in zip(slots, redacted.texts, strict=True):
-                slot_.put(text)
+            body = parsed.apply(redacted.texts)
             decision = redacted.decide(config.jurisdiction)
             if not decision.allowed:
                 raise _refusal(config, decision)
         except ProxyRefusal as refusal:
-            logger.info("proxy: refused a request (%s)", refusal.code)
-            return refusal.response()
-        for key in _DROPPED_TOP_LEVEL:
-            body.pop(key, None)
-        stream = body.get("stream") is True
+            return _refused(refusal)
+        stream = parsed.stream
         upstream = client().build_request(
             "POST", f"{config.base}/chat/completions",
             content=json.dumps(body, ensure_ascii=False).encode("utf-8"),
@@ -459,6 +476,8 @@ def build_app(config: ProxyConfig, redactor: Redactor, *, transport: httpx.Async
                                  headers={"cache-control": "no-cache"})
 
     async def models(request: Request) -> Response:
+        if (forbidden := _forbidden(config, request, json_body=False)) is not None:
+            return _refused(forbidden)
         try:
             response = await client().get(f"{config.base}/models", headers=_upstream_headers(config, request))
         except httpx.HTTPError as exc:
@@ -471,6 +490,9 @@ def build_app(config: ProxyConfig, redactor: Redactor, *, transport: httpx.Async
             return _error(502, UPSTREAM_ERROR, "upstream_bad_response", "the upstream answer is not JSON")
 
     async def healthz(request: Request) -> Response:
+        forbidden = _forbidden(config, request, json_body=False)
+        if forbidden is not None and forbidden.status == 403:  # no token needed, but only local programs
+            return _refused(forbidden)
         return JSONResponse({"status": "ok", "destination": config.destination_name})
 
     @contextlib.asynccontextmanager

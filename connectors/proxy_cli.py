@@ -28,7 +28,15 @@ Every message's text is redacted with the policy under one pseudonym context per
 Images, audio and files are refused (they cannot be redacted). With --destination, the destination's
 egress controls (never_send, allowed_entities, jurisdictions) and the policy's residency rules apply,
 for the jurisdiction given by --jurisdiction; a refused request gets HTTP 403 and is never sent.
-Nothing logged contains message text.
+
+The request model is closed: every string of a request is redacted (messages, names, tool and function
+descriptions, JSON-schema descriptions and examples, tool-call arguments value by value, stop sequences,
+prediction content), or is a name or id that must hold no personal data, or a checked value such as
+"auto"; any other field is refused with HTTP 400 naming its path. Only local programs may use the proxy:
+a request whose Host is not the proxy's loopback address and port, with an Origin header (a web page) or
+with a Content-Type other than application/json gets HTTP 403. With --require-token-env, clients must
+also send "Authorization: Bearer <token>" (HTTP 401 otherwise) and their Authorization header is never
+forwarded. Nothing logged contains message text.
 """
 
 
@@ -55,6 +63,12 @@ def register(subparsers: Any) -> None:
         "--api-key-env", metavar="VAR",
         help="environment variable holding the upstream API key (default: the destination's api_key_env; "
         "with neither, the client's Authorization header is forwarded)",
+    )
+    p.add_argument(
+        "--require-token-env", metavar="VAR",
+        help="environment variable holding a local token: clients must send 'Authorization: Bearer <token>' "
+        "(compared in constant time; HTTP 401 otherwise), and their Authorization header is never forwarded "
+        "upstream (the upstream key comes from --api-key-env or the destination)",
     )
     p.add_argument(
         "--jurisdiction", metavar="CODE",
@@ -99,6 +113,8 @@ def build_config(args: argparse.Namespace, policy: Any, environ: Mapping[str, st
         raise ValueError(f"--upstream: {str(exc).removeprefix('url: ')}") from None
     key_env = args.api_key_env or (destination.api_key_env if destination is not None else None)
     api_key = read_api_key(key_env, "upstream API key", environ) if key_env else None
+    token_env = args.require_token_env
+    local_token = read_api_key(token_env, "local proxy token", environ) if token_env else None
     jurisdiction = parse_jurisdiction(args.jurisdiction)
     if args.port < 0 or args.port > 65535:
         raise ValueError("--port must be 0..65535")
@@ -111,6 +127,7 @@ def build_config(args: argparse.Namespace, policy: Any, environ: Mapping[str, st
         jurisdiction=jurisdiction,
         timeout_s=args.timeout,
         max_body_bytes=args.max_body_bytes,
+        local_token=local_token,
     )
 
 
@@ -134,6 +151,9 @@ def _cmd_proxy(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"redactline proxy: WARNING: listening on {args.host}: anyone who can reach it gets "
               "re-identified answers", file=sys.stderr)
+    if config.local_token is not None and config.api_key is None:
+        print("redactline proxy: --require-token-env without an upstream key: requests go upstream without "
+              "an Authorization header", file=sys.stderr)
     if config.destination is None:
         print("redactline proxy: no --destination: requests are redacted, but no egress or residency "
               "controls apply", file=sys.stderr)

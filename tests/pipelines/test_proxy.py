@@ -310,7 +310,8 @@ def test_unreachable_upstream_is_502(policy: Policy, redactor: Redactor) -> None
 
 def test_bad_requests(proxy: ProxyThread) -> None:
     url = f"{proxy.base_url}/chat/completions"
-    assert httpx.post(url, content=b"not json").json()["error"]["code"] == "invalid_json"
+    json_type = {"content-type": "application/json"}  # any other type is refused first (CSRF)
+    assert httpx.post(url, content=b"not json", headers=json_type).json()["error"]["code"] == "invalid_json"
     assert httpx.post(url, json={"model": "m", "messages": []}).status_code == 400
 
 
@@ -400,7 +401,7 @@ def test_stream_without_done_still_flushes() -> None:
 
 def args(**overrides: Any) -> argparse.Namespace:
     base = {"destination": None, "upstream": None, "api_key_env": None, "jurisdiction": None, "port": 8787,
-            "timeout": 30.0, "max_body_bytes": 1024}
+            "timeout": 30.0, "max_body_bytes": 1024, "require_token_env": None}
     return argparse.Namespace(**{**base, **overrides})
 
 
