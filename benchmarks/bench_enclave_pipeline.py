@@ -55,10 +55,10 @@ class CryptoTimer:
                 self.seconds += time.perf_counter() - start
                 self.seals += 1
 
-        def timed_open(reply, key, header):  # type: ignore[no-untyped-def]
+        def timed_open(reply, key, header, reply_secret):  # type: ignore[no-untyped-def]
             start = time.perf_counter()
             try:
-                return open_reply(reply, key, header)
+                return open_reply(reply, key, header, reply_secret)
             finally:
                 self.seconds += time.perf_counter() - start
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from redactline.enclave_sink.attestation import NitroAttestationVerifier
 from redactline.enclave_sink.client import EnclaveClient
-from redactline.enclave_sink.envelope import BatchOpener, open_reply, seal_reply
+from redactline.enclave_sink.envelope import BatchOpener, seal_reply
 from redactline.enclave_sink.server.backends import SpacyAnalysisBackend
 from redactline.enclave_sink.server.config import ServiceConfig
 from redactline.enclave_sink.server.providers import SimulatedNitroProvider
@@ -104,9 +104,9 @@ def main(argv: list[str] | None = None) -> None:
         crypto = []
         for batch in batches:
             t0 = time.perf_counter()
-            envelope, header, reply_key = client.seal(batch, policy_hash=POLICY, region="local")
-            opened_header, _ = opener.open(envelope)
-            open_reply(seal_reply(opened_header, reply_payload), reply_key, header)
+            sealed = client.seal(batch, policy_hash=POLICY, region="local")
+            opened = opener.open(sealed.envelope)
+            sealed.open_reply(seal_reply(opened.header, reply_payload, opened.reply_secret))
             crypto.append(time.perf_counter() - t0)
         client.close()
 

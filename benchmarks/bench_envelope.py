@@ -60,14 +60,14 @@ def main(argv: list[str] | None = None) -> None:
     sealer, opener = BatchSealer(enclave.public_key(), digest), BatchOpener(enclave, digest)
 
     def session_round() -> None:
-        assert opener.open(sealer.seal(header, plaintext))[1] is not None
+        assert opener.open(sealer.seal(header, plaintext).envelope)[1] is not None
 
     def stateless_round() -> None:
-        open_batch(seal_batch(header, plaintext, enclave.public_key(), digest), enclave, digest)
+        open_batch(seal_batch(header, plaintext, enclave.public_key(), digest).envelope, enclave, digest)
 
     rows = {"aesgcm": aesgcm_round, "envelope-session": session_round, "envelope-stateless": stateless_round}
     assert (
-        open_batch(seal_batch(header, plaintext, enclave.public_key(), digest), enclave, digest)[1]
+        open_batch(seal_batch(header, plaintext, enclave.public_key(), digest).envelope, enclave, digest)[1]
         == plaintext
     )
     best = dict.fromkeys(rows, 0.0)
