@@ -30,6 +30,7 @@ UNCLOSED_QUOTE = "unclosed_quote"
 FIELD_COUNT = "field_count"
 ENGINE_ERROR = "engine_error"
 SOURCE_ERROR = "source_error"
+FIELD_NAME_PII = "field_name_pii"  # a field name holds PII and the policy says field_names: quarantine
 
 
 @dataclass(frozen=True)

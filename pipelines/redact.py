@@ -7,7 +7,8 @@ destination stage (see :mod:`redactline.pipelines.destinations`).
 ``RedactRecords`` turns prepared records into three tagged outputs:
 
 * ``redacted``    - :class:`Redacted` (redacted fields with lineage under ``_redactline``, plus meta);
-* ``rejected``    - :class:`~redactline.connectors.records.Rejected` (engine error);
+* ``rejected``    - :class:`~redactline.connectors.records.Rejected` (engine error; ``field_name_pii``
+  when a field name holds PII and the policy says ``transforms.field_names: quarantine``);
 * ``entities``    - ``(entity_type, count)`` pairs, summed later for the manifest.
 
 The jurisdiction is resolved in the prepare step, *before* redaction, because redaction may replace the
@@ -28,7 +29,14 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
-from redactline.connectors.records import ENGINE_ERROR, OVERSIZE, Record, RecordMeta, Rejected
+from redactline.connectors.records import (
+    ENGINE_ERROR,
+    FIELD_NAME_PII,
+    OVERSIZE,
+    Record,
+    RecordMeta,
+    Rejected,
+)
 from redactline.policies.lineage import LINEAGE_KEY, with_lineage
 from redactline.policies.residency import ResidencyConfig
 
@@ -111,7 +119,10 @@ class _RedactBatchDoFn(beam.DoFn):
             outcomes = [self._one(r) for r in batch]
         entities: Counter[str] = Counter()
         ok = failed = 0
+        quarantine_names = getattr(self._engine, "field_names", "redact") == "quarantine"
         for record, outcome in zip(batch, outcomes, strict=True):
+            if quarantine_names and not isinstance(outcome, Rejected):
+                outcome = _field_name_rejection(record, outcome) or outcome
             if isinstance(outcome, Rejected):
                 failed += 1
                 yield TaggedOutput(REJECTED, outcome)
@@ -134,6 +145,17 @@ class _RedactBatchDoFn(beam.DoFn):
             # The exception text may quote the input: keep only its type.
             detail = f"engine raised {type(exc).__name__}"
             return Rejected(ENGINE_ERROR, detail, record.meta, raw_bytes(record.fields))
+
+
+def _field_name_rejection(record: Record, outcome: Any) -> Rejected | None:
+    """A ``field_name_pii`` rejection when a finding lies in a field name; the detail names entity types
+    and positions (paths with placeholders for such names), never a name."""
+    found = [f for f in outcome.findings if getattr(f, "in_field_name", False)]
+    if not found:
+        return None
+    where = ", ".join(sorted({f"{f.entity_type} at {f.field}" for f in found}))
+    detail = f"field name holds PII: {where}"
+    return Rejected(FIELD_NAME_PII, detail, record.meta, raw_bytes(record.fields))
 
 
 class PrepareRecords(beam.PTransform):

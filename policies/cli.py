@@ -192,7 +192,8 @@ def _explain(args: argparse.Namespace) -> int:
     print(f"policy {policy.identity.name} {policy.identity.version} (sha256:{policy.identity.sha256[:16]})")
     print(f"{len(findings)} finding(s):")
     for f in result.findings:
-        where = f"field {f.field} " if f.field else ""
+        # a name with a finding shows as its placeholder (the engine never reports the name itself)
+        where = f"{'field name' if f.in_field_name else 'field'} {f.field} " if f.field else ""
         print(
             f"  {where}[{f.start}:{f.end}] {f.entity_type:<16} score {f.score:.2f} "
             f"(context +{f.context_boost:.2f})  by {f.recognizer:<28} -> {f.operator}"

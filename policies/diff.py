@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from . import regions
 from .destinations import DestinationConfig
-from .operators import InspectOp, OperatorSpec
+from .operators import InspectOp, KeepOp, OperatorSpec
 from .residency import ResidencyConfig, ResidencyRule
 from .schema import SEMVER, Detection, PolicyDocument, RecognizerConfig, Transforms
 
@@ -200,7 +200,16 @@ def _keyed_parts(old: Any, new: Any) -> list[tuple[Effect, str]]:
     return parts
 
 
+def _keep_parts(old: Any, new: Any) -> list[tuple[Effect, str]]:
+    if old.keep_subtree == new.keep_subtree:
+        return []
+    if new.keep_subtree:
+        return [("loosening", "keep_subtree: every value below is kept uninspected")]
+    return [("tightening", "no keep_subtree: the values below are inspected")]
+
+
 _PARAM_RULES: dict[str, Callable[[Any, Any], list[tuple[Effect, str]]]] = {
+    "keep": _keep_parts,
     "mask": _mask_parts,
     "date_shift": _date_shift_parts,
     "hash": _keyed_parts,
@@ -233,17 +242,21 @@ def _field_prefixes(path: str) -> list[str]:
 
 
 def effective_field_operator(transforms: Transforms, path: str) -> OperatorSpec:
-    """The operator the engine applies at ``path``: a ``keep`` / ``drop_field`` parent stops the walk,
-    otherwise the nearest named path rules, and an unnamed field is inspected as text."""
+    """The operator the engine applies at ``path``: its own rule (rules apply to the exact path they
+    name), else ``keep`` below a ``keep_subtree`` parent, else inspection; a ``drop_field`` parent makes
+    the path moot (``drop_field``)."""
     prefixes = _field_prefixes(path)
+    kept = False
     for prefix in prefixes[:-1]:
         rule = transforms.fields.get(prefix)
-        if rule is not None and rule.type in ("keep", "drop_field"):
+        if rule is None:
+            continue
+        if rule.type == "drop_field":
             return rule
-    for prefix in reversed(prefixes):
-        if prefix in transforms.fields:
-            return transforms.fields[prefix]
-    return InspectOp()
+        kept = rule.type == "keep" and rule.keep_subtree
+    if path in transforms.fields:
+        return transforms.fields[path]
+    return KeepOp() if kept else InspectOp()
 
 
 def _transforms_changes(old: Transforms, new: Transforms) -> list[Change]:
@@ -275,6 +288,31 @@ def _transforms_changes(old: Transforms, new: Transforms) -> list[Change]:
             path,
             effective_field_operator(old, path),
             effective_field_operator(new, path),
+        )
+    if old.field_names != new.field_names:
+        quarantine = new.field_names == "quarantine"
+        changes.append(
+            Change(
+                "transforms",
+                "field_names",
+                old.field_names,
+                new.field_names,
+                "tightening" if quarantine else "loosening",
+                "records whose field names hold PII are quarantined"
+                if quarantine
+                else "records whose field names hold PII are delivered with placeholder names",
+            )
+        )
+    if old.field_names_key != new.field_names_key:
+        changes.append(
+            Change(
+                "transforms",
+                "field_names_key",
+                old.field_names_key,
+                new.field_names_key,
+                "neutral",
+                "field-name placeholders change: outputs no longer join on such columns",
+            )
         )
     if old.subject_field != new.subject_field:
         changes.append(

@@ -8,11 +8,37 @@ Speed comes from three choices, measured in ``benchmarks/bench_engine.py``:
   :class:`_Analysis`: Presidio's ``AnalyzerEngine.analyze`` steps with the per-text set-up done once
   per batch, and pattern recognizers skipped on texts none of their regexes matches;
 * operators are plain functions; no second pass through an anonymizer engine.
+
+Records (:meth:`RedactionEngine.redact_records`) follow two rules that fail closed:
+
+* **Field rules apply to the exact path they name** (``a[3].b`` matches ``a[*].b``; a key is one path
+  step, so a flat CSV column ``id.comment`` is not ``id`` then ``comment``). There is no inheritance from
+  a parent: a field the policy does not name is inspected, even under a named one. A rule on a field
+  whose value is a mapping or a list applies to nothing below it (every nested value is inspected),
+  except ``drop_field``, which drops the whole value, and ``keep`` with ``keep_subtree: true``, which
+  keeps every scalar below (deeper rules still apply; nested field *names* are still inspected).
+* **Field names are inspected like values**, in the same spaCy batch as the values. Names the policy
+  writes in ``transforms.fields`` (and their parents) are trusted and not inspected; names found clean
+  are remembered per engine, so a CSV header or a JSON schema costs one inspection per engine, not one
+  per record. A name with a finding is replaced, in the output and in every finding's ``field`` path,
+  by ``<ENTITY_TYPE_FIELD_xxxxxxxxxxxx>``: 12 hex digits of an HMAC-SHA256 of the name. With
+  ``transforms.field_names_key`` the HMAC key is derived from that policy key, so the placeholder is the
+  same on every worker and in every run; without it the engine draws a random key when it is built, so
+  the placeholder is stable within one engine (one worker) only. Either way it is not reversible
+  without the key (never a plain hash: names are guessable) and needs no table of names in memory.
+  Two different names in one mapping never share a key (a clash gets ``_2``, ``_3``...). The finding
+  itself has ``in_field_name=True`` and its offsets point into the name; it never carries the name.
+  ``transforms.field_names: quarantine`` asks the pipeline to quarantine such a record instead
+  (:attr:`RedactionEngine.field_names`).
 """
 
 from __future__ import annotations
 
-import re
+import dataclasses
+import hashlib
+import hmac
+import os
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import islice
@@ -20,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from . import offline
 from .keys import Key
-from .operators import RecordContext, apply_operator
+from .operators import OperatorError, RecordContext, apply_operator
 from .paths import get_path
 
 if TYPE_CHECKING:
@@ -52,6 +78,7 @@ class Finding:
     operator: str
     field: str | None = None
     context_boost: float = 0.0
+    in_field_name: bool = False  # the finding is in the field's name (a key), not in its value
 
 
 @dataclass(frozen=True)
@@ -209,7 +236,22 @@ class _Analysis:
         return out
 
 
-_INDEX = re.compile(r"\[\d+\]")
+#: A list index in a match path (a mapping key is always a ``str`` there, never None).
+_LIST = None
+#: Clean field names remembered per engine; past this many, new ones are inspected every time.
+_CLEAN_NAMES_MAX = 10_000
+_NAME_HMAC_LABEL = b"redactline field name\x00"
+
+
+def _match_path(path: str) -> tuple[str | None, ...]:
+    """A policy field path as the steps the walk takes: ``a[*].b`` -> ``("a", None, "b")``."""
+    steps: list[str | None] = []
+    for part in path.split("."):
+        name, star, _ = part.partition("[*]")
+        steps.append(name)
+        if star:
+            steps.append(_LIST)
+    return tuple(steps)
 
 
 class RedactionEngine:
@@ -227,6 +269,26 @@ class RedactionEngine:
         self._entities = doc.detection.entities
         self._transforms = doc.transforms
         self._gates: dict[str, Any] = {}  # recognizer id -> pattern gate, built on first use
+        self._rules = {_match_path(path): spec for path, spec in doc.transforms.fields.items()}
+        # names the policy author wrote: every named path and each of its parents
+        self._trusted = {steps[:i] for steps in self._rules for i in range(1, len(steps) + 1)
+                         if steps[i - 1] is not _LIST}
+        self._clean_names: set[str] = set()
+        self._name_key = self._field_name_key(doc.transforms.field_names_key)
+
+    def _field_name_key(self, name: str | None) -> bytes:
+        """The HMAC key of field-name placeholders: from the policy key named, else random per engine."""
+        if name is None:
+            return os.urandom(32)
+        if name not in self._keys:
+            raise OperatorError(f"transforms.field_names_key references key {name!r}, which is not resolved")
+        # domain-separated (_NAME_HMAC_LABEL) from the hash operator, which uses the same subkey on values
+        return self._keys[name].derive("hmac")
+
+    @property
+    def field_names(self) -> str:
+        """The policy's ``transforms.field_names``: ``redact`` or ``quarantine`` (for the pipeline)."""
+        return self._transforms.field_names
 
     # ---- free text -------------------------------------------------------------------------
     def analyze_texts(self, texts: list[str]) -> list[list[RecognizerResult]]:
@@ -277,23 +339,7 @@ class RedactionEngine:
             pieces.append(text[cursor : piece.start])
             pieces.append(replacement)
             cursor = piece.end
-            explanation = result.analysis_explanation
-            # Presidio counts validation (a checksum) as "improvement" too; only a context word is a boost.
-            boost = 0.0
-            if explanation is not None and explanation.supportive_context_word:
-                boost = float(explanation.score_context_improvement or 0.0)
-            findings.append(
-                Finding(
-                    entity_type=result.entity_type,
-                    start=piece.start,
-                    end=piece.end,
-                    score=round(float(result.score), 4),
-                    recognizer=(result.recognition_metadata or {}).get("recognizer_name", "unknown"),
-                    operator=spec.type,
-                    field=field,
-                    context_boost=round(boost, 4),
-                )
-            )
+            findings.append(_finding(piece, spec.type, field))
         pieces.append(text[cursor:])
         return "".join(pieces), findings
 
@@ -312,44 +358,77 @@ class RedactionEngine:
         return TextResult(redacted, tuple(findings))
 
     # ---- structured records ----------------------------------------------------------------
-    def _rule_for(self, path: str):
-        """The operator named for ``path`` (``a[3].b`` matches ``a[*].b``), or the nearest named parent."""
-        pattern = _INDEX.sub("[*]", path)
-        fields = self._transforms.fields
-        while pattern:
-            if pattern in fields:
-                return fields[pattern]
-            cut = max(pattern.rfind("."), pattern.rfind("["))
-            pattern = pattern[:cut] if cut > 0 else ""
-        return None
+    def _plan(
+        self, value: Any, match: tuple[str | None, ...], parts: tuple[Any, ...], kept: bool, batch: _Batch,
+        owner: int, ctx: RecordContext,
+    ) -> Any:
+        """Walk a value: apply field operators now; queue strings and names to inspect; return a builder.
 
-    def _plan(self, value: Any, path: str, texts: list[tuple[str, str]], ctx: RecordContext) -> Any:
-        """Walk a value: apply field operators now; queue strings to inspect; return a builder."""
-        rule = self._rule_for(path) if path else None
-        kind = rule.type if rule is not None else "inspect"
-        if kind == "drop_field":
-            return _DROP
-        if kind == "keep":
-            return value
+        ``match`` is the path as rules name it (list indexes as ``_LIST``), ``parts`` the path as findings
+        show it (indexes as ints, inspected names as :class:`_Name`); ``kept`` is True below a
+        ``keep_subtree`` rule.
+        """
+        rule = self._rules.get(match) if match else None
+        if rule is not None:
+            kind = rule.type
+            if kind == "drop_field":
+                return _DROP
+            if isinstance(value, dict | list):
+                # a rule on a mapping or a list reaches the scalars below only when it says so
+                kept = kind == "keep" and rule.keep_subtree
+            elif kind == "keep":
+                return value
+            elif kind != "inspect" and value is not None:
+                label = next(step for step in reversed(match) if step is not _LIST).upper()
+                out = apply_operator(rule, str(value), label, ctx, self._keys)
+                return value if out == str(value) else out
+            else:
+                kept = False
         if isinstance(value, dict):
-            return {k: self._plan(v, f"{path}.{k}" if path else str(k), texts, ctx) for k, v in value.items()}
+            trusted, clean = self._trusted, self._clean_names
+            items: list[tuple[Any, _Name | None, Any]] = []
+            for key, item in value.items():
+                name = key if isinstance(key, str) else str(key)
+                step = (*match, name)
+                if step in trusted or name in clean:
+                    items.append((key, None, self._plan(item, step, (*parts, name), kept, batch, owner, ctx)))
+                    continue
+                ref = batch.name(name)
+                where = (*parts, ref)
+                batch.occurrences.append((owner, where))
+                items.append((key, ref, self._plan(item, step, where, kept, batch, owner, ctx)))
+            return _MapPlan(items)
         if isinstance(value, list):
-            return [self._plan(v, f"{path}[{i}]", texts, ctx) for i, v in enumerate(value)]
-        if value is None:
-            return None
-        if kind == "inspect":
-            # Fail closed: numbers and booleans are inspected as text too (an int can be an SSN).
-            texts.append((path, str(value)))
-            return _Pending(len(texts) - 1, value)
-        label = path.rsplit(".", 1)[-1].split("[", 1)[0].upper()
-        out = apply_operator(rule, str(value), label, ctx, self._keys)
-        return value if out == str(value) else out
+            step = (*match, _LIST)
+            return [
+                self._plan(item, step, (*parts, i), kept, batch, owner, ctx) for i, item in enumerate(value)
+            ]
+        if value is None or kept:
+            return value
+        # Fail closed: numbers and booleans are inspected as text too (an int can be an SSN).
+        return batch.value(str(value), value, owner, parts)
+
+    def _rename(self, batch: _Batch, analyses: list[list[RecognizerResult]]) -> dict[int, str]:
+        """Placeholder per queued name with a finding (by its slot); clean names are remembered."""
+        renamed: dict[int, str] = {}
+        for name, ref in batch.names.items():
+            results = analyses[ref.index]
+            if not results:
+                if len(self._clean_names) < _CLEAN_NAMES_MAX:
+                    self._clean_names.add(name)
+                continue
+            best = max(results, key=lambda r: (r.score, r.end - r.start))
+            data = unicodedata.normalize("NFC", name).encode("utf-8", "surrogatepass")
+            digest = hmac.new(self._name_key, _NAME_HMAC_LABEL + data, hashlib.sha256).hexdigest()[:12]
+            renamed[ref.index] = f"<{best.entity_type}_FIELD_{digest}>"
+        return renamed
 
     def redact_records(
         self, records: Iterable[Mapping[str, Any]], batch_size: int = 64,
         contexts: Iterable[RecordContext] | None = None,
     ) -> Iterator[RecordResult]:
-        """Redact records; the text of every inspected field of a batch goes through one spaCy pass.
+        """Redact records; the text of every inspected field and field name of a batch goes through one
+        spaCy pass.
 
         ``contexts`` (one per record, same order) lets the caller read each record's pseudonym vault;
         a context given here has its ``subject`` set from the policy's subject field.
@@ -357,9 +436,8 @@ class RedactionEngine:
         subject_field = self._transforms.subject_field
         given = iter(contexts) if contexts is not None else None
         for chunk in _batched(records, batch_size):
+            batch = _Batch()
             plans = []
-            texts: list[tuple[str, str]] = []
-            owners: list[int] = []
             contexts = []
             for index, record in enumerate(chunk):
                 if not isinstance(record, Mapping):
@@ -367,24 +445,63 @@ class RedactionEngine:
                 subject = get_path(record, subject_field) if subject_field else None
                 ctx = next(given) if given is not None else RecordContext()
                 ctx.subject = None if subject is None else str(subject)
-                start = len(texts)
-                plans.append(self._plan(dict(record), "", texts, ctx))
-                owners.extend([index] * (len(texts) - start))
+                plans.append(self._plan(dict(record), (), (), False, batch, index, ctx))
                 contexts.append(ctx)
-            analyses = self.analyze_texts([t for _, t in texts]) if texts else []
-            resolved: list[Any] = []
+            analyses = self.analyze_texts(batch.texts) if batch.texts else []
+            renamed = self._rename(batch, analyses) if batch.names else {}
+            resolved: list[Any] = [None] * len(batch.texts)
             findings: list[list[Finding]] = [[] for _ in chunk]
-            for (path, text), results, owner in zip(texts, analyses, owners, strict=True):
-                redacted, found = self._apply(text, results, contexts[owner], path)
-                resolved.append(redacted)
+            queued = zip(batch.texts, analyses, batch.slots, strict=True)
+            for slot, (text, results, source) in enumerate(queued):
+                if source is None:  # a name: resolved by _rename
+                    continue
+                owner, parts = source
+                field = _display(parts, renamed) if results else None
+                redacted, found = self._apply(text, results, contexts[owner], field)
+                resolved[slot] = redacted
                 findings[owner].extend(found)
+            if renamed:
+                for owner, parts in batch.occurrences:
+                    slot = parts[-1].index
+                    if slot in renamed:
+                        findings[owner].extend(
+                            self._name_findings(batch.texts[slot], analyses[slot], _display(parts, renamed))
+                        )
             for plan, found in zip(plans, findings, strict=True):
-                yield RecordResult(_build(plan, resolved), tuple(found))
+                yield RecordResult(_build(plan, resolved, renamed), tuple(found))
+
+    def _name_findings(self, name: str, results: list[RecognizerResult], field: str) -> list[Finding]:
+        """Findings in a field name: located in the name, never carrying it; the name is renamed whole."""
+        return [
+            _finding(piece, "rename", field, in_field_name=True)
+            for piece in _resolve_overlaps(results)
+            if name[piece.start : piece.end].strip()
+        ]
 
     def redact_record(self, record: Mapping[str, Any], context: RecordContext | None = None) -> RecordResult:
         """Redact one record. Pass ``context`` to read its pseudonym vault afterwards."""
         contexts = None if context is None else [context]
         return next(self.redact_records([record], batch_size=1, contexts=contexts))
+
+
+def _finding(piece: _Piece, operator: str, field: str | None, *, in_field_name: bool = False) -> Finding:
+    result = piece.result
+    explanation = result.analysis_explanation
+    # Presidio counts validation (a checksum) as "improvement" too; only a context word is a boost.
+    boost = 0.0
+    if explanation is not None and explanation.supportive_context_word:
+        boost = float(explanation.score_context_improvement or 0.0)
+    return Finding(
+        entity_type=result.entity_type,
+        start=piece.start,
+        end=piece.end,
+        score=round(float(result.score), 4),
+        recognizer=(result.recognition_metadata or {}).get("recognizer_name", "unknown"),
+        operator=operator,
+        field=field,
+        context_boost=round(boost, 4),
+        in_field_name=in_field_name,
+    )
 
 
 class _DropType:
@@ -400,14 +517,79 @@ class _Pending:
     original: Any
 
 
-def _build(plan: Any, resolved: list[str]) -> Any:
+@dataclass(frozen=True, eq=False)
+class _Name:
+    """A field name queued for inspection: its slot in the batch's texts."""
+
+    index: int
+    text: str = dataclasses.field(repr=False)
+
+
+@dataclass(frozen=True)
+class _MapPlan:
+    """A mapping to rebuild: (original key, its queued name or None when trusted or known clean, plan)."""
+
+    items: list[tuple[Any, _Name | None, Any]]
+
+
+class _Batch:
+    """What one batch of records queues for analysis: value texts and field names (each name once)."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.slots: list[tuple[int, tuple[Any, ...]] | None] = []  # per text: (owner, path) or None: a name
+        self.names: dict[str, _Name] = {}
+        self.occurrences: list[tuple[int, tuple[Any, ...]]] = []  # (owner, path ending in the _Name)
+
+    def name(self, name: str) -> _Name:
+        ref = self.names.get(name)
+        if ref is None:
+            ref = self.names[name] = _Name(len(self.texts), name)
+            self.texts.append(name)
+            self.slots.append(None)
+        return ref
+
+    def value(self, text: str, original: Any, owner: int, parts: tuple[Any, ...]) -> _Pending:
+        self.texts.append(text)
+        self.slots.append((owner, parts))
+        return _Pending(len(self.texts) - 1, original)
+
+
+def _display(parts: tuple[Any, ...], renamed: Mapping[int, str]) -> str:
+    """A path as findings show it (``a.b[3].c``), with every renamed field name as its placeholder."""
+    out: list[str] = []
+    for part in parts:
+        if isinstance(part, int):
+            out.append(f"[{part}]")
+            continue
+        name = part if isinstance(part, str) else renamed.get(part.index, part.text)
+        out.append(f".{name}" if out else name)
+    return "".join(out)
+
+
+def _build(plan: Any, resolved: list[Any], renamed: Mapping[int, str]) -> Any:
     if isinstance(plan, _Pending):
         text = resolved[plan.index]
         return plan.original if text == str(plan.original) else text
-    if isinstance(plan, dict):
-        return {k: _build(v, resolved) for k, v in plan.items() if v is not _DROP}
+    if isinstance(plan, _MapPlan):
+        if not renamed:
+            return {k: _build(v, resolved, renamed) for k, _, v in plan.items if v is not _DROP}
+        taken = {k for k, ref, _ in plan.items if ref is None or ref.index not in renamed}
+        out: dict[Any, Any] = {}
+        for key, ref, item in plan.items:
+            if item is _DROP:
+                continue
+            if ref is not None and ref.index in renamed:
+                base = key = renamed[ref.index]
+                number = 2
+                while key in taken:  # two names never share one key
+                    key = f"{base[:-1]}_{number}>"
+                    number += 1
+                taken.add(key)
+            out[key] = _build(item, resolved, renamed)
+        return out
     if isinstance(plan, list):
-        return [_build(v, resolved) for v in plan if v is not _DROP]
+        return [_build(v, resolved, renamed) for v in plan if v is not _DROP]
     return plan
 
 

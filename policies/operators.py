@@ -71,9 +71,16 @@ class _Op(BaseModel):
 
 
 class KeepOp(_Op):
-    """Leave the value as it is."""
+    """Leave the value as it is.
+
+    On a field, ``keep`` applies to that exact path: when its value is a mapping or a list, the scalars
+    below are still inspected unless ``keep_subtree`` says to keep them too.
+    """
 
     type: Literal["keep"] = "keep"
+    keep_subtree: bool = Field(
+        False, description="fields only: also keep every scalar below a mapping or list value (a loosening)"
+    )
 
 
 class RedactOp(_Op):

@@ -128,9 +128,22 @@ class Transforms(Strict):
     entities: dict[str, OperatorSpec] = Field(default_factory=dict, description="entity type -> operator")
     fields: dict[str, OperatorSpec] = Field(
         default_factory=dict,
-        description="field path (dotted, [*] for lists) -> operator; unnamed fields are inspected as text",
+        description="field path (dotted, [*] for lists) -> operator, for that exact path only (no "
+        "inheritance from a parent); unnamed fields are inspected as text; on a mapping or list value "
+        "only drop_field and keep with keep_subtree reach the values below",
     )
     subject_field: str | None = Field(None, description="field identifying the data subject (date_shift)")
+    field_names: Literal["redact", "quarantine"] = Field(
+        "redact",
+        description="a field name (key, CSV header, column, map key) with a finding: replaced by a "
+        "placeholder <ENTITY_TYPE_FIELD_...> (redact) or the record is quarantined as field_name_pii "
+        "(quarantine); names written under fields are trusted",
+    )
+    field_names_key: str | None = Field(
+        None,
+        description="key (under keys) for field-name placeholders: the same name gets the same placeholder "
+        "on every worker and in every run; without it, within one worker only",
+    )
 
     @field_validator("fields")
     @classmethod
@@ -139,6 +152,14 @@ class Transforms(Strict):
             if not FIELD_PATH.match(path):
                 raise ValueError(f"{path!r} is not a field path (a.b, items[*].name)")
         return value
+
+    @model_validator(mode="after")
+    def _subtree_on_fields_only(self) -> Transforms:
+        specs = [("default", self.default)] + [(f"entities.{k}", v) for k, v in self.entities.items()]
+        for where, spec in specs:
+            if getattr(spec, "keep_subtree", False):
+                raise ValueError(f"{where}: keep_subtree applies to field rules only")
+        return self
 
 
 class TestCase(Strict):
@@ -177,6 +198,13 @@ class PolicyDocument(Strict):
     residency: ResidencyConfig | None = None
     destinations: dict[str, DestinationConfig] = Field(default_factory=dict)
     tests: list[TestCase] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _field_names_key_declared(self) -> PolicyDocument:
+        name = self.transforms.field_names_key
+        if name is not None and name not in self.keys:
+            raise ValueError(f"transforms.field_names_key {name!r} is not declared under keys")
+        return self
 
 
 def json_schema() -> dict[str, Any]:
