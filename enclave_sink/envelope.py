@@ -14,21 +14,26 @@ Construction (KEM/DEM, all primitives from ``cryptography``):
 
 Replies are authenticated (version 2). ``reply_public_key`` travels in the clear header, so a reply
 that is merely sealed to it could come from anyone on the path, the untrusted host included. Each
-sealed batch therefore yields a *reply secret*::
+sealed batch therefore yields a *reply secret*, the 32 bytes that follow the AES key and nonce in the
+batch's own DEM expansion::
 
-    reply_secret = HKDF-SHA256(batch session secret, salt = the batch's salt,
-                               info = "redactline/envelope/v2/reply-secret" 0x00 SHA-256(request header))
+    key 32 | nonce 12 | reply_secret 32 = HKDF-SHA256(batch session secret, salt = the batch's salt,
+                                          info = "redactline/envelope/v2/dem/batch" 0x00 attestation digest)
 
-which only the two holders of the batch session secret can compute: the client that sealed the batch
-and the enclave that unwrapped its key block with the attested private key. The reply's DEM key is
-derived from ``reply KEM secret || reply_secret``, so a reply built without the batch session secret
-fails authentication at the client. The reply KEM to ``reply_public_key`` stays because it still adds
-something: the session secret is shared by up to ``max_batches`` batches of a :class:`BatchSealer` and
-cached by the enclave, while the reply private key is fresh per batch and never leaves the client; with
-the KEM, reading a reply also needs that key, so a leaked session secret, or the enclave key leaking
-later beside recorded traffic, does not open replies as well. The client keeps only the per-batch reply
-secret (:attr:`SealedEnvelope.reply_secret`) until the reply is opened, never the session secret; the
-enclave gets the same value from :meth:`BatchOpener.open` (:attr:`OpenedBatch.reply_secret`).
+Only the two holders of the batch session secret can compute it: the client that sealed the batch and
+the enclave that unwrapped its key block with the attested private key. The batch salt is random per
+envelope, so a reply secret belongs to exactly one sealed batch (one HKDF call for both keeps the
+per-batch cost flat). The reply's DEM key is derived from ``reply KEM secret || reply_secret`` with the
+SHA-256 of the request header in its ``info``, so a reply built without the batch session secret, or
+moved to another batch, fails authentication at the client.
+
+The reply KEM to ``reply_public_key`` stays because it still adds something: the session secret is
+shared by up to ``max_batches`` batches of a :class:`BatchSealer` and cached by the enclave, while the
+reply private key is fresh per batch and never leaves the client; with the KEM, reading a reply also
+needs that key, so a leaked session secret, or the enclave key leaking later beside recorded traffic,
+does not open replies as well. The client keeps only the per-batch reply secret
+(:attr:`SealedEnvelope.reply_secret`) until the reply is opened, never the session secret; the enclave
+gets the same value from :meth:`BatchOpener.open` (:attr:`OpenedBatch.reply_secret`).
 
 The cryptography HPKE API is single-shot and has no AAD argument, hence the header goes through the
 DEM's AAD. Wrapping a session secret (rather than the payload) also lets :class:`BatchSealer` reuse
@@ -153,22 +158,16 @@ def _kem_info(kind: int, binding: bytes) -> bytes:
     return _LABEL_PREFIX + b"kem/" + _LABELS[kind] + b"\x00" + binding
 
 
-def _dem_key(secret: bytes, salt: bytes, kind: int, binding: bytes) -> tuple[AESGCM, bytes]:
+def _dem_key(secret: bytes, salt: bytes, kind: int, binding: bytes) -> tuple[AESGCM, bytes, bytes]:
+    """AES-256-GCM key and nonce of one envelope; for a batch also its reply secret (same expansion)."""
     info = _LABEL_PREFIX + b"dem/" + _LABELS[kind] + b"\x00" + binding
-    okm = HKDF(algorithm=hashes.SHA256(), length=32 + 12, salt=salt, info=info).derive(secret)
-    return AESGCM(okm[:32]), okm[32:]
+    length = 32 + 12 + (_SECRET_LEN if kind == KIND_BATCH else 0)
+    okm = HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(secret)
+    return AESGCM(okm[:32]), okm[32:44], okm[44:]
 
 
 def _request_binding(request_header: BatchHeader) -> bytes:
     return hashlib.sha256(request_header.encode()).digest()
-
-
-def _reply_secret(session_secret: bytes, batch_salt: bytes, request_binding: bytes) -> bytes:
-    """The per-batch secret only holders of the batch session secret can derive (see module docstring)."""
-    info = _LABEL_PREFIX + b"reply-secret\x00" + request_binding
-    return HKDF(algorithm=hashes.SHA256(), length=_SECRET_LEN, salt=batch_salt, info=info).derive(
-        session_secret
-    )
 
 
 # ------------------------------------------------------------------------------------------- framing
@@ -176,7 +175,8 @@ def _reply_secret(session_secret: bytes, batch_salt: bytes, request_binding: byt
 
 def _seal(
     kind: int, header: bytes, plaintext: bytes, secret: bytes, key_block: bytes, binding: bytes, salt: bytes
-) -> bytes:
+) -> tuple[bytes, bytes]:
+    """The envelope, and for a batch its reply secret."""
     if len(header) > MAX_HEADER_BYTES:
         raise EnvelopeError(f"header is {len(header)} bytes, over {MAX_HEADER_BYTES}")
     if len(plaintext) > MAX_PLAINTEXT_BYTES:
@@ -189,12 +189,12 @@ def _seal(
             salt,
         )
     )
-    aead, nonce = _dem_key(secret, salt, kind, binding)
+    aead, nonce, reply_secret = _dem_key(secret, salt, kind, binding)
     # One allocation for the whole envelope; the ciphertext is written in place.
     out = bytearray(len(aad) + len(plaintext) + _TAG_LEN)
     out[: len(aad)] = aad
     aead.encrypt_into(nonce, plaintext, aad, memoryview(out)[len(aad) :])
-    return bytes(out)
+    return bytes(out), reply_secret
 
 
 class _Parsed:
@@ -233,10 +233,11 @@ class _Parsed:
         self.aad = bytes(view[:ct_off])
         self.ciphertext = view[ct_off:]
 
-    def decrypt(self, secret: bytes, kind: int, binding: bytes) -> bytes:
-        aead, nonce = _dem_key(secret, self.salt, kind, binding)
+    def decrypt(self, secret: bytes, kind: int, binding: bytes) -> tuple[bytes, bytes]:
+        """The plaintext, and for a batch its reply secret."""
+        aead, nonce, reply_secret = _dem_key(secret, self.salt, kind, binding)
         try:
-            return aead.decrypt(nonce, self.ciphertext, self.aad)
+            return aead.decrypt(nonce, self.ciphertext, self.aad), reply_secret
         except InvalidTag:
             raise EnvelopeError(
                 "envelope authentication failed (header or payload altered, or a reply not sealed by the "
@@ -268,9 +269,9 @@ def _seal_batch_with(
     salt: bytes,
 ) -> SealedEnvelope:
     """Seal with explicit session secret, key block and salt (random in production; fixed in vectors)."""
-    encoded = header.encode()
-    envelope = _seal(KIND_BATCH, encoded, plaintext, session_secret, key_block, attestation_digest, salt)
-    return SealedEnvelope(envelope, _reply_secret(session_secret, salt, hashlib.sha256(encoded).digest()))
+    return SealedEnvelope(
+        *_seal(KIND_BATCH, header.encode(), plaintext, session_secret, key_block, attestation_digest, salt)
+    )
 
 
 def seal_batch(
@@ -356,14 +357,13 @@ class BatchOpener:
         secret = self._cache.get(parsed.key_block)
         if secret is None:
             secret = _unwrap_secret(parsed.key_block, self._private_key, _kem_info(KIND_BATCH, self._digest))
-        plaintext = parsed.decrypt(secret, KIND_BATCH, self._digest)
+        plaintext, reply_secret = parsed.decrypt(secret, KIND_BATCH, self._digest)
         # Cache only after the payload authenticated, so forged key blocks never occupy the cache.
         if self._cache_size > 0:
             self._cache[parsed.key_block] = secret
             self._cache.move_to_end(parsed.key_block)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        reply_secret = _reply_secret(secret, parsed.salt, hashlib.sha256(parsed.header).digest())
         return OpenedBatch(header, plaintext, reply_secret)
 
 
@@ -383,7 +383,7 @@ def _seal_reply_with(
     reply_header = ReplyHeader(batch_id=request_header.batch_id, created_at=created_at).encode()
     binding = _request_binding(request_header)
     dem_secret = kem_secret + _check_secret(reply_secret)
-    return _seal(KIND_REPLY, reply_header, plaintext, dem_secret, key_block, binding, salt)
+    return _seal(KIND_REPLY, reply_header, plaintext, dem_secret, key_block, binding, salt)[0]
 
 
 def seal_reply(
@@ -423,4 +423,4 @@ def open_reply(
         raise EnvelopeError("reply answers a different batch id")
     binding = _request_binding(request_header)
     kem_secret = _unwrap_secret(parsed.key_block, reply_private_key, _kem_info(KIND_REPLY, binding))
-    return parsed.decrypt(kem_secret + reply_secret, KIND_REPLY, binding)
+    return parsed.decrypt(kem_secret + reply_secret, KIND_REPLY, binding)[0]

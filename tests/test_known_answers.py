@@ -206,13 +206,13 @@ def _check_envelope_layout(part: dict[str, Any], kind: int, ikm: bytes, binding:
     header, key_block, salt = (bytes.fromhex(part[f"{k}_hex"]) for k in ("header_cbor", "key_block", "salt"))
     plaintext = part["plaintext_utf8"].encode("utf-8")
     label = {1: b"batch", 2: b"reply"}[kind]
-    okm = HKDF(algorithm=hashes.SHA256(), length=44, salt=salt,
+    okm = HKDF(algorithm=hashes.SHA256(), length=76 if kind == 1 else 44, salt=salt,
                info=b"redactline/envelope/v2/dem/" + label + b"\x00" + binding).derive(ikm)
-    assert okm.hex() == part["dem_key_hex"] + part["dem_nonce_hex"]
+    assert okm[:44].hex() == part["dem_key_hex"] + part["dem_nonce_hex"]
     prefix = struct.pack(">4sBBIQ", b"RLSE", 2, kind, len(header), len(plaintext) + 16)
     ad = prefix + header + key_block + salt
     assert ad.hex() == part["associated_data_hex"]
-    assert ad + AESGCM(okm[:32]).encrypt(okm[32:], plaintext, ad) == blob
+    assert ad + AESGCM(okm[:32]).encrypt(okm[32:44], plaintext, ad) == blob
 
 
 def test_envelope_v2_seals_to_the_frozen_bytes(envelope_vector):
@@ -236,8 +236,9 @@ def test_envelope_v2_seals_to_the_frozen_bytes(envelope_vector):
     # The same bytes from the description alone (HKDF + AES-GCM, no envelope code).
     binding = bytes.fromhex(v["request_binding_hex"])
     assert hashlib.sha256(bytes.fromhex(batch["header_cbor_hex"])).digest() == binding
-    reply_secret = HKDF(algorithm=hashes.SHA256(), length=32, salt=bytes.fromhex(batch["salt_hex"]),
-                        info=b"redactline/envelope/v2/reply-secret\x00" + binding).derive(session_secret)
+    batch_okm = HKDF(algorithm=hashes.SHA256(), length=76, salt=bytes.fromhex(batch["salt_hex"]),
+                     info=b"redactline/envelope/v2/dem/batch\x00" + i["digest"]).derive(session_secret)
+    reply_secret = batch_okm[44:]  # after the batch's AES key and nonce
     assert reply_secret.hex() == v["reply_secret_hex"]
     _check_envelope_layout(batch, 1, session_secret, i["digest"])
     _check_envelope_layout(reply, 2, bytes.fromhex(reply["kem_secret_hex"]) + reply_secret, binding)
