@@ -111,6 +111,7 @@ def build_manifest(
     counts: dict[str, Any],
     destination: dict[str, Any] | None = None,
     quarantine_key_id: str = "",
+    profile: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest document (see the module docstring).
 
@@ -119,6 +120,9 @@ def build_manifest(
 
     ``destination`` describes where delivered records went (e.g. the attested enclave); its counters
     from the pipeline (``counts["destination"]``) are added under ``destination.counts``.
+
+    ``profile`` is the column profile the run applied (field -> decision, inferred type, share of
+    sampled values that matched, header hint; never a value), or why there was none.
     """
     held_total = sum(counts["held"].values())
     quarantined_total = sum(counts["quarantined"].values())
@@ -144,6 +148,7 @@ def build_manifest(
         "destination": None if destination is None else {
             **destination, "counts": dict(counts.get("destination", {}))
         },
+        "profile": profile,
         "check": checked,
         "openlineage": _openlineage(run_id, ended_at, policy, source, sinks, checked["holds"]),
     }
@@ -187,6 +192,15 @@ def summary_lines(manifest: dict[str, Any]) -> list[str]:
         f"quarantined {by_reason(counts['quarantined'])}",
         f"entities: {top or 'none'}",
     ]
+    profile = manifest.get("profile")
+    if profile and profile.get("enabled"):
+        rules = profile["whole_field_rules"]
+        fields = profile["fields"]
+        listed = ", ".join(f"{f} {fields[f]['entity_type']}" for f in rules)
+        lines.append(f"profile: {profile['records_sampled']} record(s) sampled; whole-field rules: "
+                     f"{listed or 'none'}")
+    elif profile:
+        lines.append(profile["note"])
     destination = manifest.get("destination")
     if destination:
         stage = ", ".join(f"{k} {v}" for k, v in destination["counts"].items())

@@ -10,6 +10,8 @@ import argparse
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from redactline.policies.profile import DEFAULT_SAMPLE as DEFAULT_PROFILE_SAMPLE
+
 DEFAULT_MAX_RECORD_BYTES = 4 << 20  # 4 MiB (as JSON), the file connectors' default record limit
 DEFAULT_BATCH_SIZE = 64  # records per engine call (one spaCy pipe pass)
 LOCAL_RUNNER = "local"  # alias of the default: Beam's in-process FnApiRunner, which downloads nothing
@@ -87,6 +89,16 @@ class RedactlineOptions(PipelineOptions):
                              help="seconds per request to the enclave (default 30)")
         enclave.add_argument("--enclave-attempts", type=int, default=4,
                              help="attempts per batch on 5xx, timeouts and connection errors (default 4)")
+        profile = parser.add_argument_group("column profiling (structured sources)")
+        profile.add_argument("--profile", dest="profile", action="store_const", const=True, default=None,
+                             help="profile the source's fields on the driver before the run and apply "
+                             "whole-field rules to fields carrying one entity type (default for CSV, "
+                             "JSONL, Parquet and PostgreSQL sources)")
+        profile.add_argument("--no-profile", dest="profile", action="store_const", const=False,
+                             help="do not profile: fields the policy does not name are inspected as text")
+        profile.add_argument("--profile-sample", type=int, default=DEFAULT_PROFILE_SAMPLE, metavar="N",
+                             help=f"records read from the start of the source for the profile (default "
+                             f"{DEFAULT_PROFILE_SAMPLE})")
         group.add_argument("--run-id", help="run id (default: a random UUID)")
         group.add_argument("--quiet", action="store_true", default=False,
                            help="no progress line or summary on the terminal (for scripts)")

@@ -38,6 +38,7 @@ from redactline.connectors.records import (
     Rejected,
 )
 from redactline.policies.lineage import LINEAGE_KEY, with_lineage
+from redactline.policies.profile import Profile
 from redactline.policies.residency import ResidencyConfig
 
 from . import progress
@@ -198,9 +199,9 @@ class RedactRecords(beam.PTransform):
         return {REDACTED: redacted[REDACTED], REJECTED: redacted[REJECTED], ENTITIES: redacted[ENTITIES]}
 
 
-# Engines built in this process, per (policy path, hash, thread): spaCy is loaded once per worker thread
-# even when a runner creates many DoFn instances (one per stage or bundle processor).
-_ENGINES: dict[tuple[str, str, int], Engine] = {}
+# Engines built in this process, per (policy path, hash, profile, thread): spaCy is loaded once per worker
+# thread even when a runner creates many DoFn instances (one per stage or bundle processor).
+_ENGINES: dict[tuple[str, str, str, int], Engine] = {}
 _ENGINES_LOCK = threading.Lock()
 
 
@@ -209,23 +210,30 @@ class PolicyEngineFactory:
 
     Holds the path and the expected hash, never the policy's keys, so the pickled pipeline graph carries
     no key material. The file must be readable where workers run (stage it for remote runners).
+
+    ``profile`` (a :class:`~redactline.policies.profile.Profile`: field decisions, no values) adds its
+    whole-field rules to the policy's; the run's ``prepare`` sets it on the driver, before the graph is
+    built and pickled.
     """
 
-    def __init__(self, policy_path: str, expected_sha256: str) -> None:
+    def __init__(self, policy_path: str, expected_sha256: str, profile: Profile | None = None) -> None:
         self._path = policy_path
         self._sha256 = expected_sha256
+        self.profile = profile
 
     def __call__(self) -> Engine:
         from redactline.policies import load_policy
+        from redactline.policies.profile import profiled_engine
 
-        cache_key = (self._path, self._sha256, threading.get_ident())
+        profile_id = "" if self.profile is None else str(hash(self.profile))
+        cache_key = (self._path, self._sha256, profile_id, threading.get_ident())
         with _ENGINES_LOCK:
             if cache_key in _ENGINES:
                 return _ENGINES[cache_key]
         policy = load_policy(self._path)
         if policy.identity.sha256 != self._sha256:
             raise RuntimeError(f"policy {self._path} changed since the run started (hash mismatch)")
-        engine = policy.engine()
+        engine = profiled_engine(policy, self.profile)
         with _ENGINES_LOCK:
             _ENGINES[cache_key] = engine
         return engine

@@ -76,6 +76,7 @@ from .destinations.base import (
 )
 from .destinations.resolve import resolve_destination
 from .options import LOCAL_RUNNER, RedactlineOptions
+from .profile_sample import profile_for_run
 from .progress import Progress
 from .quarantine import KeySpec, QuarantineKeyError, WriteQuarantine, key_id, resolve_key_spec
 from .redact import PREPARED, EngineFactory, PolicyEngineFactory, PrepareRecords
@@ -114,6 +115,7 @@ class Prepared:
     key_spec: KeySpec
     destination_info: dict[str, Any] | None
     quarantine_key_id: str = ""  # the key's fingerprint for the manifest (never its path)
+    profile_info: dict[str, Any] | None = None  # the manifest's ``profile`` section (no values)
 
 
 def _help_parser() -> argparse.ArgumentParser:
@@ -161,6 +163,8 @@ def validate(options: PipelineOptions, engine_factory: EngineFactory | None = No
         raise UsageError(str(exc)) from None
     if opts.batch_size < 1 or opts.max_record_bytes < 1:
         raise UsageError("--batch-size and --max-record-bytes must be >= 1")
+    if opts.profile_sample < 1:
+        raise UsageError("--profile-sample must be >= 1")
     try:
         jurisdiction = parse_jurisdiction(opts.jurisdiction)
     except ValueError as exc:
@@ -206,7 +210,8 @@ def validate(options: PipelineOptions, engine_factory: EngineFactory | None = No
 
 def prepare(plan: RunPlan) -> Prepared:
     """Driver-side preparation: create output directories, resolve (or generate) the quarantine key,
-    run the destination's preflight (attestation for an enclave). Raises :class:`UsageError` or
+    run the destination's preflight (attestation for an enclave), then profile the source's fields
+    (after the preflight: a refused destination reads no record). Raises :class:`UsageError` or
     :class:`DestinationPreflightError`."""
     for path in (plan.quarantine_path, plan.manifest_path,
                  *(e.uri for e in (plan.sink, plan.held) if e.kind == "file")):
@@ -221,7 +226,19 @@ def prepare(plan: RunPlan) -> Prepared:
         info = plan.destination.preflight()
     except DestinationConfigError as exc:
         raise UsageError(str(exc)) from None
-    return Prepared(plan=plan, key_spec=key_spec, destination_info=info, quarantine_key_id=key_id(key_spec))
+    return Prepared(plan=plan, key_spec=key_spec, destination_info=info, quarantine_key_id=key_id(key_spec),
+                    profile_info=_profile(plan))
+
+
+def _profile(plan: RunPlan) -> dict[str, Any]:
+    """Profile the source and hand the whole-field rules to the workers' engine factory (it is pickled
+    with the graph, which is built after this); returns the manifest's ``profile`` section."""
+    factory = plan.job.engine_factory
+    if not isinstance(factory, PolicyEngineFactory):
+        return {"enabled": False, "note": "profiling off: the run's engine is not built from the policy file"}
+    profile, info = profile_for_run(plan.opts, plan.source, plan.job.policy_path, plan.job.policy_sha256)
+    factory.profile = profile
+    return info
 
 
 def build(pipeline: beam.Pipeline, prepared: Prepared, counts_path: str,
@@ -320,6 +337,7 @@ def run(argv: list[str] | None = None, *, engine_factory: EngineFactory | None =
         quarantine_key_id=prepared.quarantine_key_id,
         counts=counts or _EMPTY,
         destination=prepared.destination_info,
+        profile=prepared.profile_info,
     )
     if counts is None:
         manifest["check"]["holds"] = False

@@ -1,4 +1,4 @@
-"""CLI verbs of the pipelines area: ``run``, ``demo`` and ``quarantine show``.
+"""CLI verbs of the pipelines area: ``run``, ``demo``, ``quarantine show`` and ``policy profile``.
 
 Heavy imports (Beam, Presidio) happen inside the command functions so ``redactline --help`` stays fast.
 """
@@ -49,6 +49,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--reason", help="only entries with this reason code")
     show.add_argument("--json", action="store_true", help="one JSON object per entry, raw as text")
     show.set_defaults(func=_cmd_quarantine_show)
+
+    # `policy profile` reads sources through connectors/, which policies/ must not import: it is added to
+    # the `policy` command (registered by policies.cli, listed before this module) from here.
+    policy = subparsers.choices.get("policy")
+    if policy is not None:
+        _register_policy_profile(policy.get_default("policy_verbs"))
+
+
+def _register_policy_profile(verbs: argparse._SubParsersAction) -> None:
+    from redactline.policies.profile import DEFAULT_SAMPLE
+
+    profile = verbs.add_parser(
+        "profile",
+        help="profile a structured source's fields; print the transforms.fields block for review",
+        description="Sample the first N records of SOURCE through its connector, classify each field the "
+        "policy does not name (header-name hint + what the policy's engine finds in the values) and print "
+        "the profile. --format yaml prints the transforms.fields block to paste into the policy. No value "
+        "is printed.",
+    )
+    profile.add_argument("--policy", required=True, help="policy YAML file")
+    profile.add_argument("--source", required=True,
+                         help="file or glob (*.csv, *.jsonl, *.parquet), postgresql://...#table or http(s)://...")
+    profile.add_argument("--sample", type=int, default=DEFAULT_SAMPLE,
+                         help=f"records read from the start of the source (default {DEFAULT_SAMPLE})")
+    profile.add_argument("--format", choices=["text", "yaml", "json"], default="text")
+    profile.add_argument("--source-key",
+                         help="PostgreSQL source: key column (the sample is its lowest key range)")
+    profile.add_argument("--http-pagination", choices=("cursor", "page", "link"),
+                         help="HTTP source: pagination style (required for an http(s) source)")
+    profile.add_argument("--http-items-path", default="items",
+                         help="HTTP source: dotted path of the item array in a page")
+    profile.add_argument("--http-auth-env",
+                         help="HTTP source: environment variable whose value is sent as Authorization")
+    profile.set_defaults(func=_cmd_policy_profile)
+
+
+def _cmd_policy_profile(args: argparse.Namespace) -> int:
+    from .profile_sample import profile_command
+
+    return profile_command(args)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Work with redaction policy files (YAML).",
     )
     verbs = policy.add_subparsers(dest="verb", metavar="VERB", required=True)
+    policy.set_defaults(policy_verbs=verbs)  # other areas add verbs here (pipelines: policy profile)
 
     validate = verbs.add_parser(
         "validate",
