@@ -1,4 +1,4 @@
-"""ReadRecords / WriteRecords in real Beam pipelines on the direct runner."""
+"""ReadRecords / WriteRecords in real Beam pipelines on the test runner (the in-process FnApiRunner)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,11 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 
 from redactline.connectors.files import ReadRecords, WriteRecords, infer_format, read_back, source_uri
 from redactline.connectors.records import FIELD_COUNT, PARSE_ERROR, SOURCE_ERROR, UNCLOSED_QUOTE
-
-DIRECT = ["--runner=DirectRunner"]
+from tests.support.beam import pipeline
 
 
 def make_inputs(folder) -> None:
@@ -53,10 +51,10 @@ def test_infer_format_and_source_uri(tmp_path):
     assert source_uri("gs://bucket/x.csv") == "gs://bucket/x.csv"
 
 
-def test_read_a_glob_of_mixed_formats(tmp_path):
+def test_read_a_glob_of_mixed_formats(tmp_path, beam_pipeline):
     make_inputs(tmp_path)
     base = "file://" + str(tmp_path) + "/"
-    with beam.Pipeline(options=PipelineOptions(DIRECT)) as p:
+    with beam_pipeline() as p:
         out = p | ReadRecords(str(tmp_path / "*"), jurisdiction="EU")
         records = out["records"] | "R" >> beam.Map(
             lambda r: (r.meta.source.removeprefix(base), r.meta.ref, r.fields, r.meta.jurisdiction))
@@ -66,17 +64,17 @@ def test_read_a_glob_of_mixed_formats(tmp_path):
         assert_that(rejected, equal_to(EXPECTED_REJECTED), label="rejected")
 
 
-def test_explicit_format_overrides_the_extension(tmp_path):
+def test_explicit_format_overrides_the_extension(tmp_path, beam_pipeline):
     (tmp_path / "data.txt").write_bytes(b'{"k": "v"}\n')
-    with beam.Pipeline(options=PipelineOptions(DIRECT)) as p:
+    with beam_pipeline() as p:
         out = p | ReadRecords(str(tmp_path / "data.txt"), fmt="jsonl")
         assert_that(out["records"] | beam.Map(lambda r: r.fields), equal_to([{"k": "v"}]))
 
 
-def test_undecodable_compressed_file_is_one_source_error(tmp_path):
+def test_undecodable_compressed_file_is_one_source_error(tmp_path, beam_pipeline):
     (tmp_path / "x.csv.gz").write_bytes(b"this is not gzip data")
     (tmp_path / "y.csv").write_bytes(b"a\n1\n")
-    with beam.Pipeline(options=PipelineOptions(DIRECT)) as p:
+    with beam_pipeline() as p:
         out = p | ReadRecords(str(tmp_path / "*"))
         assert_that(out["records"] | "R" >> beam.Map(lambda r: r.fields), equal_to([{"a": "1"}]), label="ok")
         why = out["rejected"] | "J" >> beam.Map(lambda r: (r.reason, r.meta.ref, r.detail))
@@ -84,9 +82,9 @@ def test_undecodable_compressed_file_is_one_source_error(tmp_path):
                     label="bad")
 
 
-def test_no_match_names_the_pattern(tmp_path):
+def test_no_match_names_the_pattern(tmp_path, beam_pipeline):
     pattern = str(tmp_path / "nothing-*.csv")
-    p = beam.Pipeline(options=PipelineOptions(DIRECT))
+    p = beam_pipeline()
     with pytest.raises(FileNotFoundError, match="nothing-"):
         _ = p | ReadRecords(pattern)
     with pytest.raises(ValueError, match="unknown format"):
@@ -103,7 +101,7 @@ ROWS = [
 def write(rows, prefix: str, fmt: str, num_shards: int = 0) -> list[str]:
     """Run the sink; assert that the PCollection it returns names exactly the files on disk."""
     folder = os.path.dirname(prefix)
-    with beam.Pipeline(options=PipelineOptions(DIRECT)) as p:
+    with pipeline() as p:
         files = p | beam.Create(rows) | WriteRecords(prefix, fmt, num_shards)
         on_disk = _ListDir(folder)
         assert_that(files | beam.combiners.ToList() | beam.Map(sorted), equal_to_listing(on_disk))
@@ -167,7 +165,7 @@ def test_parquet_sink_rejects_columns_with_incompatible_types(tmp_path):
 
 
 def run_read_write(inputs: str, out: str, extra: list[str]) -> None:
-    with beam.Pipeline(options=PipelineOptions(DIRECT + extra)) as p:
+    with pipeline(*extra) as p:
         read = p | ReadRecords(inputs)
         fields = read["records"] | "Fields" >> beam.Map(
             lambda r: {"src": r.meta.source, "ref": r.meta.ref, **r.fields})
@@ -178,7 +176,7 @@ def run_read_write(inputs: str, out: str, extra: list[str]) -> None:
 
 
 @pytest.mark.slow
-def test_multiprocess_direct_runner_gives_identical_outputs(tmp_path):
+def test_multiprocess_runner_gives_identical_outputs(tmp_path):
     inputs = tmp_path / "in"
     inputs.mkdir()
     make_inputs(inputs)

@@ -13,7 +13,6 @@ from typing import Any
 
 import apache_beam as beam
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions
 
 from redactline.connectors.http_api import (
     HttpApiConfig,
@@ -24,6 +23,7 @@ from redactline.connectors.http_api import (
     safe_url,
 )
 from redactline.connectors.records import PARSE_ERROR, SOURCE_ERROR, Record, Rejected
+from tests.support.beam import pipeline
 
 TOKEN = "Bearer tok-Zq81-very-secret"
 
@@ -37,9 +37,9 @@ def _collect(element: Any, key: str) -> None:
 
 
 def run_read(url: str, **kwargs: Any) -> tuple[list[Record], list[Rejected]]:
-    """Run ReadHttpApi on the DirectRunner; return (records, rejected)."""
+    """Run ReadHttpApi on the test runner; return (records, rejected)."""
     run = uuid.uuid4().hex
-    with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
+    with pipeline() as p:
         out = p | ReadHttpApi(url, **kwargs)
         out["records"] | "CollectRecords" >> beam.Map(_collect, f"{run}:records")
         out["rejected"] | "CollectRejected" >> beam.Map(_collect, f"{run}:rejected")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -24,15 +22,7 @@ from redactline.connectors.llm import (
     Prompt,
     client_from_destination,
 )
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the shared loopback servers
-import llm_servers  # noqa: E402
-from llm_servers import FakeAnthropic, FakeOpenAI  # noqa: E402
-
-# pytest fixtures from the shared module (tests/ has no common conftest)
-openai_server = llm_servers.openai_server
-anthropic_server = llm_servers.anthropic_server
-llm_server = llm_servers.llm_server
+from tests.support.servers import FakeAnthropic, FakeOpenAI
 
 CLIENT_FOR = {"openai": OpenAIChatClient, "anthropic": AnthropicMessagesClient}
 PROMPT = Prompt(user="Summarise the call from <PERSON_1> about <EMAIL_ADDRESS_1>.", system="Be brief.")

@@ -13,7 +13,6 @@ from typing import Any
 
 import apache_beam as beam
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions
 
 from redactline.connectors.postgres import (
     PostgresError,
@@ -24,14 +23,15 @@ from redactline.connectors.postgres import (
     to_jsonable,
 )
 from redactline.connectors.records import PARSE_ERROR, Record, RecordMeta, Rejected
+from tests.support.beam import pipeline
 
 pytestmark = pytest.mark.postgres
 
 SECRET = "Sup3r-s3cret-PW"
 URL_DSN = f"postgresql://postgres:{SECRET}@127.0.0.1:5432/test"  # trust auth: the password is ignored
 
-# The DirectRunner runs bundles in this process; DoFns pickled from this importable module refer to
-# this dict by reference, so outputs land here.
+# The test runner (the in-process FnApiRunner) runs bundles in this process; DoFns pickled from this
+# importable module refer to this dict by reference, so outputs land here.
 _OUT: dict[str, list[Any]] = {}
 _LOCK = threading.Lock()
 
@@ -42,9 +42,9 @@ def _collect(element: Any, key: str) -> None:
 
 
 def run_read(**kwargs: Any) -> tuple[list[Record], list[Rejected]]:
-    """Run ReadPostgres in a DirectRunner pipeline and return (records, rejected)."""
+    """Run ReadPostgres on the test runner and return (records, rejected)."""
     run = uuid.uuid4().hex
-    with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
+    with pipeline() as p:
         out = p | ReadPostgres(**kwargs)
         out["records"] | "CollectRecords" >> beam.Map(_collect, f"{run}:records")
         out["rejected"] | "CollectRejected" >> beam.Map(_collect, f"{run}:rejected")
@@ -52,7 +52,7 @@ def run_read(**kwargs: Any) -> tuple[list[Record], list[Rejected]]:
 
 
 def run_write(rows: list[Any], **kwargs: Any) -> None:
-    with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
+    with pipeline() as p:
         _ = p | beam.Create(rows) | WritePostgres(**kwargs)
 
 

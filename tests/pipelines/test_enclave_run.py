@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import DEMO_POLICY, person_record, pii_values, scan_for
 from wire_proxy import WireProxy
 
 from redactline.enclave_sink.server.backends import SpacyAnalysisBackend
@@ -22,6 +21,8 @@ from redactline.enclave_sink.simulator import default_pcrs
 from redactline.pipelines.quarantine import read_entries
 from redactline.pipelines.run import run
 from redactline.policies import load_policy
+from tests.support.demo import DEMO_POLICY
+from tests.support.pii import person_record, pii_values, scan_for
 
 KEY_HEX = "22" * 32
 REGION = "eu-central-1"

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
-from conftest import PEOPLE, person_record, pii_values, scan_for
 
 from redactline.pipelines.run import run
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the shared loopback servers
-from llm_servers import FakeOpenAI, llm_policy  # noqa: E402
+from tests.support.pii import PEOPLE, person_record, pii_values, scan_for
+from tests.support.servers import FakeOpenAI, llm_policy
 
 KEY_HEX = "44" * 32
 

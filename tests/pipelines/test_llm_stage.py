@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import apache_beam as beam
 import pytest
 import yaml
-from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-from conftest import PEOPLE, person_record, pii_values
 
 from redactline.connectors.records import Record, RecordMeta
 from redactline.pipelines.llm_stage import (
@@ -28,9 +25,9 @@ from redactline.pipelines.llm_stage import (
 from redactline.pipelines.redact import PREPARED, PolicyEngineFactory, PrepareRecords
 from redactline.policies import load_policy
 from redactline.policies.lineage import LINEAGE_KEY
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the shared loopback servers
-from llm_servers import PLACEHOLDER, FakeAnthropic, FakeOpenAI, llm_policy  # noqa: E402
+from tests.support.beam import pipeline
+from tests.support.pii import PEOPLE, person_record, pii_values
+from tests.support.servers import PLACEHOLDER, FakeAnthropic, FakeOpenAI, llm_policy
 
 LINEAGE = {"policy": "llm-test", "version": "1.0.0", "sha256": "x", "run_id": "r1"}
 TEMPLATE = "Record {id}. Customer {name} ({email}, {phone}) wrote: {notes}"
@@ -101,7 +98,7 @@ def run_stage(env: Env, records: list[Record], destination: str, region: str | N
     factory = PolicyEngineFactory(str(env.path), env.policy.identity.sha256)
     stage = SendToLlm(factory, str(env.path), env.policy.identity.sha256, destination, LINEAGE,
                       env.policy.residency, region, batch_size)
-    with beam.Pipeline(runner=FnApiRunner()) as p:
+    with pipeline() as p:
         out = prepare_and_send(p | beam.Create(records), stage, env.policy.residency, 4 << 20)
         for tag in (RESULTS, HELD, REJECTED, ENTITIES, USAGE):
             out[tag] | f"List{tag}" >> beam.combiners.ToList() | f"Out{tag}" >> beam.Map(_store, tag)
@@ -239,14 +236,14 @@ def test_prompt_error_is_quarantined_and_not_sent(env):
     assert sorted(t.split(":")[0] for t in server.user_texts()) == ["Ticket T-1", "Ticket T-3"]
 
 
-def test_oversize_is_rejected_before_anything_is_sent(env):
+def test_oversize_is_rejected_before_anything_is_sent(env, beam_pipeline):
     server = env.servers["anthropic"]
     server.reset()
     _OUT.clear()
     factory = PolicyEngineFactory(str(env.path), env.policy.identity.sha256)
     stage = SendToLlm(factory, str(env.path), env.policy.identity.sha256, "anthropic", LINEAGE,
                       env.policy.residency, "eu-central-1", 8)
-    with beam.Pipeline(runner=FnApiRunner()) as p:
+    with beam_pipeline() as p:
         out = prepare_and_send(p | beam.Create([rec(0), rec(1, notes="x" * 5000)]), stage,
                                env.policy.residency, 2000)
         out[REJECTED] | beam.combiners.ToList() | beam.Map(_store, REJECTED)
@@ -263,11 +260,11 @@ def test_missing_api_key_fails_the_run_naming_the_variable(env, monkeypatch):
     assert env.servers["openai"].requests == []
 
 
-def test_changed_policy_fails_the_run(env):
+def test_changed_policy_fails_the_run(env, beam_pipeline):
     factory = PolicyEngineFactory(str(env.path), env.policy.identity.sha256)
     stage = SendToLlm(factory, str(env.path), "0" * 64, "openai", LINEAGE, env.policy.residency,
                       "eu-central-1", 4)
-    with pytest.raises(Exception, match="hash mismatch"), beam.Pipeline(runner=FnApiRunner()) as p:
+    with pytest.raises(Exception, match="hash mismatch"), beam_pipeline() as p:
         p | beam.Create([rec(0)]) | stage
 
 

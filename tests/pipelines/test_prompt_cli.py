@@ -10,12 +10,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import PEOPLE
 
 from redactline.pipelines.cli import main
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the shared loopback servers
-from llm_servers import PLACEHOLDER, FakeAnthropic, FakeOpenAI, echo_answer  # noqa: E402
+from tests.support.pii import PEOPLE
+from tests.support.servers import PLACEHOLDER, FakeAnthropic, FakeOpenAI, echo_answer
 
 NAME, EMAIL, PHONE = PEOPLE[0]
 TEXT = f"Draft a friendly reply to {NAME} ({EMAIL}); she asked us to call {PHONE} tomorrow."

@@ -1,6 +1,6 @@
 """``redactline proxy``: the official openai SDK through the proxy to a real loopback OpenAI-style server.
 
-The upstream (``tests/llm_servers.py``) records every request and echoes the placeholders it received with
+The upstream (``tests/support/servers.py``) records every request and echoes the placeholders it received with
 their case and spacing changed, so re-identification is exercised; streaming answers split placeholders
 across chunks. Every test checks what actually reached the upstream.
 """
@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,9 +34,7 @@ from redactline.connectors.proxy import (
 from redactline.connectors.proxy_cli import build_config
 from redactline.policies import Policy, load_policy
 from redactline.policies.reidentify import Vault
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/
-from llm_servers import FakeOpenAI, echo_answer  # noqa: E402
+from tests.support.servers import FakeOpenAI, echo_answer
 
 KEY = "sk-test-openai"
 NAME, EMAIL = "Margaret Sullivan", "margaret.sullivan@example.org"

@@ -9,12 +9,13 @@ import logging
 from pathlib import Path
 
 import pytest
-from conftest import DEMO_CSV, DEMO_POLICY, PEOPLE, person_record, pii_values, scan_for
 
 from redactline.pipelines import manifest as mf
 from redactline.pipelines.cli import main as cli_main
 from redactline.pipelines.quarantine import KeySpec, key_id, read_entries
 from redactline.pipelines.run import run
+from tests.support.demo import DEMO_CSV, DEMO_POLICY
+from tests.support.pii import PEOPLE, person_record, pii_values, scan_for
 
 KEY_HEX = "11" * 32
 BIG = "Z" * (2 * 1024 * 1024)  # a 2 MB field
@@ -272,7 +273,8 @@ def test_validate_writes_nothing_and_prepare_makes_the_outputs_ready(tmp_path, c
          None),
     ],
 )
-def test_destination_is_resolved_once_without_contacting_anything(tmp_path, flags, kind, region):
+def test_destination_is_resolved_once_without_contacting_anything(tmp_path, beam_pipeline, flags, kind,
+                                                                  region):
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from redactline.pipelines.destinations.base import OUTPUTS
@@ -288,6 +290,6 @@ def test_destination_is_resolved_once_without_contacting_anything(tmp_path, flag
         return
     import apache_beam as beam
 
-    pipeline = beam.Pipeline()  # built, never run: the stage's outputs are the same for every destination
+    pipeline = beam_pipeline()  # built, never run: the stage's outputs are the same for every destination
     out = pipeline | beam.Create([]) | destination.stage()
     assert sorted(out) == sorted(OUTPUTS)

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import threading
-import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 import pytest
-from conftest import DEMO_POLICY, person_record, pii_values, scan_for
 
 from redactline.pipelines.run import run
+from tests.support.demo import DEMO_POLICY
+from tests.support.pii import person_record, pii_values, scan_for
 
 KEY_HEX = "44" * 32
-PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def _args(tmp_path: Path, source: str, sink: str, *extra: str) -> list[str]:
@@ -25,26 +21,11 @@ def _args(tmp_path: Path, source: str, sink: str, *extra: str) -> list[str]:
             "--quiet", *extra]
 
 
-@pytest.fixture
-def pg():
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        conn = psycopg.connect(PG_DSN, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError:
-        pytest.fail("PostgreSQL is not running on 127.0.0.1:5432 (run .ci/ensure-postgres)")
-    suffix = uuid.uuid4().hex[:8]
-    tables = (f"rl_src_{suffix}", f"rl_dst_{suffix}")
-    yield conn, tables
-    for t in tables:
-        conn.execute(f"DROP TABLE IF EXISTS {t}")
-    conn.close()
-
-
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_postgres_table_to_postgres_table(tmp_path, monkeypatch, pg, capsys):
     monkeypatch.setenv("RL_TEST_QKEY", KEY_HEX)
-    conn, (src, dst) = pg
+    conn, src, dst = pg.conn, pg.table("src"), pg.table("dst")
     conn.execute(f"CREATE TABLE {src} (id integer PRIMARY KEY, name text, email text, phone text, "
                  "country text, notes text)")
     rows = [person_record(i, "FR" if i % 2 else "DE") for i in range(1, 13)]
@@ -53,7 +34,7 @@ def test_postgres_table_to_postgres_table(tmp_path, monkeypatch, pg, capsys):
     with conn.cursor() as cur:
         cur.executemany(f"INSERT INTO {src} VALUES (%(id)s, %(name)s, %(email)s, %(phone)s, %(country)s, "
                         "%(notes)s)", [{**r, "id": int(r["id"])} for r in rows])
-    code = run(_args(tmp_path, f"{PG_DSN}#{src}", f"{PG_DSN}#{dst}", "--source-key", "id",
+    code = run(_args(tmp_path, f"{pg.url}#{src}", f"{pg.url}#{dst}", "--source-key", "id",
                      "--source-partitions", "2", "--max-record-bytes", "1048576"))
     captured = capsys.readouterr()
     assert code == 0, captured.err
@@ -66,46 +47,28 @@ def test_postgres_table_to_postgres_table(tmp_path, monkeypatch, pg, capsys):
     assert manifest["counts"]["held"]["by_reason"] == {"no_rule": 1}
     assert manifest["check"]["holds"]
     [entry] = [json.loads(line) for line in (tmp_path / "q.jsonl").read_text().splitlines()]
-    assert entry["ref"] == "id=13" and entry["source"].endswith(f".{src}")
+    assert entry["ref"] == "id=13" and entry["source"].endswith(f"#{src}")
     dumped = json.dumps([list(map(str, r)) for r in out])
     assert scan_for([tmp_path], pii_values(), dumped + captured.out + captured.err) == []
 
 
-class _Api(BaseHTTPRequestHandler):
-    """Page-numbered JSON API: ?page=N -> {"items": [...]}, an empty page ends the walk."""
-
-    pages: list[list] = []
-
-    def do_GET(self):  # noqa: N802 - http.server API
-        page = int(parse_qs(urlparse(self.path).query).get("page", ["1"])[0])
-        items = self.pages[page - 1] if 0 < page <= len(self.pages) else []
-        body = json.dumps({"items": items}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):  # keep request lines out of the test output
-        pass
+def _pages(pages: list[list]):
+    """A page-numbered JSON API: ?page=N -> {"items": [...]}, an empty page ends the walk."""
+    def handler(seen, index):
+        page = int(seen.query.get("page", ["1"])[0])
+        return 200, {"items": pages[page - 1] if 0 < page <= len(pages) else []}
+    return handler
 
 
 @pytest.mark.slow
-def test_paginated_http_api_to_parquet(tmp_path, monkeypatch, capsys, no_remote_network):
+def test_paginated_http_api_to_parquet(tmp_path, monkeypatch, capsys, no_remote_network, http_server):
     monkeypatch.setenv("RL_TEST_QKEY", KEY_HEX)
     records = [person_record(i) for i in range(9)]
     big = {"id": "big", "x": "Q" * 2_000_000}
-    _Api.pages = [records[0:4], [*records[4:8], "not an object"], [records[8], big]]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Api)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/customers?token=Tok3n-Zebulon"
-        sink = tmp_path / "out.parquet"
-        code = run(_args(tmp_path, url, str(sink), "--http-pagination", "page",
-                         "--max-record-bytes", "1048576"))
-    finally:
-        server.shutdown()
+    http_server.handler = _pages([records[0:4], [*records[4:8], "not an object"], [records[8], big]])
+    url = http_server.url("/customers?token=Tok3n-Zebulon")
+    sink = tmp_path / "out.parquet"
+    code = run(_args(tmp_path, url, str(sink), "--http-pagination", "page", "--max-record-bytes", "1048576"))
     captured = capsys.readouterr()
     assert code == 0, captured.err
     import pyarrow.parquet as pq

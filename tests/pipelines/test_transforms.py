@@ -6,8 +6,7 @@ import json
 
 import apache_beam as beam
 import pytest
-from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-from conftest import DEMO_POLICY, person_record, pii_values
+from apache_beam.testing.util import assert_that, equal_to
 
 from redactline.connectors.records import ENGINE_ERROR, OVERSIZE, Record, RecordMeta
 from redactline.pipelines.manifest import CountOutcomes, check, read_counts
@@ -23,6 +22,9 @@ from redactline.pipelines.redact import (
 )
 from redactline.pipelines.route import DELIVERED, HELD, RouteByResidency
 from redactline.policies.lineage import LINEAGE_KEY
+from tests.support.beam import pipeline
+from tests.support.demo import DEMO_POLICY
+from tests.support.pii import person_record, pii_values
 
 LINEAGE = {"policy": "demo", "version": "1.0.0", "sha256": "x", "run_id": "r1"}
 
@@ -82,7 +84,7 @@ def prepare_and_redact(records, engine_factory, residency=None, max_bytes=4 << 2
 
 def run_redact(records, engine_factory, residency=None, max_bytes=4 << 20):
     _OUT.clear()
-    with beam.Pipeline(runner=FnApiRunner()) as p:
+    with pipeline() as p:
         res = prepare_and_redact(p | beam.Create(records), engine_factory, residency, max_bytes, 3)
         for tag in (REDACTED, REJECTED, ENTITIES):
             collect(res[tag], tag)
@@ -124,26 +126,29 @@ def test_oversize_and_reserved_field_are_quarantined_before_the_engine(demo_poli
     assert "limit 4000" in oversize.detail and "x" * 20 not in oversize.detail
 
 
-@pytest.mark.parametrize("region", ["eu-central-1", "us-east-1"])
-def test_residency_routes_on_the_raw_jurisdiction(demo_policy, region):
+UNROUTABLE = {"BR": "no_rule", "XX": "unknown_jurisdiction", "": "unknown_jurisdiction"}
+
+
+@pytest.mark.parametrize(
+    ("region", "delivered", "held"),
+    [
+        pytest.param("eu-central-1", ["DE", "FR", "US"], UNROUTABLE, id="eu-central-1"),
+        # EU data may not leave the EU; US data may go to the US
+        pytest.param("us-east-1", ["US"],
+                     {"DE": "region_not_allowed", "FR": "region_not_allowed", **UNROUTABLE}, id="us-east-1"),
+    ],
+)
+def test_residency_routes_on_the_raw_jurisdiction(demo_policy, beam_pipeline, region, delivered, held):
     countries = ["DE", "FR", "US", "BR", "XX", ""]
     records = [rec(i, c) for i, c in enumerate(countries)]
-    _OUT.clear()
-    with beam.Pipeline(runner=FnApiRunner()) as p:
+    with beam_pipeline() as p:
         red = prepare_and_redact(p | beam.Create(records), factory(demo_policy), demo_policy.residency)
         routed = red[REDACTED] | RouteByResidency(demo_policy.residency, region)
-        for tag in (DELIVERED, HELD):
-            collect(routed[tag], tag)
-    out = dict(_OUT)
-    delivered = {r["country"] for r in out[DELIVERED]}
-    held = {r["country"]: r[LINEAGE_KEY]["held"]["reason"] for r in out[HELD]}
-    if region == "eu-central-1":
-        assert delivered == {"DE", "FR", "US"}
-        assert held == {"BR": "no_rule", "XX": "unknown_jurisdiction", "": "unknown_jurisdiction"}
-    else:  # EU data may not leave the EU; US data may go to the US
-        assert delivered == {"US"}
-        assert held["DE"] == held["FR"] == "region_not_allowed"
-    assert all(r[LINEAGE_KEY]["held"]["source"] == "mem://test" for r in out[HELD])
+        countries_out = routed[DELIVERED] | "Delivered" >> beam.Map(lambda r: r["country"])
+        assert_that(countries_out, equal_to(delivered), label="delivered")
+        why = routed[HELD] | "Held" >> beam.Map(
+            lambda r: (r["country"], r[LINEAGE_KEY]["held"]["reason"], r[LINEAGE_KEY]["held"]["source"]))
+        assert_that(why, equal_to([(c, reason, "mem://test") for c, reason in held.items()]), label="held")
 
 
 def test_route_without_region_for_residency_policy_is_refused(demo_policy):
@@ -151,13 +156,13 @@ def test_route_without_region_for_residency_policy_is_refused(demo_policy):
         RouteByResidency(demo_policy.residency, None)
 
 
-def test_count_outcomes_adds_up(tmp_path):
+def test_count_outcomes_adds_up(tmp_path, beam_pipeline):
     from redactline.connectors.records import Rejected
 
     path = str(tmp_path / "counts.json")
     meta = RecordMeta("s", "r")
     held = {"a": 1, LINEAGE_KEY: {"held": {"reason": "no_rule"}}}
-    with beam.Pipeline(runner=FnApiRunner()) as p:
+    with beam_pipeline() as p:
         read = p | "R" >> beam.Create(list(range(6)))
         pcolls = {
             "read": read,

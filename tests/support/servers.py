@@ -1,20 +1,25 @@
-"""Real loopback HTTP servers speaking the OpenAI chat-completions and Anthropic Messages wire formats.
+"""Real HTTP servers on 127.0.0.1 for the tests: a scripted JSON API and fake LLM APIs.
 
-Shared by the LLM client, stage, ``prompt`` CLI and proxy tests. ``tests/`` is not a package and has no
-shared conftest, so a test module puts this directory on ``sys.path`` and binds the fixtures it uses at
-module level (pytest finds them there; binding by assignment keeps ruff's F811 quiet)::
+:class:`LoopbackServer` answers GET requests with whatever its ``handler`` returns (the HTTP source
+tests). :class:`FakeOpenAI` / :class:`FakeAnthropic` speak the OpenAI chat-completions and Anthropic
+Messages wire formats (the LLM client, stage, ``prompt`` CLI and proxy tests). The fixtures
+``http_server``, ``openai_server``, ``anthropic_server`` and ``llm_server`` (tests/conftest.py) start
+and stop them; a test that needs its own lifetime constructs one directly::
 
-    import sys
-    from pathlib import Path
+    from tests.support.servers import FakeOpenAI
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/
-    import llm_servers  # noqa: E402
-    from llm_servers import FakeOpenAI  # noqa: E402
+    with FakeOpenAI() as server:
+        ...
 
-    openai_server = llm_servers.openai_server  # fixtures: openai_server, anthropic_server, llm_server
+LoopbackServer
+--------------
+``LoopbackServer()``  a ``ThreadingHTTPServer`` on an ephemeral port; ``.url(path)`` is its URL;
+                   ``.handler(seen, index)`` (``seen``: :class:`Seen`, ``index``: 0-based request number)
+                   returns ``(status, body)`` or ``(status, body, headers)``; a body that is not
+                   bytes/str is sent as JSON. ``.requests`` lists every :class:`Seen`; ``close()`` stops it.
 
-API
----
+Fake LLM APIs
+-------------
 ``FakeOpenAI(api_key="sk-test-openai")`` / ``FakeAnthropic(api_key="sk-ant-test")``
     A ``ThreadingHTTPServer`` (HTTP/1.1, keep-alive) on 127.0.0.1 with an ephemeral port, started on
     construction; ``close()`` (or ``with``) stops it. ``api_key=None`` accepts any or no key.
@@ -63,14 +68,95 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
-
-import pytest
+from urllib.parse import parse_qs, urlsplit
 
 PLACEHOLDER = re.compile(r"<[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*_\d+>")
+
+
+# --------------------------------------------------------------------------- plain JSON API
+
+
+@dataclass
+class Seen:
+    """One request as the server saw it."""
+
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    at: float
+
+
+def _encode(body: Any) -> bytes:
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode()
+    return json.dumps(body).encode()
+
+
+# A handler gets (request, 0-based request index) and returns (status, body) or (status, body, headers);
+# a body that is not bytes/str is sent as JSON.
+Handler = Callable[[Seen, int], tuple]
+
+
+class LoopbackServer:
+    """A ThreadingHTTPServer on 127.0.0.1:<ephemeral>; set ``handler`` to script the replies."""
+
+    def __init__(self) -> None:
+        self.requests: list[Seen] = []
+        self.handler: Handler = lambda seen, i: (404, {"error": "no handler"})
+        outer = self
+
+        class _H(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server API
+                parts = urlsplit(self.path)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                seen = Seen(parts.path, parse_qs(parts.query), headers, time.monotonic())
+                with outer._lock:
+                    index = len(outer.requests)
+                    outer.requests.append(seen)
+                status, payload, *rest = outer.handler(seen, index)
+                extra = dict(rest[0]) if rest else {}
+                body = _encode(payload)
+                self.send_response(status)
+                self.send_header("Content-Type", extra.pop("Content-Type", "application/json"))
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in extra.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+                pass
+
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _H)
+        self._server.daemon_threads = True
+        host, port = self._server.server_address[:2]
+        self.base = f"http://{host}:{port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    def url(self, path: str = "/items") -> str:
+        return self.base + path
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --------------------------------------------------------------------------- fake LLM APIs
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -513,25 +599,6 @@ class FakeAnthropic(_FakeLlmServer):
 
 FakeLlmServer = _FakeLlmServer
 SERVERS: dict[str, type[_FakeLlmServer]] = {"openai": FakeOpenAI, "anthropic": FakeAnthropic}
-
-
-@pytest.fixture
-def openai_server() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        yield server
-
-
-@pytest.fixture
-def anthropic_server() -> Iterator[FakeAnthropic]:
-    with FakeAnthropic() as server:
-        yield server
-
-
-@pytest.fixture(params=sorted(SERVERS))
-def llm_server(request: pytest.FixtureRequest) -> Iterator[_FakeLlmServer]:
-    """Each test that uses it runs once per wire format (``anthropic``, ``openai``)."""
-    with SERVERS[request.param]() as server:
-        yield server
 
 
 def llm_policy(name: str, destinations: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""The redactline test suite; a package so that ``tests.support`` imports from any test folder."""
