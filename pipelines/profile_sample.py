@@ -50,10 +50,13 @@ def sample_source(endpoint: uris.Endpoint, n: int, *, key: str | None = None, pa
 def profile_source(policy: Any, endpoint: uris.Endpoint, n: int = DEFAULT_SAMPLE, *, engine: Any = None,
                    **source_options: Any) -> Profile:
     """Profile the first ``n`` records of ``endpoint`` under ``policy`` (a loaded Policy). ``engine``
-    defaults to the policy's own (loading it takes spaCy's load time)."""
+    defaults to the policy's own, built only when some value needs analysing (it loads spaCy)."""
     records = sample_source(endpoint, n, **source_options)
-    engine = engine if engine is not None else policy.engine()
-    return profile_records((r.fields for r in records), engine.analyze_texts, policy.document.transforms,
+
+    def analyze(texts: list[str]) -> Any:
+        return (engine if engine is not None else policy.engine()).analyze_texts(texts)
+
+    return profile_records((r.fields for r in records), analyze, policy.document.transforms,
                            sample=n, source=endpoint.safe)
 
 
@@ -107,15 +110,14 @@ def profile_command(args: Any) -> int:
     try:
         policy = load_policy(args.policy)
         endpoint = uris.parse("--source", args.source, allow_http=True)
-        records = sample_source(endpoint, args.sample, key=args.source_key, pagination=args.http_pagination,
-                                items_path=args.http_items_path, auth_env=args.http_auth_env)
+        profile = profile_source(policy, endpoint, args.sample, key=args.source_key,
+                                 pagination=args.http_pagination, items_path=args.http_items_path,
+                                 auth_env=args.http_auth_env)
     except (PolicyError, uris.UriError, FileNotFoundError, PostgresError, HttpApiError) as exc:
         return fail(str(exc))  # these messages name files and safe URIs, never values or secrets
     except OSError as exc:
         return fail(f"{args.source}: {exc.strerror or type(exc).__name__}")
     transforms = policy.document.transforms
-    profile = profile_records((r.fields for r in records), policy.engine().analyze_texts, transforms,
-                              sample=args.sample, source=endpoint.safe)
     if args.format == "json":
         print(json.dumps(profile.as_manifest(transforms), indent=2, sort_keys=True))
     elif args.format == "yaml":
