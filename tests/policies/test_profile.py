@@ -276,3 +276,11 @@ def test_profiled_policy_adds_rules_and_the_policys_own_win():
     assert fields == {"customer_name": "pseudonym", "email": "keep"}
     assert view.identity == "id" and view.name == "p"
     assert doc.transforms.fields.keys() == {"email"}  # the policy's own document is untouched
+
+
+def test_evidence_comes_from_the_first_distinct_values_with_their_weight():
+    values = ["DE"] * 10 + [f"x{i}@example.org" for i in range(20)]
+    analyze = FakeAnalyzer({v: ("EMAIL_ADDRESS",) for v in values if "@" in v})
+    field = profile_records(_records(contact=values), analyze, TRANSFORMS, evidence=5).fields[0]
+    assert field.analysed == 5 and len(analyze.seen) == 5  # "DE" once, then the first 4 emails
+    assert field.share == round(4 / 14, 4)  # 10 x "DE" + 4 emails analysed
