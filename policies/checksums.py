@@ -64,7 +64,8 @@ def _span(first: int, last: int) -> tuple[int, ...]:
 # International and the UnionPay co-brand 622126-622925; JCB's 3528-3589 and its legacy 15-digit 1800 /
 # 2131 numbers; UnionPay's 62 and 81 ranges; NSPK's Mir 2200-2204; NPCI's RuPay ranges), as compiled in
 # the "Payment card number" article of the English Wikipedia (IIN table, 2024). Overlapping entries are
-# fine: a number is in range if any entry accepts its prefix and length.
+# fine: a number is in range if any entry accepts its prefix and length. Left out: UATP (airline
+# accounts, any 15-digit number starting with 1), which would claim half of all French NIRs.
 ISSUER_RANGES: tuple[IssuerRange, ...] = (
     IssuerRange("American Express", "34", "34", (15,)),
     IssuerRange("American Express", "37", "37", (15,)),
@@ -107,7 +108,6 @@ ISSUER_RANGES: tuple[IssuerRange, ...] = (
     IssuerRange("Dankort", "5019", "5019", (16,)),
     IssuerRange("InterPayment", "636", "636", _span(16, 19)),
     IssuerRange("InstaPayment", "637", "639", (16,)),
-    IssuerRange("UATP", "1", "1", (15,)),
     IssuerRange("Humo", "9860", "9860", (16,)),
     IssuerRange("UzCard", "8600", "8600", (16,)),
 )

@@ -20,6 +20,7 @@ from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 from presidio_analyzer.recognizer_registry.recognizers_loader_utils import RecognizerListLoader
 
 from . import presidio_compat as compat
+from .identifier_recognizers import builtin_recognizer
 from .schema import Detection, RecognizerConfig
 
 # phonenumbers' matcher only forms candidates from digit groups joined by punctuation (and "x" for
@@ -323,6 +324,10 @@ def build_registry(detection: Detection, nlp_engine: NlpEngine) -> RecognizerReg
                 if config.context:
                     kwargs["context"] = config.context
                 registry.add_recognizer(cls(**kwargs))
+        elif config.type == "builtin":
+            if config.enabled:
+                for lang in _languages(config, detection):
+                    registry.add_recognizer(builtin_recognizer(config.name, lang, config.context))
         elif config.enabled:
             for lang in _languages(config, detection):
                 registry.add_recognizer(

@@ -62,10 +62,11 @@ class PatternConfig(Strict):
 
 class RecognizerConfig(Strict):
     """One entry of Presidio's recognizer-registry list: a predefined recognizer switched on/off or
-    tuned, or a custom pattern / deny-list recognizer."""
+    tuned, or a custom pattern / deny-list recognizer; or (``type: builtin``) one of the project's
+    validating recognizers (``identifier_recognizers.BUILTIN_RECOGNIZERS``), enabled by name."""
 
     name: str
-    type: Literal["predefined", "custom"] = "custom"
+    type: Literal["predefined", "custom", "builtin"] = "custom"
     enabled: bool = True
     supported_language: str | None = None
     supported_entity: str | None = None
@@ -81,6 +82,14 @@ class RecognizerConfig(Strict):
                 raise ValueError("a custom recognizer needs supported_entity")
             if not self.patterns and not self.deny_list:
                 raise ValueError("a custom recognizer needs patterns or a deny_list")
+        if self.type == "builtin":
+            from .identifier_recognizers import BUILTIN_RECOGNIZERS  # Presidio: only when one is named
+
+            if self.name not in BUILTIN_RECOGNIZERS:
+                known = ", ".join(sorted(BUILTIN_RECOGNIZERS))
+                raise ValueError(f"name {self.name!r} is not a built-in recognizer (known: {known})")
+            if self.supported_entity or self.patterns or self.deny_list:
+                raise ValueError("a builtin recognizer takes no supported_entity, patterns or deny_list")
         return self
 
 
