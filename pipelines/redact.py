@@ -203,6 +203,15 @@ class RedactRecords(beam.PTransform):
 # thread even when a runner creates many DoFn instances (one per stage or bundle processor).
 _ENGINES: dict[tuple[str, str, str, int], Engine] = {}
 _ENGINES_LOCK = threading.Lock()
+# Analyzers (spaCy loaded) the driver built to profile a source, per (policy path, hash): the first engine
+# built here for that policy takes it, so an in-process run loads spaCy once. Taken once, by one thread.
+_SPARE_ANALYZERS: dict[tuple[str, str], Any] = {}
+
+
+def offer_analyzer(policy_path: str, policy_sha256: str, analyzer: Any) -> None:
+    """Leave the driver's analyzer for the first engine of this policy built in this process."""
+    with _ENGINES_LOCK:
+        _SPARE_ANALYZERS[(policy_path, policy_sha256)] = analyzer
 
 
 class PolicyEngineFactory:
@@ -233,7 +242,9 @@ class PolicyEngineFactory:
         policy = load_policy(self._path)
         if policy.identity.sha256 != self._sha256:
             raise RuntimeError(f"policy {self._path} changed since the run started (hash mismatch)")
-        engine = profiled_engine(policy, self.profile)
+        with _ENGINES_LOCK:
+            analyzer = _SPARE_ANALYZERS.pop((self._path, self._sha256), None)
+        engine = profiled_engine(policy, self.profile, analyzer)
         with _ENGINES_LOCK:
             _ENGINES[cache_key] = engine
         return engine

@@ -463,11 +463,10 @@ class ProfiledPolicy:
         return getattr(self._policy, item)
 
 
-def profiled_engine(policy: Policy, profile: Profile | None) -> RedactionEngine:
-    """The policy's engine with ``profile``'s whole-field rules (the plain engine when None)."""
-    if profile is None:
-        return policy.engine()
+def profiled_engine(policy: Policy, profile: Profile | None, analyzer: Any = None) -> RedactionEngine:
+    """The policy's engine with ``profile``'s whole-field rules (the plain engine when None), on
+    ``analyzer`` when one built for this policy's detection is given (it holds the loaded spaCy model)."""
     from .engine import RedactionEngine, build_analyzer
 
-    return RedactionEngine(ProfiledPolicy(policy, profile), build_analyzer(policy.document.detection),
-                           policy.keys)
+    source = policy if profile is None else ProfiledPolicy(policy, profile)
+    return RedactionEngine(source, analyzer or build_analyzer(policy.document.detection), policy.keys)
