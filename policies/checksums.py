@@ -77,6 +77,9 @@ ISSUER_RANGES: tuple[IssuerRange, ...] = (
     IssuerRange("Discover", "65", "65", _span(16, 19)),
     IssuerRange("Discover/UnionPay co-brand", "622126", "622925", _span(16, 19)),
     IssuerRange("JCB", "3528", "3589", _span(16, 19)),
+    # The whole 35 block: JCB's published range is 3528-3589, but card-type tables (and generators
+    # of test data) treat any 35 number as JCB; a Luhn-valid 35 number is far likelier a card.
+    IssuerRange("JCB (35 block)", "35", "35", _span(16, 19)),
     IssuerRange("JCB (legacy ranges)", "3088", "3094", (16,)),
     IssuerRange("JCB (legacy ranges)", "3096", "3102", (16,)),
     IssuerRange("JCB (legacy ranges)", "3112", "3120", (16,)),
@@ -87,10 +90,11 @@ ISSUER_RANGES: tuple[IssuerRange, ...] = (
     IssuerRange("Diners Club Carte Blanche", "300", "305", _span(14, 19)),
     IssuerRange("Diners Club International", "3095", "3095", _span(14, 19)),
     IssuerRange("Diners Club International", "36", "36", _span(14, 19)),
-    IssuerRange("Diners Club International", "38", "39", _span(16, 19)),
+    IssuerRange("Diners Club International", "38", "39", _span(14, 19)),
     IssuerRange("Maestro", "50", "50", _span(12, 19)),
     IssuerRange("Maestro", "56", "69", _span(12, 19)),
     IssuerRange("Maestro", "5893", "5893", _span(12, 19)),
+    IssuerRange("Maestro (legacy 0604, listed in card-type tables)", "0604", "0604", _span(12, 19)),
     IssuerRange("UnionPay", "62", "62", _span(16, 19)),
     IssuerRange("UnionPay", "81", "81", _span(16, 19)),
     IssuerRange("Mir", "2200", "2204", _span(16, 19)),
