@@ -11,12 +11,13 @@ Speed comes from three choices, measured in ``benchmarks/bench_engine.py``:
 
 Records (:meth:`RedactionEngine.redact_records`) follow two rules that fail closed:
 
-* **Field rules apply to the exact path they name** (``a[3].b`` matches ``a[*].b``; a key is one path
-  step, so a flat CSV column ``id.comment`` is not ``id`` then ``comment``). There is no inheritance from
-  a parent: a field the policy does not name is inspected, even under a named one. A rule on a field
-  whose value is a mapping or a list applies to nothing below it (every nested value is inspected),
-  except ``drop_field``, which drops the whole value, and ``keep`` with ``keep_subtree: true``, which
-  keeps every scalar below (deeper rules still apply; nested field *names* are still inspected).
+* **Field rules apply to the exact path they name** (``a[3].b`` matches ``a[*].b``; a flat CSV column
+  ``id.comment`` or ``country[0]`` reads as that path, so ``id`` and ``country`` do not reach it and a
+  rule written ``id.comment`` does). There is no inheritance from a parent: a field the policy does not
+  name is inspected, even under a named one. A rule on a field whose value is a mapping or a list
+  applies to nothing below it (every nested value is inspected), except ``drop_field``, which drops
+  the whole value, and ``keep`` with ``keep_subtree: true``, which keeps every scalar below (deeper
+  rules still apply; nested field *names* are still inspected).
 * **Field names are inspected like values**, in the same spaCy batch as the values. Names the policy
   writes in ``transforms.fields`` (and their parents) are trusted and not inspected; names found clean
   are remembered per engine, so a CSV header or a JSON schema costs one inspection per engine, not one
@@ -26,7 +27,9 @@ Records (:meth:`RedactionEngine.redact_records`) follow two rules that fail clos
   same on every worker and in every run; without it the engine draws a random key when it is built, so
   the placeholder is stable within one engine (one worker) only. Either way it is not reversible
   without the key (never a plain hash: names are guessable) and needs no table of names in memory.
-  Two different names in one mapping never share a key (a clash gets ``_2``, ``_3``...). The finding
+  Two different names in one mapping never share a key (a clash gets ``_2``, ``_3``...). Detection
+  on a bare name has false positives (``Email`` reads as a PERSON, ``customer.email`` as a URL): such a
+  name is renamed too (fail closed) until the policy names it under ``transforms.fields``. The finding
   itself has ``in_field_name=True`` and its offsets point into the name; it never carries the name.
   ``transforms.field_names: quarantine`` asks the pipeline to quarantine such a record instead
   (:attr:`RedactionEngine.field_names`).
@@ -38,6 +41,7 @@ import dataclasses
 import hashlib
 import hmac
 import os
+import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -48,6 +52,7 @@ from . import offline
 from .keys import Key
 from .operators import OperatorError, RecordContext, apply_operator
 from .paths import get_path
+from .schema import FIELD_PATH
 
 if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine, RecognizerResult
@@ -236,22 +241,20 @@ class _Analysis:
         return out
 
 
-#: A list index in a match path (a mapping key is always a ``str`` there, never None).
-_LIST = None
+#: A list index written into a field name (a flat column ``country[0]``) reads as the rule syntax ``[*]``.
+_INDEX = re.compile(r"\[\d+\]")
 #: Clean field names remembered per engine; past this many, new ones are inspected every time.
 _CLEAN_NAMES_MAX = 10_000
 _NAME_HMAC_LABEL = b"redactline field name\x00"
 
 
-def _match_path(path: str) -> tuple[str | None, ...]:
-    """A policy field path as the steps the walk takes: ``a[*].b`` -> ``("a", None, "b")``."""
-    steps: list[str | None] = []
-    for part in path.split("."):
-        name, star, _ = part.partition("[*]")
-        steps.append(name)
-        if star:
-            steps.append(_LIST)
-    return tuple(steps)
+def _named_parents(path: str) -> Iterator[str]:
+    """``a[*].b.c`` -> ``a``, ``a[*].b``, ``a[*].b.c``: every name the path writes, with what leads to it."""
+    for i, ch in enumerate(path):
+        if ch in ".[" and i and path[i - 1] != "]":
+            yield path[:i]
+    if not path.endswith("]"):
+        yield path
 
 
 class RedactionEngine:
@@ -269,10 +272,13 @@ class RedactionEngine:
         self._entities = doc.detection.entities
         self._transforms = doc.transforms
         self._gates: dict[str, Any] = {}  # recognizer id -> pattern gate, built on first use
-        self._rules = {_match_path(path): spec for path, spec in doc.transforms.fields.items()}
-        # names the policy author wrote: every named path and each of its parents
-        self._trusted = {steps[:i] for steps in self._rules for i in range(1, len(steps) + 1)
-                         if steps[i - 1] is not _LIST}
+        self._rules = doc.transforms.fields
+        # names the policy author wrote: every named path and each of its parents. Only paths of the policy
+        # language's syntax: a rule added programmatically (a column profile) under a raw field name that
+        # could never be written in a policy (spaces, "@", a leading digit) does not make that name trusted.
+        self._trusted = {
+            parent for path in self._rules if FIELD_PATH.match(path) for parent in _named_parents(path)
+        }
         self._clean_names: set[str] = set()
         self._name_key = self._field_name_key(doc.transforms.field_names_key)
 
@@ -359,14 +365,14 @@ class RedactionEngine:
 
     # ---- structured records ----------------------------------------------------------------
     def _plan(
-        self, value: Any, match: tuple[str | None, ...], parts: tuple[Any, ...], kept: bool, batch: _Batch,
-        owner: int, ctx: RecordContext,
+        self, value: Any, match: str, parts: tuple[Any, ...], kept: bool, batch: _Batch, owner: int,
+        ctx: RecordContext,
     ) -> Any:
         """Walk a value: apply field operators now; queue strings and names to inspect; return a builder.
 
-        ``match`` is the path as rules name it (list indexes as ``_LIST``), ``parts`` the path as findings
-        show it (indexes as ints, inspected names as :class:`_Name`); ``kept`` is True below a
-        ``keep_subtree`` rule.
+        ``match`` is the path as rules write it (``a[*].b``; the exact rule for it applies, never a
+        parent's), ``parts`` the path as findings show it (indexes as ints, inspected names as
+        :class:`_Name`); ``kept`` is True below a ``keep_subtree`` rule.
         """
         rule = self._rules.get(match) if match else None
         if rule is not None:
@@ -379,7 +385,7 @@ class RedactionEngine:
             elif kind == "keep":
                 return value
             elif kind != "inspect" and value is not None:
-                label = next(step for step in reversed(match) if step is not _LIST).upper()
+                label = match.rsplit(".", 1)[-1].split("[", 1)[0].upper()
                 out = apply_operator(rule, str(value), label, ctx, self._keys)
                 return value if out == str(value) else out
             else:
@@ -389,7 +395,8 @@ class RedactionEngine:
             items: list[tuple[Any, _Name | None, Any]] = []
             for key, item in value.items():
                 name = key if isinstance(key, str) else str(key)
-                step = (*match, name)
+                written = _INDEX.sub("[*]", name) if "[" in name else name
+                step = f"{match}.{written}" if match else written
                 if step in trusted or name in clean:
                     items.append((key, None, self._plan(item, step, (*parts, name), kept, batch, owner, ctx)))
                     continue
@@ -399,7 +406,7 @@ class RedactionEngine:
                 items.append((key, ref, self._plan(item, step, where, kept, batch, owner, ctx)))
             return _MapPlan(items)
         if isinstance(value, list):
-            step = (*match, _LIST)
+            step = f"{match}[*]"
             return [
                 self._plan(item, step, (*parts, i), kept, batch, owner, ctx) for i, item in enumerate(value)
             ]
@@ -445,7 +452,7 @@ class RedactionEngine:
                 subject = get_path(record, subject_field) if subject_field else None
                 ctx = next(given) if given is not None else RecordContext()
                 ctx.subject = None if subject is None else str(subject)
-                plans.append(self._plan(dict(record), (), (), False, batch, index, ctx))
+                plans.append(self._plan(dict(record), "", (), False, batch, index, ctx))
                 contexts.append(ctx)
             analyses = self.analyze_texts(batch.texts) if batch.texts else []
             renamed = self._rename(batch, analyses) if batch.names else {}

@@ -33,7 +33,7 @@ def write_inputs(folder: Path) -> dict[str, int]:
         ["c1", "Ann Example", "ann@example.com", "+1 212-555-1001", "DE", "no issue",
          f"call {NAME}", CARD, "yes", PHONE],
         ["c2", "Ben Example", "ben@example.com", "+1 212-555-1002", "DE", "fine",
-         EMAIL, f"{NAME} at {PHONE}", "no", "x"],
+         EMAIL, f"{NAME} at {PHONE}", "no", "(212) 555-0100"],
     ]
     with (folder / "in.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
@@ -53,7 +53,7 @@ def write_inputs(folder: Path) -> dict[str, int]:
         "id": ["p1", "p2"],
         "country": ["DE", "DE"],
         NAME: ["a", "b"],
-        EMAIL: [PHONE, "clean"],
+        EMAIL: [PHONE, "(212) 555-0100"],  # one entity type in the whole column: profiled as such
         "contacts": contacts,
     })
     pq.write_table(table, folder / "in.parquet")
@@ -126,6 +126,7 @@ def test_planted_names_never_leave_redact_mode_parquet_sink(tmp_path, monkeypatc
     assert any(k.startswith("<PERSON_FIELD_") for k in p1)
     assert all(k.split("_FIELD_")[0] in ("<PERSON", "<CREDIT_CARD", "<EMAIL_ADDRESS")
                for k in p1["contacts"] if p1["contacts"][k] is not None)
+    assert by_id["p2"]["contacts"] is not None
 
 
 @pytest.mark.slow

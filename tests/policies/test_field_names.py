@@ -44,6 +44,7 @@ transforms:
     labels: keep
     address: replace
     photo: drop_field
+    customer.email: replace
 {extra}
 """
 
@@ -250,6 +251,16 @@ def test_unnamed_fields_under_or_beside_a_kept_name_are_inspected(engine):
     assert out["id"] == 7 and out["country"] == "DE"
     assert _leaks(out) == []
     assert "<EMAIL_ADDRESS>" in out["idx"]
+
+
+def test_a_flat_column_reads_as_the_path_it_spells(engine):
+    # customer.email is named: as a flat CSV column or nested, its name is trusted and its rule applies
+    flat = engine.redact_record({"customer.email": EMAIL, "customer.phone": PHONE}).record
+    nested = engine.redact_record({"customer": {"email": EMAIL}}).record
+    assert flat["customer.email"] == "<EMAIL>" and nested == {"customer": {"email": "<EMAIL>"}}
+    # customer.phone is not named: inspected, and its dotted name reads as a URL: renamed (fail closed)
+    (other,) = [k for k in flat if k != "customer.email"]
+    assert other.startswith("<URL_FIELD_") and flat[other] == "<PHONE_NUMBER>"
 
 
 def test_keep_on_a_mapping_or_list_keeps_nothing_below_without_keep_subtree(engine):
