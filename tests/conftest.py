@@ -65,3 +65,9 @@ def llm_server(request: pytest.FixtureRequest) -> Iterator[FakeLlmServer]:
     """Each test that uses it runs once per wire format (``anthropic``, ``openai``)."""
     with SERVERS[request.param]() as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def _private_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run without a quarantine key flag generates a per-user key: keep it out of the real home."""
+    monkeypatch.setenv("REDACTLINE_STATE_DIR", str(tmp_path_factory.getbasetemp() / "redactline-state"))

@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import pytest
-from wire_proxy import WireProxy
 
 from redactline.enclave_sink.server.backends import SpacyAnalysisBackend
 from redactline.enclave_sink.server.config import ServiceConfig
@@ -23,6 +22,7 @@ from redactline.pipelines.run import run
 from redactline.policies import load_policy
 from tests.support.demo import DEMO_POLICY
 from tests.support.pii import person_record, pii_values, scan_for
+from tests.support.wire_proxy import WireProxy
 
 KEY_HEX = "22" * 32
 REGION = "eu-central-1"
