@@ -98,6 +98,10 @@ def main() -> None:
     print(f"profiling ({profile['records_sampled']} sampled records): {wall:.2f} s wall = "
           f"{wall / wall_on:.1%} of the profiled run's wall time; {cpu:.2f} s CPU = "
           f"{cpu / cpu_on:.1%} of its CPU time (target < 5%)")
+    load = profile["model_load_cpu_seconds"]
+    print(f"  of which {load:.2f} s CPU load the model the in-process worker then reuses; the rest, "
+          f"{cpu - load:.2f} s (sampling + analysis), is {(cpu - load) / cpu_on:.1%} of the profiled run's "
+          f"CPU and {cpu / cpu_off:.1%} (all of it) of the unprofiled run's")
     rules = ", ".join(f"{f}={op}" for f, op in profile["whole_field_rules"].items())
     print(f"whole-field rules: {rules}")
 
