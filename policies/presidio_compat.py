@@ -11,8 +11,8 @@ those versions. On any other version this module refuses to import.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -207,6 +207,89 @@ def _convert(node: Any, digit_value: Any) -> RegexNode:
     return Opaque()
 
 
+# ---- the same parse tree with repetition bounds and character tests (regex safety checks) ---------
+
+
+@dataclass(frozen=True)
+class Loop:
+    """``body`` repeated ``min_count`` to ``max_count`` times (``None``: unbounded), in any mode."""
+
+    min_count: int
+    max_count: int | None
+    body: Any
+
+
+@dataclass(frozen=True)
+class OneChar:
+    """One character; ``test(code_point)`` tells whether it matches (case-insensitivity applied)."""
+
+    test: Callable[[int], bool] = field(compare=False)
+
+
+@dataclass(frozen=True)
+class ZeroWidth:
+    """An item that consumes nothing (anchor, word boundary, lookaround); a lookaround's content is
+    ``inside`` (``None`` for the others)."""
+
+    inside: Any = None
+
+
+@dataclass(frozen=True)
+class AnyText:
+    """An item of unknown width and content (backreference, recursion, fuzzy match, named list,
+    conditional, grapheme): it may match any text."""
+
+
+ShapeNode = Seq | Alt | Loop | OneChar | ZeroWidth | AnyText
+
+
+def parse_regex_shape(source: str, flags: int) -> ShapeNode:
+    """``source`` as the regex module Presidio uses parses it under ``flags``: sequences,
+    alternatives, bounded or unbounded loops, one-character tests, zero-width items and opaque text.
+
+    Groups and atomic groups are transparent. Raises whatever the parser raises on a pattern it
+    cannot read.
+    """
+    return _shape(_parse_private(source, flags))
+
+
+def _one_char_test(node: Any) -> Callable[[int], bool]:
+    if isinstance(node, _core.Any):  # ., including its DOTALL and Unicode-line variants
+        return lambda code: True
+    folded = bool(getattr(node, "case_flags", 0) & _core.IGNORECASE)
+
+    def test(code: int) -> bool:
+        if node.matches(code):
+            return True
+        if not folded:
+            return False
+        char = chr(code)
+        return any(len(v) == 1 and node.matches(ord(v)) for v in (char.lower(), char.upper()))
+
+    return test
+
+
+def _shape(node: Any) -> ShapeNode:
+    kind = type(node)
+    if kind is _core.Sequence:
+        return Seq(tuple(_shape(item) for item in node.items))
+    if kind is _core.Branch:
+        return Alt(tuple(_shape(branch) for branch in node.branches))
+    if kind in (_core.Group, _core.Atomic):
+        return _shape(node.subpattern)
+    if kind in _REPEATS:
+        return Loop(node.min_count, node.max_count, _shape(node.subpattern))
+    if kind is _core.LookAround:
+        return ZeroWidth(_shape(node.subpattern))
+    if isinstance(node, _core.ZeroWidthBase) or getattr(node, "zerowidth", False):
+        return ZeroWidth()
+    if isinstance(node, _core.Any) or kind in (_core.Character, _core.Range, _core.Property) or isinstance(
+        node, _core.SetBase
+    ):
+        return OneChar(_one_char_test(node))
+    return AnyText()
+
+
 # ---- context enhancer ------------------------------------------------------------------------------
 
 
@@ -260,18 +343,24 @@ class SpacyEngineHooks(SpacyNlpEngine):
 __all__ = [
     "CHECKED",
     "Alt",
+    "AnyText",
     "Char",
     "CharRange",
     "CharSet",
     "DigitClass",
     "LemmaEnhancerHooks",
     "Look",
+    "Loop",
+    "OneChar",
     "Opaque",
     "RegexNode",
     "Repeat",
     "Seq",
+    "ShapeNode",
     "SpacyEngineHooks",
+    "ZeroWidth",
     "check_versions",
+    "parse_regex_shape",
     "parse_regex_tree",
     "remove_allow_list",
     "runs_stock_pattern_analysis",
