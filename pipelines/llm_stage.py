@@ -48,7 +48,7 @@ from redactline.policies.lineage import LINEAGE_KEY
 from redactline.policies.residency import ResidencyConfig
 
 from . import progress
-from .redact import METRICS_NAMESPACE, EngineFactory, raw_bytes
+from .redact import METRICS_NAMESPACE, EngineFactory, field_name_rejection, raw_bytes
 
 log = logging.getLogger(__name__)
 
@@ -141,11 +141,16 @@ class _RedactSendDoFn(beam.DoFn):
         entities: Counter[str] = Counter()
         pending: list[_Pending] = []
         redacted = self._exchange.redact_records([r.fields for r in batch])
+        quarantine_names = getattr(self._exchange.engine, "field_names", "redact") == "quarantine"
         for record, item in zip(batch, redacted, strict=True):
             if isinstance(item, Exception):
                 # The exception text may quote the input: keep only its type.
                 yield TaggedOutput(REJECTED, Rejected(ENGINE_ERROR, f"engine raised {type(item).__name__}",
                                                       record.meta, raw_bytes(record.fields)))
+                continue
+            rejection = field_name_rejection(record, item) if quarantine_names else None
+            if rejection is not None:  # the policy quarantines records whose field names hold PII
+                yield TaggedOutput(REJECTED, rejection)
                 continue
             entities.update(f.entity_type for f in item.findings)
             decision = item.decide(record.meta.jurisdiction)

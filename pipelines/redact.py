@@ -123,7 +123,7 @@ class _RedactBatchDoFn(beam.DoFn):
         quarantine_names = getattr(self._engine, "field_names", "redact") == "quarantine"
         for record, outcome in zip(batch, outcomes, strict=True):
             if quarantine_names and not isinstance(outcome, Rejected):
-                outcome = _field_name_rejection(record, outcome) or outcome
+                outcome = field_name_rejection(record, outcome) or outcome
             if isinstance(outcome, Rejected):
                 failed += 1
                 yield TaggedOutput(REJECTED, outcome)
@@ -148,7 +148,7 @@ class _RedactBatchDoFn(beam.DoFn):
             return Rejected(ENGINE_ERROR, detail, record.meta, raw_bytes(record.fields))
 
 
-def _field_name_rejection(record: Record, outcome: Any) -> Rejected | None:
+def field_name_rejection(record: Record, outcome: Any) -> Rejected | None:
     """A ``field_name_pii`` rejection when a finding lies in a field name; the detail names entity types
     and positions (paths with placeholders for such names), never a name."""
     found = [f for f in outcome.findings if getattr(f, "in_field_name", False)]

@@ -10,7 +10,7 @@ import apache_beam as beam
 import pytest
 import yaml
 
-from redactline.connectors.records import Record, RecordMeta
+from redactline.connectors.records import FIELD_NAME_PII, Record, RecordMeta
 from redactline.pipelines.llm_stage import (
     ENTITIES,
     HELD,
@@ -273,3 +273,25 @@ def test_residency_policy_without_region_is_refused(env):
     with pytest.raises(ValueError, match="region"):
         SendToLlm(factory, str(env.path), env.policy.identity.sha256, "openai", LINEAGE,
                   env.policy.residency, None, 4)
+
+
+def test_field_names_quarantine_holds_back_records_with_pii_in_a_key(tmp_path):
+    """``transforms.field_names: quarantine`` applies on the LLM route as on the plain one."""
+    server = FakeOpenAI()
+    try:
+        document = llm_policy("llm-names", {"openai": server.destination(prompt={"template": TEMPLATE})})
+        document["transforms"]["field_names"] = "quarantine"
+        path = tmp_path / "names.yaml"
+        path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+        policy = load_policy(path)
+        env = type("NamesEnv", (), {"path": path, "policy": policy})()
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("OPENAI_TEST_KEY", "sk-test-openai")
+            out = run_stage(env, [rec(0), rec(1, **{"zebulon.q@rtleak.com": "x"})], "openai")
+    finally:
+        server.close()
+    [bad] = out[REJECTED]
+    assert bad.reason == FIELD_NAME_PII and bad.meta.ref == "item 1"
+    assert "zebulon" not in bad.detail and "EMAIL_ADDRESS" in bad.detail
+    assert len(out[RESULTS]) == 1 and len(server.requests) == 1
+    assert b"zebulon" not in b"\n".join(r.raw for r in server.requests)
