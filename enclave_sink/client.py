@@ -11,9 +11,12 @@ opened the batch can derive (see :mod:`.envelope`): the host in between cannot f
 and for one batch:
 
 * retries 5xx answers, timeouts and connection errors with the shared jittered backoff
-  (:mod:`redactline.connectors.retry`), re-sending the very
-  same envelope (same batch id), so a reply lost on the way back can never get the batch processed
-  twice: the enclave refuses the repeat with 409 ``replay``;
+  (:mod:`redactline.connectors.retry`), re-sending the very same envelope (same batch id). The enclave
+  commits a batch id only once it has sealed the reply, so a retry after a failure (a backend 502:
+  nothing sealed) is processed normally, while a reply lost on the way back can never get the batch
+  processed twice: the enclave refuses the repeat with 409 ``replay`` (``enclave_replay``). A 409
+  ``in-flight`` (an earlier attempt is still being processed) and a 429 (attestation rate limit,
+  honouring ``Retry-After``) are retried like a 5xx;
 * on 409 ``reattest`` (the enclave restarted or rotated its key) verifies a fresh attestation and
   re-seals the batch, still under the same batch id;
 * raises :class:`BatchFailed` (with a reason code for the quarantine) when the batch cannot be
@@ -51,17 +54,18 @@ logger = logging.getLogger(__name__)
 # Reason codes for records of a batch that could not be delivered (quarantine and manifest count them).
 ENCLAVE_UNAVAILABLE = "enclave_unavailable"  # 5xx / timeouts / connection errors after every retry
 ENCLAVE_REFUSED = "enclave_refused"  # a 4xx refusal of this batch (too large, bad payload, ...)
-ENCLAVE_REPLAY = "enclave_replay"  # a retry found the batch already claimed: its reply was lost
+ENCLAVE_REPLAY = "enclave_replay"  # a retry found the batch already answered: its reply was lost
 ENCLAVE_BAD_REPLY = "enclave_bad_reply"  # the reply did not open or did not match the batch
 
 
 class ServiceRefused(Exception):
     """The service answered with an error status; ``code`` is its JSON error code."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, retry_after: float | None = None) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
+        self.retry_after = retry_after  # seconds, when the service sent Retry-After
 
 
 class AttestationRejected(Exception):
@@ -263,7 +267,10 @@ class EnclaveClient:
             if not isinstance(err, dict):
                 err = {}
             raise ServiceRefused(
-                response.status_code, str(err.get("error", "unknown")), str(err.get("message", ""))[:200]
+                response.status_code,
+                str(err.get("error", "unknown")),
+                str(err.get("message", ""))[:200],
+                shared_retry.parse_retry_after(response.headers),
             )
         return response.content
 
@@ -281,6 +288,7 @@ class EnclaveClient:
         failures = 0
         last = "no attempt made"
         while True:
+            retry_after: float | None = None
             try:
                 if sealed is None:
                     sealed = self._seal_or_fail(records, policy_hash, region, batch_id)
@@ -293,19 +301,23 @@ class EnclaveClient:
                     self._reattest()
                     sealed = None
                     continue
-                if exc.code == "replay":
+                if exc.code == "replay":  # committed: the enclave sealed a reply we never received
                     raise BatchFailed(
-                        ENCLAVE_REPLAY, f"batch {batch_id} was already claimed by the enclave (reply lost)"
+                        ENCLAVE_REPLAY, f"batch {batch_id} was already answered by the enclave (reply lost)"
                     ) from None
-                if exc.status < 500 and exc.code != "retry":
+                retryable = shared_retry.is_retryable_status(exc.status) or exc.code in ("retry", "in-flight")
+                if not retryable:
                     raise BatchFailed(ENCLAVE_REFUSED, f"enclave refused batch {batch_id}: {exc}") from None
                 last = f"HTTP {exc.status} {exc.code}"
+                retry_after = exc.retry_after
             except httpx.HTTPStatusError as exc:  # from /v1/config or /v1/attestation
-                if exc.response.status_code < 500:
+                status = exc.response.status_code
+                if not shared_retry.is_retryable_status(status):
                     raise BatchFailed(
-                        ENCLAVE_REFUSED, f"attestation request refused with HTTP {exc.response.status_code}"
+                        ENCLAVE_REFUSED, f"attestation request refused with HTTP {status}"
                     ) from None
-                last = f"HTTP {exc.response.status_code} during attestation"
+                last = f"HTTP {status} during attestation"
+                retry_after = shared_retry.parse_retry_after(exc.response.headers)
             except httpx.TransportError as exc:
                 last = type(exc).__name__
             failures += 1
@@ -314,7 +326,7 @@ class EnclaveClient:
                     ENCLAVE_UNAVAILABLE, f"batch {batch_id}: {failures} attempts failed, last: {last}"
                 )
             self.stats.retries += 1
-            self.retry.pause(self.retry.delay(failures))
+            self.retry.pause(self.retry.delay(failures, retry_after))
 
     def _seal_or_fail(self, records: list[Any], policy_hash: str, region: str, batch_id: str) -> SealedBatch:
         try:
@@ -326,13 +338,18 @@ class EnclaveClient:
         """A new enclave key: verify a fresh attestation (retrying transport errors like batches do)."""
         self.session = None
         for attempt in range(1, self.retry.attempts + 1):
+            retry_after: float | None = None
             try:
                 self.attest()
                 return
-            except (httpx.TransportError, httpx.HTTPStatusError):
+            except httpx.HTTPStatusError as exc:
                 if attempt == self.retry.attempts:
                     raise
-                self.retry.pause(self.retry.delay(attempt))
+                retry_after = shared_retry.parse_retry_after(exc.response.headers)  # a 429 says when
+            except httpx.TransportError:
+                if attempt == self.retry.attempts:
+                    raise
+            self.retry.pause(self.retry.delay(attempt, retry_after))
 
     def _open(self, reply: bytes, sealed: SealedBatch, expected: int) -> list[Any]:
         batch_id = sealed.header.batch_id

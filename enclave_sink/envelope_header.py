@@ -2,6 +2,8 @@
 
 Headers are canonical CBOR maps (RFC 8949 core deterministic encoding via ``cbor2`` ``canonical=True``)
 with text keys. Decoding re-encodes and compares, so one header has exactly one accepted byte form.
+Every field is range-checked while decoding (before anyone uses it): a value out of range is a
+:class:`HeaderFieldError`, never an arithmetic or datetime overflow.
 """
 
 from __future__ import annotations
@@ -23,10 +25,19 @@ _BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _POLICY_HASH = re.compile(r"[0-9a-f]{64}")
 _REGION = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _MAX_RECORDS = 2**32
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# created_at bounds (ms since the epoch): 2000-01-01 .. 9999-12-31 (the end of Python's datetime range).
+# How far into the future a header may be is the receiver's decision (it has the clock).
+MIN_CREATED_AT_MS = 946_684_800_000
+MAX_CREATED_AT_MS = 253_402_300_799_999
 
 
 class EnvelopeError(Exception):
     """A sealed envelope is malformed, truncated, oversized or fails authentication."""
+
+
+class HeaderFieldError(EnvelopeError, ValueError):
+    """A header field has the wrong type or is out of range (the enclave answers 400 ``bad-header``)."""
 
 
 def _ms(value: dt.datetime) -> int:
@@ -36,9 +47,9 @@ def _ms(value: dt.datetime) -> int:
 
 
 def _from_ms(value: Any) -> dt.datetime:
-    if type(value) is not int or value < 0:
-        raise EnvelopeError("header created_at must be a non-negative integer (ms)")
-    return dt.datetime.fromtimestamp(value / 1000, dt.UTC)
+    if type(value) is not int or not MIN_CREATED_AT_MS <= value <= MAX_CREATED_AT_MS:
+        raise HeaderFieldError("header created_at must be an integer (ms) between the years 2000 and 9999")
+    return _EPOCH + dt.timedelta(milliseconds=value)  # exact integer arithmetic: no float, no overflow
 
 
 def _check_batch_id(batch_id: object) -> None:
@@ -108,7 +119,7 @@ class BatchHeader:
                 created_at=_from_ms(fields["created_at"]),
             )
         except ValueError as exc:
-            raise EnvelopeError(f"invalid batch header: {exc}") from None
+            raise HeaderFieldError(f"invalid batch header: {exc}") from None
         _require_canonical(header.encode(), data)
         return header
 
@@ -136,7 +147,7 @@ class ReplyHeader:
         try:
             header = cls(batch_id=fields["batch_id"], created_at=_from_ms(fields["created_at"]))
         except ValueError as exc:
-            raise EnvelopeError(f"invalid reply header: {exc}") from None
+            raise HeaderFieldError(f"invalid reply header: {exc}") from None
         _require_canonical(header.encode(), data)
         return header
 

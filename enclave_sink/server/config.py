@@ -54,7 +54,14 @@ class ServiceConfig:
       cache are dropped and clients get 409 ``reattest``.
     * ``max_body_bytes``: request bodies above this are refused with 413 while being read.
     * ``max_documents_per_key`` / ``max_batches_per_key``: memory bounds of one key's bookkeeping
-      (attestation documents issued, batch ids remembered); reaching either rotates the key early.
+      (attestation documents indexed, batch ids remembered). A full document index forgets its oldest
+      entry (attestation traffic never rotates the key); a full replay cache rotates the key early.
+    * ``attestation_rate`` / ``attestation_burst``: per-client token bucket for ``POST /v1/attestation``
+      (tokens per second, bucket size; over it: 429 with ``Retry-After``), keyed by the client address
+      and remembering at most ``rate_limit_clients`` addresses.
+    * ``body_timeout``: seconds a request body may take to arrive in full (else 408, connection closed).
+    * ``max_payload_depth``: JSON nesting depth of a batch's plaintext, checked before decoding (400).
+    * ``max_clock_skew``: how far in the future a batch header's ``created_at`` may be (400).
     """
 
     region: str = "local"
@@ -70,6 +77,12 @@ class ServiceConfig:
     max_records: int = 10_000
     max_documents_per_key: int = 10_000
     max_batches_per_key: int = 100_000
+    attestation_rate: float = 5.0
+    attestation_burst: int = 60
+    rate_limit_clients: int = 10_000
+    body_timeout: float = 30.0
+    max_payload_depth: int = 128
+    max_clock_skew: dt.timedelta = dt.timedelta(days=1)
     host: str = "127.0.0.1"
     port: int = 8443
 
@@ -89,9 +102,16 @@ class ServiceConfig:
             raise ValueError(f"provider must be one of {PROVIDERS}")
         if self.key_lifetime <= dt.timedelta(0) or self.key_grace < dt.timedelta(0):
             raise ValueError("key_lifetime must be positive and key_grace non-negative")
-        for name in ("max_body_bytes", "max_records", "max_documents_per_key", "max_batches_per_key"):
+        for name in (
+            "max_body_bytes", "max_records", "max_documents_per_key", "max_batches_per_key",
+            "attestation_burst", "rate_limit_clients", "max_payload_depth",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if not (self.attestation_rate > 0 and self.body_timeout > 0):
+            raise ValueError("attestation_rate and body_timeout must be positive")
+        if self.max_clock_skew < dt.timedelta(0):
+            raise ValueError("max_clock_skew must not be negative")
 
 
 def attested_configuration(

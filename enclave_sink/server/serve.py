@@ -118,6 +118,22 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key-grace", type=float, default=60.0, metavar="SECONDS")
     parser.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024)
     parser.add_argument("--max-records", type=int, default=10_000)
+    parser.add_argument(
+        "--attestation-rate", type=float, default=5.0, metavar="PER_SECOND",
+        help="attestation requests per second per client address (token bucket refill; 5)",
+    )
+    parser.add_argument(
+        "--attestation-burst", type=int, default=60, metavar="N",
+        help="attestation requests a client may make at once before 429 (bucket size; 60)",
+    )
+    parser.add_argument(
+        "--body-timeout", type=float, default=30.0, metavar="SECONDS",
+        help="a request body must arrive in full within this time, else 408 (30)",
+    )
+    parser.add_argument(
+        "--max-payload-depth", type=int, default=128, metavar="N",
+        help="JSON nesting depth allowed in a batch, checked before decoding (128)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> ServiceConfig:
@@ -149,6 +165,10 @@ def config_from_args(args: argparse.Namespace) -> ServiceConfig:
         key_grace=dt.timedelta(seconds=args.key_grace),
         max_body_bytes=args.max_body_bytes,
         max_records=args.max_records,
+        attestation_rate=args.attestation_rate,
+        attestation_burst=args.attestation_burst,
+        body_timeout=args.body_timeout,
+        max_payload_depth=args.max_payload_depth,
         host=args.host,
         port=args.port,
     )

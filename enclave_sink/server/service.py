@@ -15,16 +15,28 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from ..envelope import BatchHeader, EnvelopeError, seal_reply
+from ..envelope import BatchHeader, BatchOpener, EnvelopeError, OpenedBatch, seal_reply
+from ..envelope_header import HeaderFieldError
 from .backends import BackendError, InferenceBackend
 from .config import ServiceConfig, attested_configuration, canonical_json, configuration_digest
-from .keys import KeyExhaustedError, KeyRing, ReplayError, UnknownKeyError
+from .keys import (
+    Clock,
+    EnclaveKey,
+    InFlightError,
+    KeyExhaustedError,
+    KeyRing,
+    ReplayError,
+    UnknownKeyError,
+    utc_now,
+)
+from .limits import json_depth_exceeds
 from .providers import AttestationProvider
 
 logger = logging.getLogger(__name__)
 
 MIN_NONCE_BYTES = 16
 MAX_NONCE_BYTES = 64
+DOCUMENT_DIGEST_LEN = 32
 REATTEST_MESSAGE = (
     "the enclave key this batch was sealed to is no longer live (rotated out or unknown): "
     "re-attest with POST /v1/attestation and seal again"
@@ -60,8 +72,10 @@ class EnclaveService:
         provider: AttestationProvider,
         backend: InferenceBackend,
         keyring: KeyRing | None = None,
+        clock: Clock = utc_now,
     ) -> None:
         self.config = config
+        self._clock = clock  # for the header's created_at bound
         self.provider = provider
         self.backend = backend
         self.keyring = keyring or KeyRing(
@@ -97,45 +111,90 @@ class EnclaveService:
     # -- batches -------------------------------------------------------------------------------
 
     def process_batch(self, envelope: bytes, document_sha256: bytes) -> tuple[BatchHeader, bytes]:
-        """Open, check, infer and seal the reply; return the request header and the sealed reply."""
+        """Open, check, infer and seal the reply; return the request header and the sealed reply.
+
+        The batch id is committed to the key's replay cache only once the reply is sealed: a backend
+        failure leaves nothing behind, so the client's retry of the same batch is processed.
+        """
+        key, opened = self._open(envelope, document_sha256)
+        header, plaintext, reply_secret = opened
+        self._check_header(header)
+        try:
+            self.keyring.begin_batch(key, header)
+        except ReplayError:
+            raise ServiceError(409, "replay", "this batch id was already answered under this key") from None
+        except InFlightError:
+            raise ServiceError(409, "in-flight", "this batch id is being processed, retry later") from None
+        except (UnknownKeyError, KeyExhaustedError):
+            raise ServiceError(409, "reattest", REATTEST_MESSAGE) from None
+        committed = False
+        try:
+            records = self._records(plaintext, header)
+            del plaintext
+            try:
+                results = self.backend.infer(records)
+            except BackendError as exc:
+                raise ServiceError(502, "backend-failed", str(exc)) from None
+            if len(results) != len(records):
+                raise ServiceError(500, "backend-failed", "backend returned the wrong number of results")
+            # The reply secret comes from the batch's session secret: only we (who opened it) can seal this.
+            reply = seal_reply(header, canonical_json({"results": results}), reply_secret)
+            committed = True
+        finally:
+            self.keyring.finish_batch(key, header.batch_id, committed=committed)
+        logger.debug("batch %s: %d records processed under key %s", header.batch_id, len(records), key.key_id)
+        return header, reply
+
+    def _open(self, envelope: bytes, document_sha256: bytes) -> tuple[EnclaveKey, OpenedBatch]:
+        """Open with the key registered for the document; for a document the registry has forgotten
+        (or never issued), try the live keys: only the right key and digest authenticate."""
         try:
             key, opener = self.keyring.opener_for(document_sha256)
         except UnknownKeyError:
-            raise ServiceError(409, "reattest", REATTEST_MESSAGE) from None
+            return self._open_with_live_keys(envelope, document_sha256)
         try:
             with key.open_lock:
-                header, plaintext, reply_secret = opener.open(envelope)
+                return key, opener.open(envelope)
+        except HeaderFieldError as exc:
+            raise ServiceError(400, "bad-header", f"envelope header refused: {exc}") from None
         except EnvelopeError as exc:
             raise ServiceError(400, "bad-envelope", f"envelope refused: {exc}") from None
+
+    def _open_with_live_keys(self, envelope: bytes, document_sha256: bytes) -> tuple[EnclaveKey, OpenedBatch]:
+        if len(document_sha256) != DOCUMENT_DIGEST_LEN:
+            raise ServiceError(409, "reattest", REATTEST_MESSAGE)
+        for key in self.keyring.live_keys():
+            try:
+                return key, BatchOpener(key.private_key, document_sha256, cache_size=0).open(envelope)
+            except HeaderFieldError as exc:  # the header is the same whichever key we try
+                raise ServiceError(400, "bad-header", f"envelope header refused: {exc}") from None
+            except EnvelopeError:
+                continue
+        raise ServiceError(409, "reattest", REATTEST_MESSAGE)
+
+    def _check_header(self, header: BatchHeader) -> None:
+        """Checks on the authenticated header, before any work is spent on the payload."""
         if header.policy_hash not in self.config.allowed_policy_hashes:
             raise ServiceError(403, "policy-not-allowed", "the batch's policy hash is not in the allow list")
         if header.region != self.config.region:
             raise ServiceError(
                 403, "region-not-allowed", f"this enclave serves region {self.config.region!r}"
             )
-        try:
-            self.keyring.claim_batch(key, header)
-        except ReplayError:
-            raise ServiceError(409, "replay", "this batch id was already processed under this key") from None
-        except (UnknownKeyError, KeyExhaustedError):
-            raise ServiceError(409, "reattest", REATTEST_MESSAGE) from None
-        records = self._records(plaintext, header)
-        del plaintext
-        try:
-            results = self.backend.infer(records)
-        except BackendError as exc:
-            raise ServiceError(502, "backend-failed", str(exc)) from None
-        if len(results) != len(records):
-            raise ServiceError(500, "backend-failed", "backend returned the wrong number of results")
-        # The reply secret comes from the batch's session secret: only we (who opened it) can seal this.
-        reply = seal_reply(header, canonical_json({"results": results}), reply_secret)
-        logger.debug("batch %s: %d records processed under key %s", header.batch_id, len(records), key.key_id)
-        return header, reply
+        if header.created_at > self._clock() + self.config.max_clock_skew:
+            raise ServiceError(400, "bad-header", "header created_at is too far in the future")
+        if header.record_count > self.config.max_records:
+            raise ServiceError(
+                413, "too-many-records", f"at most {self.config.max_records} records per batch"
+            )
 
     def _records(self, plaintext: bytes, header: BatchHeader) -> list[Any]:
+        if json_depth_exceeds(plaintext, self.config.max_payload_depth):
+            raise ServiceError(
+                400, "too-deep", f"batch plaintext nests deeper than {self.config.max_payload_depth} levels"
+            )
         try:
             payload = json.loads(plaintext)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             raise ServiceError(400, "bad-payload", "batch plaintext is not JSON") from None
         records = payload.get("records") if isinstance(payload, dict) else None
         if not isinstance(records, list):

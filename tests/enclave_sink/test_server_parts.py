@@ -18,7 +18,13 @@ from redactline.enclave_sink.server.backends import (
     text_fields,
 )
 from redactline.enclave_sink.server.config import OpenAIBackendConfig, ServiceConfig
-from redactline.enclave_sink.server.keys import KeyExhaustedError, KeyRing, ReplayError, UnknownKeyError
+from redactline.enclave_sink.server.keys import (
+    InFlightError,
+    KeyExhaustedError,
+    KeyRing,
+    ReplayError,
+    UnknownKeyError,
+)
 from redactline.enclave_sink.server.providers import (
     NSM_IOCTL_RAW,
     NitroNsmProvider,
@@ -106,15 +112,35 @@ def test_replay_cache_is_per_key_bounded_and_dropped_with_the_key():
         ring.opener_for(b"d" * 32)
 
 
-def test_document_registry_full_rotates():
+def test_a_full_document_registry_forgets_the_oldest_and_never_rotates():
+    # Attestation requests are unauthenticated: they must never rotate the key (issue 14).
     now = [dt.datetime(2030, 1, 1, tzinfo=dt.UTC)]
     ring = _ring(now, max_documents_per_key=2)
     key = ring.current()
     ring.register_document(key, b"1" * 32)
-    assert ring.current() is key
     ring.register_document(key, b"2" * 32)
-    assert ring.current() is not key
-    assert ring.opener_for(b"2" * 32)[0] is key  # previous key still opens in its grace period
+    ring.opener_for(b"1" * 32)  # used: now the most recent
+    ring.register_document(key, b"3" * 32)
+    assert ring.current() is key and ring.rotations == 0
+    assert list(key.openers) == [b"1" * 32, b"3" * 32]
+    with pytest.raises(UnknownKeyError):  # forgotten by the index; the service then tries live keys
+        ring.opener_for(b"2" * 32)
+    assert ring.live_keys() == [key]
+
+
+def test_a_batch_id_is_replayed_only_once_committed():
+    now = [dt.datetime(2030, 1, 1, tzinfo=dt.UTC)]
+    ring = _ring(now)
+    key = ring.current()
+    ring.begin_batch(key, _header("b0"))
+    with pytest.raises(InFlightError):
+        ring.begin_batch(key, _header("b0"))
+    ring.finish_batch(key, "b0", committed=False)  # failed: nothing sealed, a retry may come in
+    ring.begin_batch(key, _header("b0"))
+    ring.finish_batch(key, "b0", committed=True)
+    with pytest.raises(ReplayError):
+        ring.begin_batch(key, _header("b0"))
+    assert key.seen_batch_ids == {"b0"} and key.in_flight == set()
 
 
 def test_config_refuses_empty_allow_list_and_bad_hashes():
