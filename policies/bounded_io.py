@@ -21,10 +21,13 @@ class BoundedReadError(ValueError):
     ``reason`` is the problem without the file name; ``str(error)`` is ``"<file>: <reason>"``.
     """
 
-    def __init__(self, path: str | os.PathLike[str], reason: str, *, missing: bool = False) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], reason: str, *, missing: bool = False, os_error: str | None = None
+    ) -> None:
         self.path = str(path)
         self.reason = reason
         self.missing = missing
+        self.os_error = os_error  # the system's message when the read itself failed
         super().__init__(f"{self.path}: {reason}")
 
 
@@ -48,6 +51,11 @@ def _size_text(limit: int) -> str:
     return f"{limit} bytes"
 
 
+def _os_failure(path: str | os.PathLike[str], exc: OSError) -> BoundedReadError:
+    problem = exc.strerror or exc.__class__.__name__
+    return BoundedReadError(path, f"cannot read ({problem})", os_error=problem)
+
+
 def read_bounded(path: str | os.PathLike[str], limit: int) -> bytes:
     """Return the bytes of the regular file ``path``; raise :class:`BoundedReadError` if it is not one,
     or holds more than ``limit`` bytes."""
@@ -57,7 +65,7 @@ def read_bounded(path: str | os.PathLike[str], limit: int) -> bytes:
     except FileNotFoundError:
         raise BoundedReadError(path, "file not found", missing=True) from None
     except OSError as exc:
-        raise BoundedReadError(path, f"cannot read ({exc.strerror or exc.__class__.__name__})") from None
+        raise _os_failure(path, exc) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
@@ -74,7 +82,7 @@ def read_bounded(path: str | os.PathLike[str], limit: int) -> bytes:
             remaining -= len(chunk)
         data = b"".join(chunks)
     except OSError as exc:
-        raise BoundedReadError(path, f"cannot read ({exc.strerror or exc.__class__.__name__})") from None
+        raise _os_failure(path, exc) from None
     finally:
         os.close(fd)
     if len(data) > limit:

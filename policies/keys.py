@@ -13,7 +13,8 @@ stripped) is one of:
 * ``base64:`` followed by standard base64 with padding, e.g. ``base64:$(openssl rand -base64 32)``.
 
 At least 32 bytes of material are required. An empty, short or undecodable value, a missing
-environment variable or an unreadable file is a :class:`KeyResolutionError`; error messages name the
+environment variable, an unreadable file, a key file over 4 KiB or one that is not a regular file
+(``/dev/zero``, a FIFO, a directory) is a :class:`KeyResolutionError`; error messages name the
 key and the variable or path, never the material.
 
 A master key is never used directly. :meth:`Key.derive` gives an HKDF-SHA256 subkey per purpose, so
@@ -37,7 +38,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .bounded_io import KIB, BoundedReadError, read_bounded
+
 MIN_KEY_BYTES = 32
+#: Largest key file read (bytes); hex or base64 text of a key is far smaller.
+MAX_KEY_FILE_BYTES = 4 * KIB
 
 #: Purposes a subkey may be derived for. A closed set: a typo must fail, not silently yield another key.
 PURPOSES = frozenset({"hmac", "aes-siv", "date-shift"})
@@ -72,9 +77,10 @@ class KeyResolutionError(ValueError):
     The message names the key and the source (variable name or path), never the material.
     """
 
-    def __init__(self, key_name: str, problem: str) -> None:
+    def __init__(self, key_name: str, problem: str, *, refused: bool = False) -> None:
         super().__init__(f"key {key_name!r}: {problem}")
         self.key_name = key_name
+        self.refused = refused  # the file itself is refused (not a regular file, over the size limit)
 
 
 @dataclass(frozen=True)
@@ -134,13 +140,15 @@ def decode_key_material(key_name: str, text: str) -> bytes:
 
 
 def _read_key_file(key_name: str, path: Path) -> str:
+    # Bounded: a key file is a few dozen bytes; /dev/zero, a FIFO or a directory is refused unread.
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise KeyResolutionError(key_name, f"key file {str(path)!r} does not exist") from None
-    except OSError as exc:
-        problem = f"key file {str(path)!r} cannot be read ({exc.strerror})"
-        raise KeyResolutionError(key_name, problem) from None
+        raw = read_bounded(path, MAX_KEY_FILE_BYTES)
+    except BoundedReadError as exc:
+        if exc.missing:
+            raise KeyResolutionError(key_name, f"key file {str(path)!r} does not exist") from None
+        problem = f"({exc.os_error})" if exc.os_error else f"({exc.reason})"
+        message = f"key file {str(path)!r} cannot be read {problem}"
+        raise KeyResolutionError(key_name, message, refused=not exc.os_error) from None
     try:
         return raw.decode("ascii")
     except UnicodeDecodeError:

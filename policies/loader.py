@@ -1,15 +1,28 @@
 """Load a policy file: YAML with line numbers, ``extends`` resolution, validation, identity.
 
 Errors name the file, the line and the field path (``policy.yaml:12: transforms.entities.PERSON: ...``).
+
+Loading cannot be abused (see README "Limits"): a policy file is read with a bounded read
+(:data:`MAX_POLICY_BYTES`, regular files only) and parsed by ``safe_yaml`` (depth, alias and
+duplicate-key limits); every ``regex`` is checked for catastrophic backtracking (``regex_safety``);
+``extends`` reaches only files inside the root policy's directory tree (real paths: symlinks cannot
+leave it), the shipped library (``library:NAME``) and directories allowed explicitly
+(:func:`allow_extends_outside`, ``REDACTLINE_ALLOW_EXTENDS_OUTSIDE``). Issues of these kinds are
+``refused`` (the input itself is unacceptable; the CLI exits 2). Messages never quote another file's
+content or key names.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
+import os
+import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +30,20 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from .bounded_io import MIB, BoundedReadError, read_bounded_text
+from .regex_safety import check_pattern
+from .safe_yaml import YamlLimitError, compose_and_load
 from .schema import PolicyDocument
+
+#: Largest policy file read (bytes).
+MAX_POLICY_BYTES = 1 * MIB
+#: Directory of the shipped reference policies, reached with ``extends: [library:NAME]``.
+LIBRARY_DIR = Path(__file__).resolve().parent / "library"
+LIBRARY_PREFIX = "library:"
+#: Environment variable: more directories ``extends`` may reach (``os.pathsep``-separated).
+EXTENDS_ENV = "REDACTLINE_ALLOW_EXTENDS_OUTSIDE"
+_LIBRARY_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_extra_roots: ContextVar[tuple[Path, ...]] = ContextVar("extends_roots", default=())
 
 Path_ = tuple[str | int, ...]
 
@@ -28,6 +54,8 @@ class Issue:
     line: int | None
     field: str
     message: str
+    #: the input itself is refused (a limit, an unsafe shape, a file outside the tree), not just invalid
+    refused: bool = False
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
@@ -40,6 +68,11 @@ class PolicyError(ValueError):
     def __init__(self, issues: list[Issue]):
         self.issues = issues
         super().__init__("\n".join(str(issue) for issue in issues))
+
+    @property
+    def refused(self) -> bool:
+        """True when an issue refuses the input (limits, unsafe patterns, extends outside the tree)."""
+        return any(issue.refused for issue in self.issues)
 
 
 @dataclass
@@ -69,17 +102,19 @@ def _walk(node: yaml.Node, loc: Path_, lines: dict[Path_, int]) -> None:
 
 
 def read_policy_file(path: Path) -> SourceFile:
-    """Parse one YAML file, keeping the line of every key and list item."""
+    """Parse one YAML file (bounded read, ``safe_yaml`` limits), keeping the line of every key and item."""
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PolicyError([Issue(name, None, "", "file not found")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError([Issue(name, None, "", f"cannot read: {exc.__class__.__name__}")]) from None
+        text = read_bounded_text(path, MAX_POLICY_BYTES)
+    except BoundedReadError as exc:
+        raise PolicyError([Issue(name, None, "", exc.reason, refused=not exc.missing)]) from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node, data = compose_and_load(text)
+    except YamlLimitError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        where = exc.path if len(exc.path) <= 8 else (*exc.path[:4], "...")
+        issue = Issue(name, line, _dotted(where), f"invalid YAML: {exc.problem}", refused=True)
+        raise PolicyError([issue]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
@@ -133,21 +168,101 @@ def validate_source(source: SourceFile) -> PolicyDocument:
         raise PolicyError(_issues_from(exc, source)) from None
 
 
-def _chain(path: Path, stack: tuple[Path, ...]) -> Iterator[SourceFile]:
+def unsafe_pattern_issues(source: SourceFile, document: PolicyDocument) -> list[Issue]:
+    """Patterns of ``source`` refused for catastrophic backtracking, each naming file, line and field."""
+    issues = []
+    for r_index, recognizer in enumerate(document.detection.recognizers):
+        for p_index, pattern in enumerate(recognizer.patterns):
+            reason = check_pattern(pattern.regex)
+            if reason is not None:
+                loc = ("detection", "recognizers", r_index, "patterns", p_index, "regex")
+                message = f"regular expression refused: {reason}"
+                line = source.line_of(loc)
+                issues.append(Issue(str(source.path), line, _dotted(loc), message, refused=True))
+    return issues
+
+
+@contextlib.contextmanager
+def allow_extends_outside(directories: Iterable[str | Path]) -> Iterator[None]:
+    """Within this block, ``extends`` may also reach files inside ``directories`` (and their trees)."""
+    token = _extra_roots.set(_extra_roots.get() + tuple(_real_dir(d) for d in directories))
+    try:
+        yield
+    finally:
+        _extra_roots.reset(token)
+
+
+def _real_dir(directory: str | Path) -> Path:
+    return Path(os.path.realpath(Path(directory).expanduser()))
+
+
+def _allowed_roots(root_policy: Path) -> tuple[Path, ...]:
+    from_env = tuple(_real_dir(d) for d in os.environ.get(EXTENDS_ENV, "").split(os.pathsep) if d)
+    return (root_policy.parent, LIBRARY_DIR, *_extra_roots.get(), *from_env)
+
+
+def _symlink_chain(path: Path) -> str:
+    """``a.yaml -> b.yaml -> a.yaml``: the names of a symbolic-link loop starting at ``path``."""
+    seen: list[Path] = [path]
+    current = path
+    for _ in range(40):
+        try:
+            current = Path(os.path.normpath(current.parent / os.readlink(current)))
+        except OSError:
+            break
+        seen.append(current)
+        if current in seen[:-1]:
+            break
+    return " -> ".join(p.name for p in seen)
+
+
+def _extends_target(path: Path, index: int, ref: str, line: int | None, roots: tuple[Path, ...]) -> Path:
+    """The real path of ``extends[index]`` of ``path``, or a ``PolicyError`` that names only ``ref``."""
+    where = f"extends[{index}]"
+
+    def refuse(message: str, refused: bool = True) -> PolicyError:
+        return PolicyError([Issue(str(path), line, where, message, refused=refused)])
+
+    if ref.startswith(LIBRARY_PREFIX):
+        name = ref[len(LIBRARY_PREFIX) :]
+        if not _LIBRARY_NAME.match(name) or not (LIBRARY_DIR / f"{name}.yaml").is_file():
+            known = ", ".join(sorted(p.stem for p in LIBRARY_DIR.glob("*.yaml")))
+            raise refuse(f"no library policy {name!r} (known: {known})", refused=False)
+        return LIBRARY_DIR / f"{name}.yaml"
+    candidate = Path(ref).expanduser()
+    candidate = candidate if candidate.is_absolute() else path.parent / candidate
+    try:
+        real = Path(os.path.realpath(candidate, strict=True))
+    except FileNotFoundError:
+        real = None
+    except (OSError, RuntimeError):
+        raise refuse(f"symbolic link loop: {_symlink_chain(candidate)}") from None
+    target = real if real is not None else Path(os.path.realpath(candidate))
+    if not any(target == root or target.is_relative_to(root) for root in roots):
+        # Refused before the file is opened: nothing of it (not even whether it exists) is reported.
+        raise refuse(
+            f"{ref!r} is outside the root policy's directory {str(roots[0])!r}; "
+            "use library:NAME, or allow a directory with --allow-extends-outside DIR "
+            f"(or {EXTENDS_ENV})"
+        )
+    if real is None or not real.is_file():
+        raise refuse(f"extended file not found: {ref}", refused=False)
+    return real
+
+
+def _chain(path: Path, stack: tuple[Path, ...], roots: tuple[Path, ...]) -> Iterator[SourceFile]:
     """Yield the files of an ``extends`` tree, bases first, each validated on its own."""
     source = read_policy_file(path)
-    validate_source(source)
-    for index, ref in enumerate(source.data.get("extends") or []):
-        base = (path.parent / ref).resolve()
+    document = validate_source(source)
+    if issues := unsafe_pattern_issues(source, document):
+        raise PolicyError(issues)
+    for index, ref in enumerate(document.extends):
         line = source.line_of(("extends", index))
+        base = _extends_target(path, index, ref, line, roots)
         if base in stack or base == path:
             cycle = " -> ".join(p.name for p in (*stack, path, base))
-            raise PolicyError([Issue(str(path), line, f"extends[{index}]", f"extends cycle: {cycle}")])
-        if not base.is_file():
-            raise PolicyError(
-                [Issue(str(path), line, f"extends[{index}]", f"extended file not found: {ref}")]
-            )
-        yield from _chain(base, (*stack, path))
+            raise PolicyError([Issue(str(path), line, f"extends[{index}]", f"extends cycle: {cycle}", True)])
+        yield from _chain(base, (*stack, path), roots)
     yield source
 
 
@@ -178,8 +293,14 @@ def resolve(path: Path) -> tuple[PolicyDocument, list[SourceFile], dict[str, Pat
     Returns the merged document, the files it came from (bases first), and for each key the directory
     its ``file:`` reference is relative to (the file that declared it last).
     """
-    path = Path(path).resolve()
-    sources = list(_chain(path, ()))
+    try:
+        path = Path(os.path.realpath(path, strict=True))
+    except FileNotFoundError:
+        path = Path(os.path.realpath(path))  # reported by the bounded read
+    except (OSError, RuntimeError):
+        issue = Issue(str(path), None, "", f"symbolic link loop: {_symlink_chain(Path(path))}", refused=True)
+        raise PolicyError([issue]) from None
+    sources = list(_chain(path, (), _allowed_roots(path)))
     merged: dict[str, Any] = {}
     key_dirs: dict[str, Path] = {}
     for source in sources:

@@ -69,7 +69,8 @@ class LimitedSafeLoader(yaml.SafeLoader):
         elif isinstance(node, MappingNode):
             size += sum(self._sizes[id(k)] + self._sizes[id(v)] for k, v in node.value)
         if size > self.max_nodes:
-            raise self._refuse(f"more than {self.max_nodes} nodes once aliases are expanded", event.start_mark)
+            problem = f"more than {self.max_nodes} nodes once aliases are expanded"
+            raise self._refuse(problem, event.start_mark)
         self._sizes[id(node)] = size
         return node
 
