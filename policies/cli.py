@@ -1,7 +1,9 @@
 """``redactline policy validate|test|diff|explain|schema`` and ``redactline eval``.
 
 Exit codes: 0 success; 1 a check failed (invalid policy, failing test case, metric under threshold,
-loosening with --fail-on-loosening); 2 usage errors (missing file, bad arguments).
+loosening with --fail-on-loosening); 2 usage errors (missing file, bad arguments) and refused input (a
+file over a size limit or not a regular file, a YAML depth/alias limit, a duplicate key, an ``extends``
+outside the root policy's directory, a symbolic-link loop, a pattern with catastrophic backtracking).
 """
 
 from __future__ import annotations
@@ -12,6 +14,18 @@ import sys
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _add_extends_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-extends-outside",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="let extends reach files under DIR too (repeatable; default: the root policy's directory "
+        "tree and library:NAME; env REDACTLINE_ALLOW_EXTENDS_OUTSIDE)",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="do not resolve key material (check the references only), e.g. in CI without secrets",
     )
+    _add_extends_flag(validate)
     validate.set_defaults(func=_validate)
 
     test = verbs.add_parser(
@@ -47,6 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "-k", dest="pattern", metavar="PATTERN", help="only cases whose name matches (glob or substring)"
     )
     test.add_argument("-o", "--output", type=Path, help="write the report to this file instead of stdout")
+    _add_extends_flag(test)
     test.set_defaults(func=_test)
 
     diff = verbs.add_parser(
@@ -59,6 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     diff.add_argument("new", type=Path)
     diff.add_argument("--sample", type=Path, help="JSONL records or text lines: show before/after outputs")
     diff.add_argument("--fail-on-loosening", action="store_true", help="exit 1 when anything loosens")
+    _add_extends_flag(diff)
     diff.set_defaults(func=_diff)
 
     explain = verbs.add_parser(
@@ -71,6 +88,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--text")
     source.add_argument("--record", help="a JSON object")
     explain.add_argument("--format", choices=["text", "json"], default="text")
+    _add_extends_flag(explain)
     explain.set_defaults(func=_explain)
 
     schema = verbs.add_parser("schema", help="print the JSON Schema of the policy format")
@@ -99,26 +117,35 @@ def _error(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def _load(path: Path, **kwargs):
+def _load(path: Path, args: argparse.Namespace | None = None, **kwargs):
+    """The policy, or None after printing its errors; refused input sets ``args.refused`` (exit 2)."""
     from . import PolicyError, load_policy
+    from .loader import allow_extends_outside, real_policy_path
 
     try:
-        return load_policy(path, **kwargs)
+        with allow_extends_outside(getattr(args, "allow_extends_outside", None) or []):
+            return load_policy(real_policy_path(path), **kwargs)
     except PolicyError as exc:
         _error(str(exc))
+        if args is not None and exc.refused:
+            args.refused = True
         return None
+
+
+def _failed(args: argparse.Namespace) -> int:
+    return EXIT_USAGE if getattr(args, "refused", False) else EXIT_FAILED
 
 
 def _validate(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.files:
-        policy = _load(path, resolve_keys=not args.no_keys)
+        policy = _load(path, args, resolve_keys=not args.no_keys)
         if policy is None:
             failed += 1
             continue
         ident = policy.identity
         print(f"OK  {path}  {ident.name} {ident.version}  sha256:{ident.sha256[:16]}")
-    return EXIT_FAILED if failed else EXIT_OK
+    return _failed(args) if failed else EXIT_OK
 
 
 def _test(args: argparse.Namespace) -> int:
@@ -127,12 +154,14 @@ def _test(args: argparse.Namespace) -> int:
     results = []
     broken = 0
     for path in args.files:
-        policy = _load(path)
+        policy = _load(path, args)
         if policy is None:
             broken += 1
             continue
         results.extend(run_policy_tests(policy, args.pattern))
     render = {"text": format_text, "json": format_json, "junit": format_junit}[args.format]
+    if broken and getattr(args, "refused", False):
+        return EXIT_USAGE
     report = render(results)
     if args.output:
         args.output.write_text(report + "\n", encoding="utf-8")
@@ -148,11 +177,11 @@ def _diff(args: argparse.Namespace) -> int:
     from .diff import diff_policies, read_samples, render_markdown, sample_outputs
 
     old, new = (
-        _load(args.old, resolve_keys=args.sample is not None),
-        _load(args.new, resolve_keys=args.sample is not None),
+        _load(args.old, args, resolve_keys=args.sample is not None),
+        _load(args.new, args, resolve_keys=args.sample is not None),
     )
     if old is None or new is None:
-        return EXIT_FAILED
+        return _failed(args)
     changes = diff_policies(old.document, new.document)
     samples = None
     if args.sample:
@@ -168,9 +197,9 @@ def _diff(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    policy = _load(args.file)
+    policy = _load(args.file, args)
     if policy is None:
-        return EXIT_FAILED
+        return _failed(args)
     engine = policy.engine()
     if args.text is not None:
         result = engine.redact_text(args.text)
@@ -217,9 +246,9 @@ def _eval(args: argparse.Namespace) -> int:
     if not args.corpus.is_file():
         _error(f"{args.corpus}: corpus file not found")
         return EXIT_USAGE
-    policy = _load(args.policy)
+    policy = _load(args.policy, args)
     if policy is None:
-        return EXIT_FAILED
+        return _failed(args)
     report = evaluate(policy.engine(), args.corpus)
     print(report.to_json() if args.format == "json" else report.to_text())
     failures: list[str] = []

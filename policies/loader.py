@@ -287,19 +287,24 @@ def _merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def real_policy_path(path: str | Path) -> Path:
+    """The real path of a policy file (symlinks resolved); a symbolic-link loop is a ``PolicyError``."""
+    try:
+        return Path(os.path.realpath(path, strict=True))
+    except FileNotFoundError:
+        return Path(os.path.realpath(path))  # reported by the bounded read
+    except (OSError, RuntimeError):
+        issue = Issue(str(path), None, "", f"symbolic link loop: {_symlink_chain(Path(path))}", refused=True)
+        raise PolicyError([issue]) from None
+
+
 def resolve(path: Path) -> tuple[PolicyDocument, list[SourceFile], dict[str, Path]]:
     """Resolve ``extends`` and validate.
 
     Returns the merged document, the files it came from (bases first), and for each key the directory
     its ``file:`` reference is relative to (the file that declared it last).
     """
-    try:
-        path = Path(os.path.realpath(path, strict=True))
-    except FileNotFoundError:
-        path = Path(os.path.realpath(path))  # reported by the bounded read
-    except (OSError, RuntimeError):
-        issue = Issue(str(path), None, "", f"symbolic link loop: {_symlink_chain(Path(path))}", refused=True)
-        raise PolicyError([issue]) from None
+    path = real_policy_path(path)
     sources = list(_chain(path, (), _allowed_roots(path)))
     merged: dict[str, Any] = {}
     key_dirs: dict[str, Path] = {}
