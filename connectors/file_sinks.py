@@ -1,12 +1,21 @@
 """File sinks: ``WriteRecords`` writes a PCollection of plain ``dict`` as JSONL, CSV or Parquet shards.
 
-* JSONL: one compact JSON object per line, UTF-8 (a non-JSON value such as a date is written in the
-  sources' one JSON form, :func:`~redactline.connectors.records.to_json_value`).
+Every row is first put in the sources' one JSON form
+(:func:`~redactline.connectors.records.to_json_value`: a date -> ISO 8601 text, a non-finite number ->
+null), so every output line is strict JSON; a row holding a value with no JSON form is rejected
+(``sink_type_error`` naming the field, never the value).
+
+* JSONL: one compact JSON object per line, UTF-8.
 * CSV: header = the sorted union of keys over the whole PCollection; missing keys and ``None`` are
   empty cells; strings are written as they are, any other value as compact JSON text.
-* Parquet: the schema is inferred over the whole PCollection (per-column pyarrow inference, types
-  unified with permissive promotion, columns sorted); a column whose types cannot be unified fails
-  the pipeline with an error naming the column.
+* Parquet: the schema is decided over the whole PCollection by a widening rule that does not depend on
+  the order rows arrive in (see :func:`join_kinds`: null joins anything, int + float -> double, nested
+  types unified, any other mix -> string holding compact JSON text for non-strings; columns sorted); a
+  row that still does not fit its column types is rejected (``sink_type_error`` naming the field).
+
+Rejected rows never fail the run: with ``report=True`` the transform returns them (the run seals them
+into its quarantine and counts only the rows written as delivered); without it, a rejected row fails
+the pipeline with its detail, as a standalone writer cannot put it anywhere else.
 
 Rows are assigned to shards by a content hash (stable across processes), grouped, and each shard is
 written to a temporary name and then renamed, so a retried shard never leaves a half-written file.
@@ -20,6 +29,7 @@ import csv
 import io
 import json
 import math
+import os
 import uuid
 import zlib
 from collections.abc import Iterable, Iterator
@@ -31,15 +41,19 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from redactline.connectors.records import to_json_value
+from redactline.connectors.records import SINK_TYPE_ERROR, RecordMeta, Rejected, to_json_value
 
 EXTENSIONS = {"jsonl": ".jsonl", "csv": ".csv", "parquet": ".parquet"}
 _READ_EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 PARQUET_BATCH_ROWS = 10_000
+ROWS, REJECTED = "rows", "rejected"
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=to_json_value)
+    """Compact strict JSON (``allow_nan=False``: the rows are JSON values by now, and a line that is not
+    strict JSON must fail loudly rather than reach a consumer)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=to_json_value,
+                      allow_nan=False)
 
 
 def csv_cell(value: Any) -> str:
@@ -51,54 +65,170 @@ def csv_cell(value: Any) -> str:
     return _json(value)
 
 
-def _column_type(name: str, values: list[Any]) -> pa.DataType:
-    try:
-        return pa.array(values).type
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        raise ValueError(f"Parquet sink: column {name!r} mixes incompatible types") from None
+# --------------------------------------------------------------------------- rows -> JSON values
 
 
-def _infer_schema(rows: list[dict[str, Any]]) -> pa.Schema:
-    names = sorted({str(k) for row in rows for k in row})
-    return pa.schema([(n, _column_type(n, [row.get(n) for row in rows])) for n in names])
+def _raw(row: dict[str, Any]) -> bytes:
+    """The rejected row for the sealed quarantine (``repr`` only for a value with no JSON form)."""
+    return json.dumps(row, ensure_ascii=False, sort_keys=True, default=repr).encode("utf-8")
 
 
-def _unify(a: pa.Schema | None, b: pa.Schema | None) -> pa.Schema | None:
-    if a is None or b is None:
-        return a if b is None else b
-    try:
-        return pa.unify_schemas([a, b], promote_options="permissive")
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise ValueError(f"Parquet sink: columns with incompatible types ({type(exc).__name__})") from None
+def _rejected(reason_detail: str, row: dict[str, Any], where: str, name: str) -> Rejected:
+    return Rejected(SINK_TYPE_ERROR, reason_detail, RecordMeta(where, f"field {name}"), _raw(row))
 
 
-class UnionSchema(beam.CombineFn):
-    """Combines rows into one Parquet schema (inferred per batch of rows, then unified)."""
+def json_row(row: dict[str, Any], where: str) -> dict[str, Any] | Rejected:
+    """``row`` with every value in the sources' one JSON form (non-finite numbers -> null), or a
+    ``Rejected(sink_type_error)`` naming the first field whose value has no JSON form."""
+    out: dict[str, Any] = {}
+    for name, value in row.items():
+        try:
+            out[str(name)] = to_json_value(value)
+        except (TypeError, ValueError) as exc:  # UnsupportedValue, BinaryValueError: type only
+            detail = f"field {str(name)!r}: {type(exc).__name__} has no JSON form"
+            return _rejected(detail, row, where, str(name))
+    return out
 
-    BATCH = 512
 
-    def create_accumulator(self) -> tuple[pa.Schema | None, list[dict[str, Any]]]:
-        return None, []
+class _JsonRowsFn(beam.DoFn):
+    def __init__(self, where: str) -> None:
+        self._where = where
 
-    def _flush(self, acc: tuple[pa.Schema | None, list]) -> tuple[pa.Schema | None, list]:
-        schema, rows = acc
-        return (_unify(schema, _infer_schema(rows)) if rows else schema), []
+    def process(self, row: dict[str, Any]) -> Iterator[Any]:
+        out = json_row(row, self._where)
+        yield beam.pvalue.TaggedOutput(REJECTED, out) if isinstance(out, Rejected) else out
 
-    def add_input(self, acc, row):  # noqa: D102 - CombineFn protocol
-        acc[1].append(row)
-        return self._flush(acc) if len(acc[1]) >= self.BATCH else acc
 
-    def merge_accumulators(self, accumulators):  # noqa: D102 - CombineFn protocol
-        merged: pa.Schema | None = None
+# --------------------------------------------------------------------------- Parquet schema
+#
+# A column's type is the join of the kinds of its values, so the schema is the same whatever the
+# order rows arrive in: null joins anything; int + float -> double; two nested values (objects,
+# arrays) -> their Arrow types unified (permissive promotion); every other mix, an integer outside
+# int64, or a nested value Arrow or Parquet cannot type -> string, written as the value itself for a
+# string and as compact JSON text for anything else.
+
+_STRING = "string"
+Kind = str | pa.DataType  # "null", "bool", "int", "float", "string", or a nested Arrow type
+_SCALAR_TYPES = {"null": pa.null(), "bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(),
+                 _STRING: pa.string()}
+_INT64 = range(-(2**63), 2**63)
+
+
+def _writable(kind: pa.DataType) -> bool:
+    """Parquet cannot store a struct without fields (from ``{}``)."""
+    if pa.types.is_struct(kind) and kind.num_fields == 0:
+        return False
+    return all(_writable(kind.field(i).type) for i in range(kind.num_fields))
+
+
+def kind_of(value: Any) -> Kind:
+    """The kind of one JSON value (see the widening rule above)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int" if value in _INT64 else _STRING
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, dict | list):
+        try:
+            kind = pa.array([value]).type
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            return _STRING
+        return kind if _writable(kind) else _STRING
+    return _STRING
+
+
+def join_kinds(a: Kind, b: Kind) -> Kind:
+    """The least kind holding both (commutative, associative up to Arrow's own promotion)."""
+    nested_a, nested_b = not isinstance(a, str), not isinstance(b, str)
+    if not nested_a and not nested_b:
+        if a == b or b == "null":
+            return a
+        if a == "null":
+            return b
+        return "float" if {a, b} == {"int", "float"} else _STRING
+    if nested_a and nested_b:
+        if a.equals(b):
+            return a
+        try:
+            unified = pa.unify_schemas([pa.schema([("v", a)]), pa.schema([("v", b)])],
+                                       promote_options="permissive").field("v").type
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            return _STRING
+        return unified if _writable(unified) else _STRING
+    other = b if nested_a else a
+    return (a if nested_a else b) if other == "null" else _STRING
+
+
+def column_type(kind: Kind) -> pa.DataType:
+    return _SCALAR_TYPES[kind] if isinstance(kind, str) else kind
+
+
+class ColumnKinds(beam.CombineFn):
+    """Combines rows into one Parquet schema (the join of every column's kinds; columns sorted)."""
+
+    def create_accumulator(self) -> dict[str, Kind]:
+        return {}
+
+    def add_input(self, acc: dict[str, Kind], row: dict[str, Any]) -> dict[str, Kind]:
+        for name, value in row.items():
+            kind = kind_of(value)
+            acc[name] = join_kinds(acc[name], kind) if name in acc else kind
+        return acc
+
+    def merge_accumulators(self, accumulators: Iterable[dict[str, Kind]]) -> dict[str, Kind]:
+        merged: dict[str, Kind] = {}
         for acc in accumulators:
-            merged = _unify(merged, self._flush(acc)[0])
-        return merged, []
+            for name, kind in acc.items():
+                merged[name] = join_kinds(merged[name], kind) if name in merged else kind
+        return merged
 
-    def extract_output(self, acc) -> pa.Schema | None:  # noqa: D102 - CombineFn protocol
-        schema = self._flush(acc)[0]
-        if schema is None:
+    def extract_output(self, acc: dict[str, Kind]) -> pa.Schema | None:
+        if not acc:
             return None
-        return pa.schema(sorted(schema, key=lambda f: f.name))
+        return pa.schema([(name, column_type(acc[name])) for name in sorted(acc)])
+
+
+def parquet_row(row: dict[str, Any], schema: pa.Schema) -> dict[str, Any]:
+    """``row`` as its Parquet column types take it: a non-string value in a string column -> JSON text."""
+    out: dict[str, Any] = {}
+    for field in schema:
+        value = row.get(field.name)
+        if value is not None and pa.types.is_string(field.type) and not isinstance(value, str):
+            value = _json(value)
+        out[field.name] = value
+    return out
+
+
+def parquet_misfit(row: dict[str, Any], schema: pa.Schema) -> str | None:
+    """The name of the first field of ``row`` its column type cannot hold, else None."""
+    fitted = parquet_row(row, schema)
+    try:
+        pa.Table.from_pylist([fitted], schema=schema)
+        return None
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError):
+        pass
+    for field in schema:
+        try:
+            pa.array([fitted[field.name]], type=field.type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError):
+            return field.name
+    return next(iter(schema.names), "")
+
+
+class _FitParquetFn(beam.DoFn):
+    def __init__(self, where: str) -> None:
+        self._where = where
+
+    def process(self, row: dict[str, Any], schema: pa.Schema) -> Iterator[Any]:
+        name = parquet_misfit(row, schema)
+        if name is None:
+            yield row
+            return
+        detail = f"field {name!r} does not fit the Parquet column type {schema.field(name).type}"
+        yield beam.pvalue.TaggedOutput(REJECTED, _rejected(detail, row, self._where, name))
 
 
 def _write_jsonl(stream: Any, rows: Iterable[dict[str, Any]], layout: Any) -> None:
@@ -120,7 +250,7 @@ def _write_parquet(stream: Any, rows: Iterable[dict[str, Any]], schema: pa.Schem
     with pq.ParquetWriter(stream, schema) as writer:
         batch: list[dict[str, Any]] = []
         for row in rows:
-            batch.append(row)
+            batch.append(parquet_row(row, schema))
             if len(batch) >= PARQUET_BATCH_ROWS:
                 writer.write_table(pa.Table.from_pylist(batch, schema=schema))
                 batch = []
@@ -161,10 +291,13 @@ class WriteRecords(beam.PTransform):
     """Write a PCollection of ``dict`` to files; returns the PCollection of written file names.
 
     ``num_shards=0`` lets the sink choose: one shard per ``rows_per_shard`` rows (at least one).
+    ``report=True`` returns ``{"written": file names, "delivered": the rows written, "rejected":
+    Rejected(sink_type_error)}`` instead (see the module docstring).
     """
 
     def __init__(
-        self, prefix_or_path: str, fmt: str, num_shards: int = 0, *, rows_per_shard: int = 1_000_000
+        self, prefix_or_path: str, fmt: str, num_shards: int = 0, *, rows_per_shard: int = 1_000_000,
+        report: bool = False,
     ) -> None:
         super().__init__()
         if fmt not in EXTENSIONS:
@@ -178,8 +311,27 @@ class WriteRecords(beam.PTransform):
             raise ValueError(f"{num_shards} shards requested but a single file name was given")
         self._num_shards = 1 if self._single else num_shards
         self._rows_per_shard = rows_per_shard
+        self._report = report
 
-    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
+    def expand(self, rows: beam.PCollection) -> Any:
+        where = self._prefix if "://" in self._prefix else "file://" + os.path.abspath(self._prefix)
+        checked = rows | "JsonRows" >> beam.ParDo(_JsonRowsFn(where)).with_outputs(REJECTED, main=ROWS)
+        pcoll, rejected = checked[ROWS], [checked[REJECTED]]
+        schema = None
+        if self._fmt == "parquet":
+            schema = pcoll | "Schema" >> beam.CombineGlobally(ColumnKinds())
+            fit = beam.ParDo(_FitParquetFn(where), schema=beam.pvalue.AsSingleton(schema))
+            fitted = pcoll | "Fit" >> fit.with_outputs(REJECTED, main=ROWS)
+            pcoll = fitted[ROWS]
+            rejected.append(fitted[REJECTED])
+        all_rejected = tuple(rejected) | "AllRejected" >> beam.Flatten()
+        written = self._write(pcoll, schema)
+        if self._report:
+            return {"written": written, "delivered": pcoll, "rejected": all_rejected}
+        all_rejected | "FailOnRejected" >> beam.Map(_fail)
+        return written
+
+    def _write(self, pcoll: beam.PCollection, schema: beam.PCollection | None) -> beam.PCollection:
         if self._num_shards:
             total = pcoll.pipeline | "ShardCount" >> beam.Create([self._num_shards])
         else:
@@ -197,8 +349,8 @@ class WriteRecords(beam.PTransform):
                 | "AllKeys" >> beam.combiners.ToList()
                 | "Sorted" >> beam.Map(sorted)
             )
-        elif self._fmt == "parquet":
-            layout = pcoll | "Schema" >> beam.CombineGlobally(UnionSchema())
+        elif schema is not None:
+            layout = schema
         else:
             layout = pcoll.pipeline | "NoLayout" >> beam.Create([None])
         return (
@@ -211,6 +363,10 @@ class WriteRecords(beam.PTransform):
                 _WriteShardFn(self._fmt, self._prefix, self._single), layout=beam.pvalue.AsSingleton(layout)
             )
         )
+
+
+def _fail(rejected: Rejected) -> None:
+    raise ValueError(f"{rejected.meta.source}: {rejected.detail}")
 
 
 def read_back(path_glob: str) -> list[dict[str, Any]]:

@@ -4,6 +4,13 @@ Any scheme Beam's ``FileSystems`` knows works (local paths, ``gs://``, ``s3://``
 extras). Files are matched, reshuffled so that workers share them, then each file is streamed through
 its parser (``csv_io``, ``jsonl_io``, ``parquet_io``): nothing holds a whole file. The sinks live in
 ``file_sinks`` and are re-exported here.
+
+A file that cannot be read to its end (truncated or corrupt compressed data, an I/O error) gives one
+``Rejected(source_error)`` whose ``ref`` is the position reached (``after line N``) and whose detail
+names the byte offsets; the rows before it are delivered, the rest of the file is not, and the run's
+manifest check fails on it. Compressed text files are decompressed by
+:class:`~redactline.connectors.compressed.CheckedDecompressor`, which notices a file that ends early
+(Beam's own reader takes a truncated ``.gz`` for a shorter file).
 """
 
 from __future__ import annotations
@@ -18,10 +25,11 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from redactline.connectors.compressed import CheckedDecompressor, CompressedReadError, compression_of
 from redactline.connectors.csv_io import parse_csv
 from redactline.connectors.file_sinks import WriteRecords, read_back
 from redactline.connectors.jsonl_io import parse_jsonl
-from redactline.connectors.limits import MIB, Limits
+from redactline.connectors.limits import MAX_DEPTH, MIB, Limits
 from redactline.connectors.parquet_io import parse_parquet
 from redactline.connectors.records import SOURCE_ERROR, Record, RecordMeta, Rejected
 
@@ -85,11 +93,16 @@ class _ParseFileFn(beam.DoFn):
                          RecordMeta(source, "file", self._jurisdiction)),
             )
             return
-        # Parquet needs random access: open it uncompressed (seekable); text formats auto-decompress.
-        compression = CompressionTypes.UNCOMPRESSED if fmt == "parquet" else CompressionTypes.AUTO
+        # Parquet needs random access: open it as stored (seekable); compressed text formats are
+        # decompressed by the checked reader (it raises when the compressed data ends early).
+        compression = None if fmt == "parquet" else compression_of(path)
         last_ref = "file"
         try:
-            with readable.open(mime_type="application/octet-stream", compression_type=compression) as stream:
+            stream = readable.open(mime_type="application/octet-stream",
+                                   compression_type=CompressionTypes.UNCOMPRESSED)
+            if compression is not None:
+                stream = CheckedDecompressor(stream, compression)
+            with stream:
                 jurisdiction, limits = self._jurisdiction, self._limits
                 items = parse_stream(stream, fmt, source, jurisdiction=jurisdiction, limits=limits)
                 for item in items:
@@ -97,8 +110,11 @@ class _ParseFileFn(beam.DoFn):
                     yield item if isinstance(item, Record) else beam.pvalue.TaggedOutput(REJECTED, item)
         except (OSError, EOFError, ValueError, zlib.error) as exc:  # I/O or decompression failure mid-file
             where = "file" if last_ref == "file" else f"after {last_ref}"
-            kind = type(exc).__qualname__ if type(exc).__module__ == "builtins" else (
-                f"{type(exc).__module__}.{type(exc).__qualname__}")
+            if isinstance(exc, CompressedReadError):
+                kind = str(exc)  # offsets reached, no data
+            else:
+                kind = type(exc).__qualname__ if type(exc).__module__ == "builtins" else (
+                    f"{type(exc).__module__}.{type(exc).__qualname__}")
             detail = f"reading failed ({'at the start' if where == 'file' else where}): {kind}"
             meta = RecordMeta(source, where, self._jurisdiction)
             yield beam.pvalue.TaggedOutput(REJECTED, Rejected(SOURCE_ERROR, detail, meta))
@@ -121,6 +137,7 @@ class ReadRecords(beam.PTransform):
         *,
         max_record_bytes: int | None = None,
         max_record_lines: int = 1000,
+        max_depth: int = MAX_DEPTH,
     ) -> None:
         super().__init__()
         if fmt is not None and fmt not in FORMATS:
@@ -128,7 +145,7 @@ class ReadRecords(beam.PTransform):
         self._pattern = pattern
         self._fmt = fmt
         self._jurisdiction = jurisdiction
-        self._limits = Limits(max_field_bytes, max_record_bytes, max_record_lines)
+        self._limits = Limits(max_field_bytes, max_record_bytes, max_record_lines, max_depth)
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> dict[str, beam.PCollection]:
         matched = FileSystems.match([self._pattern])[0].metadata_list

@@ -21,7 +21,9 @@ Failure policy (fail closed, nothing silent):
   one ``Rejected(source_error)`` with ref ``page N`` and pagination **stops there** (the page that
   would tell us where to go next cannot be trusted); the run goes on with what was read, and the
   manifest counts the rejected page;
-* an item that is not a JSON object becomes ``Rejected(parse_error)`` with ref ``page N item M``.
+* an item that is not a JSON object becomes ``Rejected(parse_error)`` with ref ``page N item M``; an
+  item nested deeper than ``MAX_DEPTH`` levels becomes ``Rejected(too_deep)`` (a page too deep to parse
+  at all is a body that is not JSON). Numbers follow the JSON sources' rules (``records.JSON_NUMBERS``).
 
 Secrets: the auth header value is read from the environment variable ``auth_env`` on the worker, when
 the client is built; it is never stored in the pipeline, logged, or put in an error message. URLs in
@@ -41,13 +43,15 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import apache_beam as beam
 import httpx
 
+from redactline.connectors.limits import MAX_DEPTH, depth_of
 from redactline.connectors.records import (
+    JSON_NUMBERS,
     PARSE_ERROR,
     SOURCE_ERROR,
+    TOO_DEEP,
     Record,
     RecordMeta,
     Rejected,
-    json_constant,
 )
 from redactline.connectors.retry import RetryPolicy, is_retryable_status, parse_retry_after
 
@@ -184,8 +188,8 @@ def fetch_json(
             status = response.status_code
             if 200 <= status < 300:
                 try:
-                    return response, response.json(parse_constant=json_constant)
-                except ValueError:
+                    return response, response.json(**JSON_NUMBERS)
+                except (ValueError, RecursionError):
                     if last:
                         return response, _NOT_JSON
                     problem = f"HTTP {status} body is not JSON"
@@ -281,11 +285,46 @@ def page_outputs(page: Page, source: str, jurisdiction: str | None = None) -> It
         return
     for m, item in enumerate(page.items, start=1):
         meta = RecordMeta(source=source, ref=f"page {page.number} item {m}", jurisdiction=jurisdiction)
-        if isinstance(item, dict):
+        if isinstance(item, dict) and depth_of(item, MAX_DEPTH) > MAX_DEPTH:
+            yield Rejected(TOO_DEEP, f"item nested deeper than {MAX_DEPTH} levels", meta, _item_bytes(item))
+        elif isinstance(item, dict):
             yield Record(fields=item, meta=meta)
         else:
             raw = json.dumps(item).encode("utf-8")
             yield Rejected(PARSE_ERROR, f"item is a JSON {_json_kind(item)}, not an object", meta, raw)
+
+
+def _item_bytes(item: Any) -> bytes:
+    """A too-deep item as JSON text for the quarantine, written without recursion (``json.dumps``
+    would recurse as deep as the item)."""
+    out: list[str] = []
+    stack: list[Any] = [item]
+    while stack:
+        top = stack.pop()
+        if isinstance(top, _Close):
+            out.append(top.text)
+        elif isinstance(top, dict):
+            out.append("{")
+            stack.append(_Close("}"))
+            for i, (key, value) in enumerate(reversed(list(top.items()))):
+                stack.append(value)
+                comma = "" if i == len(top) - 1 else ","
+                stack.append(_Close(f"{comma}{json.dumps(key)}:"))
+        elif isinstance(top, list):
+            out.append("[")
+            stack.append(_Close("]"))
+            for i, value in enumerate(reversed(top)):
+                stack.append(value)
+                if i != len(top) - 1:
+                    stack.append(_Close(","))
+        else:
+            out.append(json.dumps(top))
+    return "".join(out).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class _Close:
+    text: str
 
 
 # --------------------------------------------------------------------------- Beam

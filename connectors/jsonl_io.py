@@ -3,8 +3,13 @@
 invalid JSON, a JSON value that is not an object, or an object with a repeated key -> ``parse_error``;
 bad UTF-8 -> ``invalid_utf8``; a line over ``max_record_bytes`` or a string over ``max_field_bytes``
 -> ``oversize`` (an oversized line is skipped to its newline, ``raw`` holds its first bytes only).
-Blank lines are not records and are skipped. The non-standard literals ``NaN`` / ``Infinity`` /
-``-Infinity`` become the strings every source gives non-finite numbers (``records.json_constant``).
+Blank lines are not records and are skipped. Numbers follow the JSON sources' rules
+(``records.JSON_NUMBERS``): the non-standard literals ``NaN`` / ``Infinity`` / ``-Infinity`` and a
+literal that overflows (``1e999999``) become null, as every source gives non-finite numbers; an integer
+of more than 4300 digits is kept as its exact digit string (Python cannot convert it), never an error
+that ends the file. A line nesting objects/arrays deeper than ``max_depth`` -> ``too_deep``, decided
+on the raw text before it is parsed (nothing recurses over it). Any other line that cannot be parsed
+is quarantined and reading goes on with the next line.
 """
 
 from __future__ import annotations
@@ -13,16 +18,17 @@ import json
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from redactline.connectors.limits import Limits, first_oversize_field
+from redactline.connectors.limits import Limits, first_oversize_field, json_text_too_deep
 from redactline.connectors.lines import iter_lines
 from redactline.connectors.records import (
     INVALID_UTF8,
+    JSON_NUMBERS,
     OVERSIZE,
     PARSE_ERROR,
+    TOO_DEEP,
     Record,
     RecordMeta,
     Rejected,
-    json_constant,
 )
 
 _BOM = b"\xef\xbb\xbf"
@@ -68,18 +74,19 @@ def parse_jsonl(
         except UnicodeDecodeError as exc:
             yield Rejected(INVALID_UTF8, f"invalid UTF-8 at byte {exc.start} of the line", meta, raw)
             continue
+        if json_text_too_deep(body, limits.max_depth):
+            yield Rejected(TOO_DEEP, f"nested deeper than {limits.max_depth} levels", meta, raw)
+            continue
         try:
-            value = json.loads(
-                text, object_pairs_hook=_object_without_duplicates, parse_constant=json_constant
-            )
+            value = json.loads(text, object_pairs_hook=_object_without_duplicates, **JSON_NUMBERS)
         except _DuplicateKey:
             yield Rejected(PARSE_ERROR, "JSON object repeats a key", meta, raw)
             continue
         except json.JSONDecodeError as exc:
             yield Rejected(PARSE_ERROR, f"invalid JSON at column {exc.colno}: {exc.msg}", meta, raw)
             continue
-        except RecursionError:
-            yield Rejected(PARSE_ERROR, "JSON nested too deeply", meta, raw)
+        except (ValueError, RecursionError) as exc:  # never the message: it may quote the line
+            yield Rejected(PARSE_ERROR, f"JSON cannot be parsed ({type(exc).__name__})", meta, raw)
             continue
         if not isinstance(value, dict):
             yield Rejected(PARSE_ERROR, f"JSON value is {_kind(value)}, not an object", meta, raw)

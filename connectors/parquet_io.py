@@ -8,10 +8,12 @@ dict; list -> list. Binary values: valid UTF-8 -> string (so the redactor inspec
 other binary value -> the row is rejected as ``invalid_utf8``. Base64 is deliberately not used: it
 would carry the bytes past the redactor uninspected.
 
-A file pyarrow cannot open -> one ``Rejected(source_error)`` for the file (``ref`` = ``"file"``); a
-row group that fails mid-file -> one ``Rejected(source_error)`` naming the first unread row; a row
-whose values cannot be converted -> ``parse_error`` for that row, ``raw`` = the row as an Arrow IPC
-stream (lossless).
+A file pyarrow cannot open, or one whose columns repeat a name (a record cannot hold both values, and
+keeping one would hide the other from review) -> one ``Rejected(source_error)`` for the file (``ref`` =
+``"file"``, the detail names column positions only); a row nested deeper than ``max_depth`` ->
+``too_deep`` (checked only when the schema allows such depth); a row group that fails mid-file -> one
+``Rejected(source_error)`` naming the first unread row; a row whose values cannot be converted ->
+``parse_error`` for that row, ``raw`` = the row as an Arrow IPC stream (lossless).
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from redactline.connectors.limits import Limits, first_oversize_field
+from redactline.connectors.limits import Limits, depth_of, first_oversize_field
 from redactline.connectors.records import (
     INVALID_UTF8,
     OVERSIZE,
     PARSE_ERROR,
     SOURCE_ERROR,
+    TOO_DEEP,
     BinaryValueError,
     Record,
     RecordMeta,
@@ -64,6 +67,15 @@ def parse_parquet(
                        RecordMeta(source, "file", jurisdiction))
         return
     names = parquet.schema_arrow.names
+    seen: dict[str, int] = {}
+    for position, name in enumerate(names, start=1):
+        if name in seen:
+            yield Rejected(SOURCE_ERROR, f"column {position} repeats the name of column {seen[name]}",
+                           RecordMeta(source, "file", jurisdiction))
+            return
+        seen[name] = position
+    # The record is level 1; only a schema nesting deeper than the limit needs a check per row.
+    deep = 1 + max((_type_depth(f.type) for f in parquet.schema_arrow), default=0) > limits.max_depth
     row = 0
     batches = parquet.iter_batches(batch_size=batch_size)
     while True:
@@ -81,7 +93,24 @@ def parse_parquet(
             rows = list(_rows(batch))
         for index, values in enumerate(rows):
             row += 1
+            if deep and values is not None and depth_of(values, limits.max_depth) > limits.max_depth:
+                yield Rejected(TOO_DEEP, f"nested deeper than {limits.max_depth} levels",
+                               RecordMeta(source, f"row {row}", jurisdiction), _row_bytes(batch, index))
+                continue
             yield _convert(values, batch, index, names, source, row, jurisdiction, limits)
+
+
+def _type_depth(kind: pa.DataType) -> int:
+    """Nesting levels an Arrow type adds (a struct, list or map is one level, plus its children)."""
+    depth, stack = 0, [(kind, 0)]
+    while stack:
+        item, level = stack.pop()
+        if pa.types.is_struct(item) or pa.types.is_map(item) or pa.types.is_list(item) or (
+                pa.types.is_large_list(item) or pa.types.is_fixed_size_list(item)):
+            level += 1
+            depth = max(depth, level)
+            stack.extend((item.field(i).type, level) for i in range(item.num_fields))
+    return depth
 
 
 def _rows(batch: pa.RecordBatch) -> Iterator[dict[str, Any] | None]:

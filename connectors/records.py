@@ -31,6 +31,8 @@ FIELD_COUNT = "field_count"
 ENGINE_ERROR = "engine_error"
 SOURCE_ERROR = "source_error"
 FIELD_NAME_PII = "field_name_pii"  # a field name holds PII and the policy says field_names: quarantine
+TOO_DEEP = "too_deep"  # a record nested deeper than ``Limits.max_depth`` (checked before anything pickles)
+SINK_TYPE_ERROR = "sink_type_error"  # a value the sink's output schema cannot hold (names the field)
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,9 @@ _AS_STRING = (uuid.UUID, ipaddress.IPv4Address, ipaddress.IPv6Address, ipaddress
 def to_json_value(value: Any, *, binary: Binary = "text") -> Any:
     """One typed value (from a database driver, ``pyarrow``'s ``as_py``, ...) as a JSON value.
 
-    * None, bool, int, str: kept; a finite float: kept; NaN / +inf / -inf -> ``"NaN"`` / ``"Infinity"`` /
-      ``"-Infinity"`` (strict JSON has no such numbers);
+    * None, bool, int, str: kept; a finite float: kept; a non-finite number (NaN, +inf, -inf, a
+      ``Decimal`` NaN or infinity) -> ``None`` (:data:`NON_FINITE`: strict JSON has no such numbers, and
+      a string such as ``"NaN"`` would be inspected as text and could come out as ``<PERSON_1>``);
     * ``Decimal`` -> its exact string (``"12.50"``); ``timedelta`` -> seconds as a float;
     * datetime / date / time -> ISO 8601 (``"2024-05-06T07:08:09+00:00"``; the offset only when the
       value has a zone, never invented);
@@ -107,11 +110,9 @@ def to_json_value(value: Any, *, binary: Binary = "text") -> Any:
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
-        if math.isfinite(value):
-            return value
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+        return value if math.isfinite(value) else NON_FINITE
     if isinstance(value, Decimal):
-        return str(value)
+        return str(value) if value.is_finite() else NON_FINITE
     if isinstance(value, dt.date | dt.time):  # datetime is a date
         return value.isoformat()
     if isinstance(value, dt.timedelta):
@@ -137,7 +138,36 @@ def to_json_value(value: Any, *, binary: Binary = "text") -> Any:
     raise UnsupportedValue(type(value).__name__)
 
 
-def json_constant(name: str) -> str:
+# The one representation of a non-finite number (NaN, Infinity, -Infinity, or a literal such as
+# 1e999999 that overflows to infinity) in every source and every sink: JSON null. Strict JSON has no
+# such numbers, and the redaction engine passes null through untouched, so it is never inspected as
+# text (a string "NaN" was redacted as a person's name).
+NON_FINITE = None
+
+# Integer literals longer than this many digits are kept as their exact decimal string: Python refuses
+# to convert longer digit strings (``sys.int_info.default_max_str_digits``), in both directions.
+MAX_INT_DIGITS = 4300
+
+
+def json_constant(name: str) -> None:
     """``parse_constant`` for ``json.loads``: the non-standard ``NaN`` / ``Infinity`` / ``-Infinity``
-    literals become the strings :func:`to_json_value` gives non-finite floats."""
+    literals become :data:`NON_FINITE`, as :func:`to_json_value` makes non-finite floats."""
     return to_json_value(float(name))
+
+
+def json_int(text: str) -> int | str:
+    """``parse_int`` for ``json.loads``: an ``int``, or the exact digit string past :data:`MAX_INT_DIGITS`
+    (instead of a ``ValueError`` that would end the whole file)."""
+    digits = len(text) - (text[0] == "-")
+    return int(text) if digits <= MAX_INT_DIGITS else text
+
+
+def json_float(text: str) -> float | None:
+    """``parse_float`` for ``json.loads``: a float; a literal that overflows (``1e999999``) is non-finite."""
+    return to_json_value(float(text))
+
+
+# The number hooks every JSON source passes to ``json.loads`` (JSONL files, HTTP APIs).
+JSON_NUMBERS: dict[str, Any] = {
+    "parse_constant": json_constant, "parse_int": json_int, "parse_float": json_float,
+}

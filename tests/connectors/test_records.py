@@ -18,8 +18,10 @@ PLUS2 = dt.timezone(dt.timedelta(hours=2))
 
 @pytest.mark.parametrize(("value", "expected"), [
     (None, None), (True, True), (7, 7), ("text", "text"), (0.5, 0.5),
-    (float("nan"), "NaN"), (float("inf"), "Infinity"), (float("-inf"), "-Infinity"),
-    (Decimal("12.50"), "12.50"), (Decimal("-0.01"), "-0.01"), (Decimal("NaN"), "NaN"),
+    # non-finite numbers are null (issue 14: a string "NaN" was redacted as a person's name)
+    (float("nan"), None), (float("inf"), None), (float("-inf"), None),
+    (Decimal("12.50"), "12.50"), (Decimal("-0.01"), "-0.01"), (Decimal("NaN"), None),
+    (Decimal("-Infinity"), None),
     (dt.date(2024, 2, 29), "2024-02-29"),
     (dt.datetime(2024, 5, 6, 7, 8, 9), "2024-05-06T07:08:09"),  # naive stays naive: no offset invented
     (dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.UTC), "2024-05-06T07:08:09+00:00"),
@@ -38,7 +40,7 @@ def test_nested_lists_maps_and_structs():
     value = {"a": [dt.time(1, 2), (1, Decimal("2"))], 3: {"when": dt.date(2024, 1, 2)}}
     assert to_json_value(value) == {"a": ["01:02:00", [1, "2"]], "3": {"when": "2024-01-02"}}
     # a map column (list of key/value pairs): a dict when the keys are unique strings, else pairs
-    assert to_json_value([("k", "v"), ("n", float("nan"))]) == {"k": "v", "n": "NaN"}
+    assert to_json_value([("k", "v"), ("n", float("nan"))]) == {"k": "v", "n": None}
     assert to_json_value([(1, "a"), (2, "b")]) == [[1, "a"], [2, "b"]]
     assert to_json_value([("k", 1), ("k", 2)]) == [["k", 1], ["k", 2]]
     assert to_json_value([]) == []
@@ -68,9 +70,9 @@ def test_unknown_types_fail_closed_naming_only_the_type():
 def test_output_is_strict_json():
     value = {"f": [float("nan"), float("inf")], "d": Decimal("1E+2"), "t": dt.datetime(2024, 1, 1)}
     text = json.dumps(to_json_value(value), allow_nan=False)
-    assert json.loads(text) == {"f": ["NaN", "Infinity"], "d": "1E+2", "t": "2024-01-01T00:00:00"}
+    assert json.loads(text) == {"f": [None, None], "d": "1E+2", "t": "2024-01-01T00:00:00"}
 
 
 def test_json_literals_for_non_finite_numbers_read_the_same():
     assert json.loads('{"a": NaN, "b": [Infinity, -Infinity]}', parse_constant=json_constant) == {
-        "a": "NaN", "b": ["Infinity", "-Infinity"]}
+        "a": None, "b": [None, None]}
