@@ -5,6 +5,11 @@ feed the sinks, the held writer and the quarantine, sums them with a combine, an
 object. After the pipeline finishes the driver merges that object with the run's identity into the
 manifest (:func:`build_manifest`) and checks ``read == delivered + held + quarantined``.
 
+A source that could not be read to its end (every ``source_error``: a truncated or corrupt compressed
+file, an unreadable Parquet file or row group, a duplicate column, an HTTP page that is not JSON) is
+listed under ``sources_incomplete`` (source, position reached, detail; no values) and fails the check:
+the rows it still held were never read, so no count can account for them.
+
 The manifest also carries OpenLineage-style ``run``/``job``/``inputs``/``outputs`` facets so lineage
 tools can pick it up. It never contains field values: only names, counts, reason codes and URIs with
 passwords masked.
@@ -20,15 +25,19 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from redactline.connectors.records import SOURCE_ERROR
+
 from .route import held_reason
 
 _READ, _DELIVERED, _HELD, _QUARANTINED, _ENTITY = "read", "delivered", "held:", "quarantined:", "entity:"
 _DESTINATION = "destination:"  # counters of the destination stage (enclave batches, LLM tokens, ...)
+_INCOMPLETE = "incomplete:"  # + JSON [source, position, detail] of a source not read to its end
 
 
 def _to_counts(pairs: Iterable[tuple[str, int]]) -> dict[str, Any]:
     counts: dict[str, Any] = {
-        "read": 0, "delivered": 0, "held": {}, "quarantined": {}, "entities": {}, "destination": {}
+        "read": 0, "delivered": 0, "held": {}, "quarantined": {}, "entities": {}, "destination": {},
+        "sources_incomplete": [],
     }
     for key, value in pairs:
         if key in (_READ, _DELIVERED):
@@ -41,6 +50,12 @@ def _to_counts(pairs: Iterable[tuple[str, int]]) -> dict[str, Any]:
             counts["entities"][key[len(_ENTITY):]] = value
         elif key.startswith(_DESTINATION):
             counts["destination"][key[len(_DESTINATION):]] = value
+        elif key.startswith(_INCOMPLETE):
+            source, position, detail = json.loads(key[len(_INCOMPLETE):])
+            counts["sources_incomplete"].append({"source": source, "position": position, "detail": detail})
+    counts["sources_incomplete"].sort(key=lambda e: (e["source"], e["position"], e["detail"]))
+    if not counts["sources_incomplete"]:
+        del counts["sources_incomplete"]  # present only when a source was not read to its end
     for section in ("held", "quarantined", "entities", "destination"):
         counts[section] = dict(sorted(counts[section].items()))
     return counts
@@ -65,6 +80,7 @@ class CountOutcomes(beam.PTransform):
             pcolls["held"] | "Held" >> beam.Map(lambda f: (_HELD + held_reason(f), 1)),
             pcolls["quarantined"] | "Quarantined" >> beam.Map(lambda r: (_QUARANTINED + r.reason, 1)),
             pcolls["entities"] | "Entities" >> beam.Map(lambda kv: (_ENTITY + kv[0], kv[1])),
+            pcolls["quarantined"] | "Incomplete" >> beam.FlatMap(_incomplete),
         ]
         if "destination" in pcolls:
             keyed.append(pcolls["destination"] | "Destination" >> beam.Map(
@@ -79,6 +95,14 @@ class CountOutcomes(beam.PTransform):
         )
 
 
+def _incomplete(rejected: Any) -> list[tuple[str, int]]:
+    """A ``source_error`` names a source not read to its end (its meta and detail carry no values)."""
+    if rejected.reason != SOURCE_ERROR:
+        return []
+    where = json.dumps([rejected.meta.source, rejected.meta.ref, rejected.detail])
+    return [(_INCOMPLETE + where, 1)]
+
+
 def read_counts(path: str) -> dict[str, Any]:
     """Read the counts object written by :class:`CountOutcomes` (any Beam filesystem)."""
     with FileSystems.open(path) as handle:
@@ -90,12 +114,16 @@ def check(counts: dict[str, Any]) -> dict[str, Any]:
     held = sum(counts["held"].values())
     quarantined = sum(counts["quarantined"].values())
     total = counts["delivered"] + held + quarantined
-    return {
+    incomplete = counts.get("sources_incomplete") or []
+    result = {
         "expression": "read == delivered + held + quarantined",
         "read": counts["read"],
         "accounted": total,
-        "holds": counts["read"] == total,
+        "holds": counts["read"] == total and not incomplete,
     }
+    if incomplete:
+        result["error"] = f"{len(incomplete)} source(s) could not be read to the end (see sources_incomplete)"
+    return result
 
 
 def build_manifest(
@@ -149,6 +177,7 @@ def build_manifest(
             **destination, "counts": dict(counts.get("destination", {}))
         },
         "profile": profile,
+        "sources_incomplete": list(counts.get("sources_incomplete") or []),
         "check": checked,
         "openlineage": _openlineage(run_id, ended_at, policy, source, sinks, checked["holds"]),
     }
@@ -205,5 +234,7 @@ def summary_lines(manifest: dict[str, Any]) -> list[str]:
     if destination:
         stage = ", ".join(f"{k} {v}" for k, v in destination["counts"].items())
         lines.append(f"{destination.get('kind', 'destination')}: {stage or 'nothing sent'}")
+    for entry in manifest.get("sources_incomplete") or []:
+        lines.append(f"NOT READ TO THE END: {entry['source']} ({entry['position']}): {entry['detail']}")
     lines.append(f"check {manifest['check']['expression']}: {status}")
     return lines

@@ -81,6 +81,9 @@ from .progress import Progress
 from .quarantine import KeySpec, QuarantineKeyError, WriteQuarantine, key_id, resolve_key_spec
 from .redact import PREPARED, EngineFactory, PolicyEngineFactory, PrepareRecords
 from .redact import REJECTED as PREPARE_REJECTED
+from .sink_check import DELIVERED as SINK_DELIVERED
+from .sink_check import REJECTED as SINK_REJECTED
+from .sink_check import Deliver
 
 log = logging.getLogger(__name__)
 
@@ -258,14 +261,17 @@ def build(pipeline: beam.Pipeline, prepared: Prepared, counts_path: str,
     read = (src["records"], src["rejected"]) | "AllRead" >> beam.Flatten()
     ready = src["records"] | "Prepare" >> PrepareRecords(opts.max_record_bytes, plan.job.residency)
     out = ready[PREPARED] | "Destination" >> plan.destination.stage()
-    out[DELIVERED] | "Sink" >> uris.sink_transform(plan.sink, key=opts.sink_key, num_shards=opts.num_shards)
-    out[HELD] | "HeldSink" >> uris.sink_transform(plan.held, key=opts.sink_key, num_shards=1)
-    quarantined = (src["rejected"], ready[PREPARE_REJECTED], out[REJECTED]) | "AllRejected" >> beam.Flatten()
+    # a record the sink cannot take is quarantined, and only what the sinks accepted is counted
+    sunk = out[DELIVERED] | "Sink" >> Deliver(
+        uris.sink_transform(plan.sink, key=opts.sink_key, num_shards=opts.num_shards))
+    held = out[HELD] | "HeldSink" >> Deliver(uris.sink_transform(plan.held, key=opts.sink_key, num_shards=1))
+    quarantined = (src["rejected"], ready[PREPARE_REJECTED], out[REJECTED], sunk[SINK_REJECTED],
+                   held[SINK_REJECTED]) | "AllRejected" >> beam.Flatten()
     quarantined | "Quarantine" >> WriteQuarantine(plan.quarantine_path, prepared.key_spec)
     {
         "read": read,
-        "delivered": out[DELIVERED],
-        "held": out[HELD],
+        "delivered": sunk[SINK_DELIVERED],
+        "held": held[SINK_DELIVERED],
         "quarantined": quarantined,
         "entities": out[ENTITIES],
         "destination": out[DESTINATION],

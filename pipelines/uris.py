@@ -91,7 +91,8 @@ def source_transform(ep: Endpoint, *, jurisdiction: str | None, max_field_bytes:
 
 
 def sink_transform(ep: Endpoint, *, key: str, num_shards: int) -> beam.PTransform:
-    """The connector writing plain dicts to ``ep``."""
+    """The connector writing plain dicts to ``ep``. A file sink reports the rows it rejects
+    (``{"written", "delivered", "rejected"}``) instead of failing the run on them."""
     if ep.kind == "postgres":
         from redactline.connectors.postgres import WritePostgres
 
@@ -100,9 +101,9 @@ def sink_transform(ep: Endpoint, *, key: str, num_shards: int) -> beam.PTransfor
 
     assert ep.fmt is not None
     if num_shards <= 1:
-        return WriteRecords(ep.uri, ep.fmt)  # exactly the named file
+        return WriteRecords(ep.uri, ep.fmt, report=True)  # exactly the named file
     prefix = ep.uri[: -len(Path(ep.uri).suffix)]
-    return WriteRecords(prefix, ep.fmt, num_shards=num_shards)
+    return WriteRecords(prefix, ep.fmt, num_shards=num_shards, report=True)
 
 
 def default_outputs(sink: Endpoint) -> tuple[Path, str]:
