@@ -9,7 +9,6 @@ import argparse
 import datetime as dt
 import hashlib
 import sys
-from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -70,21 +69,25 @@ def _fail_usage(message: str) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     # Heavy imports here so that `redactline --help` stays instant.
+    from redactline.policies.bounded_io import BoundedReadError, read_bounded
+
     from .attestation import AttestationError, NitroAttestationVerifier
-    from .docio import decode_document
+    from .docio import decode_document, read_document_file
     from .measurement import PolicyFileError, load_measurement_policy
     from .trust import trust_root_from_pem
 
     try:
-        raw = Path(args.document).read_bytes()
-    except OSError as exc:
-        return _fail_usage(f"cannot read {args.document}: {exc.strerror}")
+        raw = read_document_file(args.document)  # bounded: an oversized file is refused unread
+    except BoundedReadError as exc:
+        problem = f"cannot read {args.document}: {exc.os_error}" if exc.os_error else str(exc)
+        return _fail_usage(problem)
     root = None
     if args.root:
         try:
-            root = trust_root_from_pem(Path(args.root).read_bytes())
-        except OSError as exc:
-            return _fail_usage(f"cannot read {args.root}: {exc.strerror}")
+            root = trust_root_from_pem(read_bounded(args.root, 64 * 1024))  # a PEM root is ~1 KiB
+        except BoundedReadError as exc:
+            problem = f"cannot read {args.root}: {exc.os_error}" if exc.os_error else str(exc)
+            return _fail_usage(problem)
         except ValueError:
             return _fail_usage(f"{args.root} is not a PEM certificate")
         if root.unsafe:

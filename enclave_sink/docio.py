@@ -1,12 +1,23 @@
-"""Reading attestation documents stored as raw CBOR, base64 or hex text."""
+"""Reading attestation documents stored as raw CBOR, base64 or hex text.
+
+A document file is read with a bounded read (:func:`read_document_file`): a file larger than any
+encoding of a document the verifier accepts is refused before it is read.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import os
 import string
 
+from redactline.policies.bounded_io import KIB, read_bounded
+
+from .attestation import MAX_DOCUMENT_BYTES
 from .errors import AttestationError
+
+#: Largest document file read: hex text of the largest accepted document, plus room for line breaks.
+MAX_DOCUMENT_FILE_BYTES = 2 * MAX_DOCUMENT_BYTES + 4 * KIB
 
 _HEX = frozenset(string.hexdigits.encode())
 # A raw COSE_Sign1 starts with a CBOR array(4) header or tag 18; neither is printable text.
@@ -33,3 +44,9 @@ def decode_document(data: bytes) -> bytes:
         return base64.urlsafe_b64decode(text)
     except (binascii.Error, ValueError):
         raise AttestationError("attestation document is neither raw CBOR, hex nor valid base64") from None
+
+
+def read_document_file(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of a stored attestation document; ``BoundedReadError`` when ``path`` is not a regular
+    file or holds more than :data:`MAX_DOCUMENT_FILE_BYTES` (checked before reading)."""
+    return read_bounded(path, MAX_DOCUMENT_FILE_BYTES)

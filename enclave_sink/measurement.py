@@ -22,6 +22,9 @@ from typing import Any
 
 import yaml
 
+from redactline.policies.bounded_io import KIB, BoundedReadError, read_bounded_text
+from redactline.policies.safe_yaml import safe_load
+
 from .errors import MeasurementError
 from .verified import AttestationPolicy, VerifiedAttestation, is_debug_pcrs
 
@@ -155,6 +158,10 @@ class AnyOf:
         raise MeasurementError("no alternative matched: " + "; ".join(reasons))
 
 
+#: Largest PCR policy file read (bytes): a few dozen PCR values fit in a few KiB.
+MAX_POLICY_FILE_BYTES = 64 * KIB
+
+
 class PolicyFileError(ValueError):
     """A measurement policy file is unreadable or invalid; the message names the file and field."""
 
@@ -167,9 +174,11 @@ def load_measurement_policy(path: str | Path) -> AllOf:
     """
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PolicyFileError(f"{path}: cannot read ({exc.strerror})") from None
+        # bounded read and the project's safe YAML loader (depth, alias and duplicate-key limits)
+        data = safe_load(read_bounded_text(path, MAX_POLICY_FILE_BYTES))
+    except BoundedReadError as exc:
+        problem = f"cannot read ({exc.os_error})" if exc.os_error else exc.reason
+        raise PolicyFileError(f"{path}: {problem}") from None
     except yaml.YAMLError as exc:
         raise PolicyFileError(f"{path}: not valid YAML ({exc})") from None
     return policy_from_mapping(data, source=str(path))

@@ -62,8 +62,8 @@ def read_bounded(path: str | os.PathLike[str], limit: int) -> bytes:
     try:
         # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        raise BoundedReadError(path, "file not found", missing=True) from None
+    except FileNotFoundError as exc:
+        raise BoundedReadError(path, "file not found", missing=True, os_error=exc.strerror) from None
     except OSError as exc:
         raise _os_failure(path, exc) from None
     try:

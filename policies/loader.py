@@ -112,8 +112,8 @@ def read_policy_file(path: Path) -> SourceFile:
         node, data = compose_and_load(text)
     except YamlLimitError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        where = exc.path if len(exc.path) <= 8 else (*exc.path[:4], "...")
-        issue = Issue(name, line, _dotted(where), f"invalid YAML: {exc.problem}", refused=True)
+        where = _dotted(exc.path) if len(exc.path) <= 8 else _dotted(exc.path[:4]) + "..."
+        issue = Issue(name, line, where, f"invalid YAML: {exc.problem}", refused=True)
         raise PolicyError([issue]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

@@ -111,9 +111,8 @@ class LimitedSafeLoader(yaml.SafeLoader):
             if isinstance(key, ScalarNode):
                 first = seen.get((key.tag, key.value))
                 if first is not None:
-                    raise self._refuse(
-                        f"duplicate key {key.value!r} (first at line {first})", key.start_mark
-                    )
+                    self._path.append(key.value)
+                    raise self._refuse(f"duplicate key {key.value!r} (first at line {first})", key.start_mark)
                 seen[(key.tag, key.value)] = key.start_mark.line + 1
             self._path.append(name)
             try:
