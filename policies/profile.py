@@ -214,6 +214,7 @@ class Profile:
     fields: tuple[FieldProfile, ...]
     named_by_policy: tuple[str, ...] = ()
     source: str = ""  # a safe description of where the sample came from (no credentials)
+    withheld_names: int = 0  # fields whose names hold PII: only counted (the engine renames them)
 
     def rules(self, transforms: Transforms) -> dict[str, Any]:
         """Whole-field rules for ``transforms.fields``: each entity field gets its type's operator.
@@ -247,6 +248,7 @@ class Profile:
             "whole_field_rules": {path: spec.type for path, spec in sorted(rules.items())},
             "fields": {fp.path: fp.as_dict() for fp in self.fields},
             "named_by_policy": list(self.named_by_policy),
+            "withheld_names": self.withheld_names,
         }
 
     def fields_yaml(self, transforms: Transforms) -> str:
@@ -266,6 +268,8 @@ class Profile:
                 lines.append(f"  # {fp.path}: inspected  # {why}")
         for path in self.named_by_policy:
             lines.append(f"  # {path}: named by the policy (not profiled)")
+        if self.withheld_names:
+            lines.append(f"  # {self.withheld_names} field(s) not shown: their names hold PII")
         return "\n".join(lines) + "\n"
 
     def text(self, transforms: Transforms) -> str:
@@ -282,6 +286,8 @@ class Profile:
             )
         for path in self.named_by_policy:
             lines.append(f"{path:<24} {'named':<10} {'-':<18} {'':>13}  the policy names it: not profiled")
+        if self.withheld_names:
+            lines.append(f"{self.withheld_names} field(s) not profiled and not shown: their names hold PII")
         return "\n".join(lines)
 
 
@@ -303,18 +309,31 @@ def _yaml_operator(spec: Any) -> str:
 Analyze = Callable[[list[str]], Sequence[Sequence[Any]]]  # texts -> results with entity_type/start/end
 
 
-def _leaves(value: Any, path: str, out: dict[str, list[str]]) -> None:
+def _leaves(value: Any, path: str, out: dict[str, list[str]], names: dict[str, tuple[str, ...]],
+            keys: tuple[str, ...] = ()) -> None:
+    """Values by path, and the raw field names along each path (a name can itself be PII)."""
     if isinstance(value, Mapping):
         for k, v in value.items():
-            _leaves(v, f"{path}.{k}" if path else str(k), out)
+            _leaves(v, f"{path}.{k}" if path else str(k), out, names, (*keys, str(k)))
     elif isinstance(value, list):
         for v in value:
-            _leaves(v, f"{path}[*]", out)
+            _leaves(v, f"{path}[*]", out, names, keys)
     elif value is not None and path:
         text = str(value).strip()
         slot = out.setdefault(path, [])
+        names.setdefault(path, keys)
         if text:
             slot.append(text)
+
+
+def _names_with_findings(names: Mapping[str, tuple[str, ...]], analyze: Analyze) -> set[str]:
+    """Paths with a field name the engine finds an entity in: never profiled, never printed, and no rule
+    is made under them (the engine renames such a field, so a rule under its raw name must not exist)."""
+    distinct = sorted({key for keys in names.values() for key in keys})
+    if not distinct:
+        return set()
+    flagged = {key for key, found in zip(distinct, analyze(distinct), strict=True) if found}
+    return {path for path, keys in names.items() if flagged.intersection(keys)}
 
 
 def named_by(path: str, fields: Mapping[str, Any]) -> bool:
@@ -361,21 +380,26 @@ class _Stats:
 def profile_records(
     records: Iterable[Mapping[str, Any]], analyze: Analyze, transforms: Transforms, *,
     sample: int = DEFAULT_SAMPLE, hints: Mapping[str, str | None] | None = None, source: str = "",
-    evidence: int = EVIDENCE_VALUES,
+    evidence: int = EVIDENCE_VALUES, analyze_names: Analyze | None = None,
 ) -> Profile:
     """Profile the first ``sample`` of ``records`` (the caller chooses the order; the first N of the
     source for a run). ``analyze`` is the engine's ``analyze_texts``; only fields the policy does not
     name are analysed, at most ``evidence`` distinct values each, and an unhinted free-text field not at
-    all (it stays inspected whatever its values hold)."""
+    all (it stays inspected whatever its values hold). Field names go through ``analyze_names`` (default
+    ``analyze``) first: a field whose name holds an entity is left out and only counted."""
     if sample < 1:
         raise ValueError("the sample must be at least 1 record")
     by_path: dict[str, list[str]] = {}
+    names: dict[str, tuple[str, ...]] = {}
     count = 0
     for record in records:
         if count >= sample:
             break
         count += 1
-        _leaves(record, "", by_path)
+        _leaves(record, "", by_path, names)
+    withheld = _names_with_findings(names, analyze_names or analyze)
+    for path in withheld:
+        del by_path[path]
     named = tuple(sorted(p for p in by_path if named_by(p, transforms.fields)))
     stats = {p: _Stats(v) for p, v in by_path.items() if p not in named}
     found_hints = {p: match_hint(p, hints) for p in stats}
@@ -394,7 +418,8 @@ def profile_records(
         s.shares = {t: round(n / len(counted), 4) for t, n in matched.items()}
         s.analysed = len(chosen[p])
     fields = tuple(_decide(p, stats[p], found_hints[p]) for p in sorted(stats))
-    return Profile(sample_size=sample, records=count, fields=fields, named_by_policy=named, source=source)
+    return Profile(sample_size=sample, records=count, fields=fields, named_by_policy=named, source=source,
+                   withheld_names=len(withheld))
 
 
 def _decide(path: str, s: _Stats, hint: Hint | None) -> FieldProfile:

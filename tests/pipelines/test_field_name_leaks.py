@@ -156,8 +156,6 @@ def test_planted_names_quarantined_with_field_names_quarantine(tmp_path, monkeyp
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="column profiling (on by default for one structured file) writes raw "
-                   "field names into the manifest's profile section; remove this mark once it masks them")
 def test_planted_names_never_leave_a_profiled_single_file_run(tmp_path, monkeypatch, capsys, caplog,
                                                               no_remote_network):
     monkeypatch.setenv("RL_TEST_QKEY", KEY_HEX)

@@ -5,12 +5,14 @@ The analyzer here is a stand-in with fixed answers, so every decision is checked
 
 from __future__ import annotations
 
+import functools
 import pickle
 from dataclasses import dataclass
 
 import pytest
 import yaml
 
+from redactline.policies import profile as profile_module
 from redactline.policies.profile import (
     CODE,
     EMPTY,
@@ -18,7 +20,6 @@ from redactline.policies.profile import (
     FREE_TEXT,
     ProfiledPolicy,
     match_hint,
-    profile_records,
 )
 from redactline.policies.schema import PolicyDocument, Transforms
 
@@ -41,6 +42,14 @@ class FakeAnalyzer:
         self.seen.extend(texts)
         return [[Span(t, 0, len(text)) for t in self.table.get(text, ())] for text in texts]
 
+
+def no_names(texts: list[str]) -> list[list[Span]]:
+    """Field names without findings (the value analyzers below record values only)."""
+    return [[] for _ in texts]
+
+
+# The value tests below look at what the value analyzer saw; field names are checked separately.
+profile_records = functools.partial(profile_module.profile_records, analyze_names=no_names)
 
 TRANSFORMS = Transforms.model_validate({
     "default": "replace",
@@ -284,3 +293,14 @@ def test_evidence_comes_from_the_first_distinct_values_with_their_weight():
     field = profile_records(_records(contact=values), analyze, TRANSFORMS, evidence=5).fields[0]
     assert field.analysed == 5 and len(analyze.seen) == 5  # "DE" once, then the first 4 emails
     assert field.share == round(4 / 14, 4)  # 10 x "DE" + 4 emails analysed
+
+
+def test_a_field_whose_name_holds_pii_is_not_profiled_and_never_shown():
+    name = "zebulon.q@rtleak.com"
+    analyze = FakeAnalyzer({name: ("EMAIL_ADDRESS",), **{e: ("EMAIL_ADDRESS",) for e in EMAILS}})
+    records = [{"email": e, name: e} for e in EMAILS]
+    profile = profile_module.profile_records(records, analyze, TRANSFORMS)
+    assert [f.path for f in profile.fields] == ["email"] and profile.withheld_names == 1
+    shown = [profile.text(TRANSFORMS), profile.fields_yaml(TRANSFORMS), str(profile.as_manifest(TRANSFORMS))]
+    assert all("zebulon" not in text for text in shown)
+    assert name not in profile.rules(TRANSFORMS)  # no rule is made under the raw name
