@@ -610,7 +610,7 @@ def build_analyzer(detection: Detection) -> AnalyzerEngine:
     from .recognizers import build_registry
     from .spacy_ner import NerOnlySpacyEngine
 
-    nlp_engine = NerOnlySpacyEngine(detection.nlp.model, detection.languages, detection.nlp.labels_to_ignore)
+    nlp_engine = NerOnlySpacyEngine.for_policy(detection.nlp, detection.languages)
     nlp_engine.load()
     registry = build_registry(detection, nlp_engine)
     return AnalyzerEngine(

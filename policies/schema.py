@@ -107,6 +107,18 @@ class NlpConfig(Strict):
         ],
         description="spaCy NER labels that never become findings",
     )
+    # Presidio's NerModelConfiguration keys: a Presidio user reads them as they are.
+    model_to_presidio_entity_mapping: dict[str, str] | None = Field(
+        None,
+        description="spaCy NER label -> entity type (Presidio's NER model configuration); unset: "
+        "Presidio's default mapping. A label the model produces that is neither mapped nor ignored is "
+        "dropped, and named once when the engine loads (never per document)",
+    )
+    low_score_entity_names: list[str] = Field(
+        default_factory=list,
+        description="entity types whose NER score is multiplied by low_confidence_score_multiplier",
+    )
+    low_confidence_score_multiplier: float = Field(0.4, ge=0.0, le=1.0)
 
 
 class Detection(Strict):

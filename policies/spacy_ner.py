@@ -1,14 +1,27 @@
-"""A Presidio NLP engine that runs only spaCy's ``ner`` component, and never downloads a model."""
+"""A Presidio NLP engine that runs only spaCy's ``ner`` component, and never downloads a model.
+
+It also owns the policy's spaCy label -> entity mapping (``detection.nlp``, Presidio's
+``NerModelConfiguration`` keys). Presidio logs a warning for every entity of every document whose
+label is neither mapped nor ignored; here such labels are found once, when the model loads, named
+in one warning and ignored, so nothing is logged per document.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import spacy
 from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts
 from spacy.tokens import Doc
 
 from .presidio_compat import SpacyEngineHooks
+
+if TYPE_CHECKING:
+    from .schema import NlpConfig
+
+log = logging.getLogger(__name__)
 
 # Components of the en_core_web_* pipelines that detection does not use. ``ner`` has its own
 # embedding layer in the small models, so it runs without the shared ``tok2vec``.
@@ -19,12 +32,46 @@ class ModelNotInstalledError(RuntimeError):
     pass
 
 
+def ner_model_configuration(config: NlpConfig) -> NerModelConfiguration:
+    """Presidio's NER model configuration for a policy's ``detection.nlp`` (Presidio's defaults for
+    what the policy leaves unset)."""
+    values: dict[str, object] = {
+        "labels_to_ignore": list(config.labels_to_ignore),
+        "low_score_entity_names": list(config.low_score_entity_names),
+        "low_confidence_score_multiplier": config.low_confidence_score_multiplier,
+    }
+    if config.model_to_presidio_entity_mapping is not None:
+        values["model_to_presidio_entity_mapping"] = dict(config.model_to_presidio_entity_mapping)
+    return NerModelConfiguration(**values)
+
+
 class NerOnlySpacyEngine(SpacyEngineHooks):
-    def __init__(self, model: str, languages: Iterable[str], labels_to_ignore: Iterable[str]):
+    def __init__(
+        self,
+        model: str,
+        languages: Iterable[str],
+        labels_to_ignore: Iterable[str],
+        configuration: NerModelConfiguration | None = None,
+    ):
+        """``configuration`` (from :func:`ner_model_configuration`) wins over ``labels_to_ignore``."""
+        if configuration is None:
+            configuration = NerModelConfiguration(labels_to_ignore=list(labels_to_ignore))
         super().__init__(
             models=[{"lang_code": lang, "model_name": model} for lang in languages],
-            ner_model_configuration=NerModelConfiguration(labels_to_ignore=list(labels_to_ignore)),
+            ner_model_configuration=configuration,
         )
+
+    @classmethod
+    def for_policy(cls, config: NlpConfig, languages: Iterable[str]) -> NerOnlySpacyEngine:
+        """The engine a policy's ``detection.nlp`` section describes (not loaded yet)."""
+        return cls(config.model, languages, config.labels_to_ignore, ner_model_configuration(config))
+
+    def unmapped_labels(self) -> list[str]:
+        """Labels a loaded model produces that the configuration neither maps nor ignores."""
+        config = self.ner_model_configuration
+        known = set(config.model_to_presidio_entity_mapping or {}) | set(config.labels_to_ignore or ())
+        labels = {label for nlp in self.nlp.values() for label in nlp.get_pipe("ner").labels}
+        return sorted(labels - known)
 
     def load(self) -> None:
         self.nlp = {}
@@ -39,6 +86,16 @@ class NerOnlySpacyEngine(SpacyEngineHooks):
             if "ner" not in nlp.pipe_names:
                 raise ModelNotInstalledError(f"spaCy model {name!r} has no ner component")
             self.nlp[model["lang_code"]] = nlp
+        unmapped = self.unmapped_labels()
+        if unmapped:
+            # Presidio would warn once per such entity per document; decide it once, here.
+            log.warning(
+                "spaCy labels %s are neither mapped nor ignored by the policy (detection.nlp); "
+                "they are ignored",
+                ", ".join(unmapped),
+            )
+            config = self.ner_model_configuration
+            config.labels_to_ignore = [*(config.labels_to_ignore or ()), *unmapped]
 
     def artifacts_batch(self, texts: list[str], language: str, batch_size: int) -> list[NlpArtifacts]:
         """The NLP artifacts of each text, from one spaCy ``pipe`` pass.
