@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from redactline.enclave_sink.server.backends import SpacyAnalysisBackend
+from redactline.enclave_sink.server.backends import BackendError, SpacyAnalysisBackend
 from redactline.enclave_sink.server.config import ServiceConfig
 from redactline.enclave_sink.server.providers import SimulatedNitroProvider
 from redactline.enclave_sink.server.serve import ServiceThread, build_service
@@ -175,6 +175,38 @@ def test_a_lost_reply_is_never_processed_twice(tmp_path, monkeypatch, backend, p
     # The retry carried the same batch id: the enclave refused it as a replay instead of redoing it.
     assert proxy.forwarded_batches == len(claimed) + 1
     assert m["counts"]["quarantined"]["by_reason"] == {"enclave_replay": 4} and m["check"]["holds"]
+
+
+class FailsOnce:
+    """The real backend behind a model server that fails its first call (502 ``backend-failed``)."""
+
+    def __init__(self, inner: SpacyAnalysisBackend) -> None:
+        self.inner, self.failed = inner, False
+        self.name, self.model_id, self.model_digest = inner.name, inner.model_id, inner.model_digest
+
+    def infer(self, records):
+        if not self.failed:
+            self.failed = True
+            raise BackendError("injected model server failure")
+        return self.inner.infer(records)
+
+
+def test_a_backend_failure_is_retried_and_delivered_not_quarantined(tmp_path, monkeypatch, backend, provider):
+    # Before (issue 14): the batch id was claimed before inference, so the retry after the 502 was
+    # refused as a replay and its 4 records were quarantined enclave_replay though nothing was processed.
+    monkeypatch.setenv("RL_TEST_QKEY", KEY_HEX)
+    allowed = frozenset({load_policy(DEMO_POLICY).identity.sha256})
+    config = ServiceConfig(region=REGION, allowed_policy_hashes=allowed)
+    service = build_service(config, provider=provider, backend=FailsOnce(backend))
+    with ServiceThread(service) as thread, WireProxy(thread.base_url) as proxy:
+        assert run(enclave_args(tmp_path, proxy.url, provider)) == 0
+        committed = service.keyring.current().seen_batch_ids
+    m = manifest(tmp_path)
+    counts, sent = m["counts"], m["destination"]["counts"]
+    assert counts["quarantined"]["total"] == 0 and counts["delivered"] == EXPECTED_SENT
+    assert counts["read"] == counts["delivered"] + counts["held"]["total"] + counts["quarantined"]["total"]
+    assert m["check"]["holds"] and sent["retries"] >= 1 and sent["results_received"] == EXPECTED_SENT
+    assert proxy.forwarded_batches == len(committed) + 1  # the failed attempt, then one per batch
 
 
 def test_an_unexpected_pcr_stops_the_run_before_anything_is_sent(tmp_path, monkeypatch, backend, provider,
