@@ -33,7 +33,7 @@ from .errors import AttestationError, MeasurementError
 from .measurement import ExpectedNonce, NotDebugMode
 from .nitro_document import NitroPayload, parse_payload
 from .trust import AWS_NITRO_ROOT, TrustRoot
-from .verified import AttestationPolicy, VerifiedAttestation
+from .verified import TEE_NITRO, AttestationPolicy, VerifiedAttestation, is_debug_pcrs
 
 __all__ = [
     "AttestationError",
@@ -138,6 +138,9 @@ class NitroAttestationVerifier:
             timestamp=doc_time,
             digest=payload.digest,
             pcrs=dict(payload.pcrs),
+            tee=TEE_NITRO,
+            measurements={f"PCR{i}": v for i, v in payload.pcrs.items()},
+            debug=is_debug_pcrs(payload.pcrs),
             public_key=payload.public_key,
             user_data=payload.user_data,
             nonce=payload.nonce,

@@ -9,6 +9,15 @@ Modelled on sigstore-python's verification policies: one check per class, each w
       0: ["<96 hex chars>", ...]   # enclave image
       8: ["<96 hex chars>"]        # signing certificate
 
+SEV-SNP and TDX evidence is checked the same way through named measurements, and one file can hold
+an allowlist per TEE type (the evidence must match the entry of its own type)::
+
+    tees:
+      nitro:   {pcrs: {0: ["<96 hex>"]}}
+      sev-snp: {measurements: {MEASUREMENT: ["<96 hex>"]}, minimum_tcb: {snp: 8}}
+      tdx:     {measurements: {MRTD: ["<96 hex>"], RTMR0: ["<96 hex>"]},
+                tcb_status: [UpToDate, SWHardeningNeeded]}
+
 Empty allowlists, empty combinators and policies without any PCR are refused at construction: an
 empty allowlist would otherwise read as "allow nothing" in one place and "allow anything" in another.
 """
@@ -16,7 +25,7 @@ empty allowlist would otherwise read as "allow nothing" in one place and "allow 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +35,22 @@ from redactline.policies.bounded_io import KIB, BoundedReadError, read_bounded_t
 from redactline.policies.safe_yaml import safe_load
 
 from .errors import MeasurementError
-from .verified import AttestationPolicy, VerifiedAttestation, is_debug_pcrs
+from .verified import TEE_NITRO, TEE_TYPES, AttestationPolicy, VerifiedAttestation
 
 __all__ = [
     "AllOf",
     "AnyOf",
     "ExpectedNonce",
     "ExpectedPublicKey",
+    "ExpectedReportData",
     "ExpectedUserData",
+    "MeasurementAllowlist",
     "MeasurementError",
+    "MinimumTcb",
     "NotDebugMode",
     "PcrAllowlist",
+    "TcbStatusAllowlist",
+    "TeeIs",
     "PolicyFileError",
     "load_measurement_policy",
 ]
@@ -68,6 +82,7 @@ class PcrAllowlist:
         self.allowed = values
 
     def verify(self, doc: VerifiedAttestation) -> None:
+        TeeIs(TEE_NITRO).verify(doc)  # PCRs are a Nitro notion
         actual = doc.pcrs.get(self.index)
         if actual is None:
             raise MeasurementError(f"PCR{self.index} is absent from the document")
@@ -83,11 +98,102 @@ class PcrAllowlist:
 
 
 class NotDebugMode:
-    """Refuse debug-mode enclaves (PCR0, PCR1 and PCR2 all zero)."""
+    """Refuse debuggable guests (Nitro PCR0-2 all zero, SNP policy DEBUG bit, TDX DEBUG attribute)."""
 
     def verify(self, doc: VerifiedAttestation) -> None:
-        if is_debug_pcrs(doc.pcrs):
-            raise MeasurementError("enclave runs in debug mode (PCR0-2 are all zero); refused unless allowed")
+        if doc.is_debug:
+            what = {
+                TEE_NITRO: "PCR0-2 are all zero",
+                "sev-snp": "guest policy bit 19 DEBUG is set",
+                "tdx": "TD attribute DEBUG is set",
+            }.get(doc.tee, "debug flag set")
+            raise MeasurementError(
+                f"debug: the {doc.tee} guest runs in debug mode ({what}); refused unless allowed"
+            )
+
+
+class TeeIs:
+    """The evidence must come from TEE type ``tee`` (``nitro``, ``sev-snp`` or ``tdx``)."""
+
+    def __init__(self, tee: str) -> None:
+        if tee not in TEE_TYPES:
+            raise ValueError(f"TEE type must be one of {TEE_TYPES}, got {tee!r}")
+        self.tee = tee
+
+    def verify(self, doc: VerifiedAttestation) -> None:
+        if doc.tee != self.tee:
+            raise MeasurementError(f"tee: evidence is {doc.tee}, expected {self.tee}")
+
+
+class MeasurementAllowlist:
+    """Named measurement ``name`` of a ``tee`` evidence must equal one of ``allowed`` (hex or bytes).
+
+    Names are the keys of :attr:`VerifiedAttestation.measurements`: ``PCR0``.. (Nitro), ``MEASUREMENT``,
+    ``HOST_DATA``, ``ID_KEY_DIGEST``, ``AUTHOR_KEY_DIGEST``.. (SEV-SNP), ``MRTD``, ``RTMR0``..``RTMR3``,
+    ``MRCONFIGID``, ``MROWNER``.. (TDX).
+    """
+
+    def __init__(self, tee: str, name: str, allowed: Iterable[str | bytes]) -> None:
+        TeeIs(tee)
+        if not isinstance(name, str) or not name:
+            raise ValueError("measurement name must be a non-empty string")
+        values = tuple(_hex_bytes(v, name) for v in allowed)
+        if not values:
+            raise ValueError(f"{name} allowlist is empty; an empty allowlist is never valid")
+        self.tee, self.name, self.allowed = tee, name, values
+
+    def verify(self, doc: VerifiedAttestation) -> None:
+        TeeIs(self.tee).verify(doc)
+        actual = doc.measurements.get(self.name)
+        if actual is None:
+            raise MeasurementError(f"measurement: {self.name} is absent from the {doc.tee} evidence")
+        if not any(hmac.compare_digest(actual, allowed) for allowed in self.allowed):
+            expected = ", ".join(short_hex(a) for a in self.allowed)
+            raise MeasurementError(
+                f"measurement: {self.name} {short_hex(actual)} is not in the allowlist [{expected}]"
+            )
+
+    def __repr__(self) -> str:
+        return f"MeasurementAllowlist({self.tee}, {self.name}, {len(self.allowed)} value(s))"
+
+
+class MinimumTcb:
+    """Each named TCB component SVN must be at least its minimum (SNP: REPORTED_TCB; TDX: TEE_TCB_SVN).
+
+    SEV-SNP names: ``bootloader``, ``tee``, ``snp``, ``microcode`` (``fmc`` on Turin). TDX: ``tee_tcb_svn``
+    component indexes as ``"0"``..``"15"`` and ``pce_svn``.
+    """
+
+    def __init__(self, tee: str, minimum: Mapping[str, int]) -> None:
+        TeeIs(tee)
+        if not minimum or not all(type(v) is int and v >= 0 for v in minimum.values()):
+            raise ValueError("minimum TCB must map component names to non-negative integers")
+        self.tee, self.minimum = tee, dict(minimum)
+
+    def verify(self, doc: VerifiedAttestation) -> None:
+        TeeIs(self.tee).verify(doc)
+        actual = doc.tcb.get("reported_tcb") or {}
+        for name, floor in self.minimum.items():
+            value = actual.get(str(name))
+            if value is None:
+                raise MeasurementError(f"minimum TCB: component {name!r} is not reported")
+            if value < floor:
+                raise MeasurementError(f"minimum TCB: {name} SVN {value} is below the minimum {floor}")
+
+
+class TcbStatusAllowlist:
+    """The TCB status (TDX: from the TCB-info and QE-identity collateral) must be one of ``allowed``."""
+
+    def __init__(self, allowed: Iterable[str]) -> None:
+        self.allowed = tuple(allowed)
+        if not self.allowed:
+            raise ValueError("TCB status allowlist is empty")
+
+    def verify(self, doc: VerifiedAttestation) -> None:
+        status = doc.tcb.get("tcb_status", "unknown")
+        if status not in self.allowed:
+            allowed = ", ".join(self.allowed)
+            raise MeasurementError(f"tcb status: {status} is not allowed (allowed: {allowed})")
 
 
 class _ExpectedBytes:
@@ -124,6 +230,12 @@ class ExpectedUserData(_ExpectedBytes):
     """The document's ``user_data`` must equal ``expected``."""
 
     field_name = "user_data"
+
+
+class ExpectedReportData(_ExpectedBytes):
+    """The 64-byte ``report_data`` of an SNP report or TDX quote must equal ``expected``."""
+
+    field_name = "report_data"
 
 
 class AllOf:
@@ -185,25 +297,102 @@ def load_measurement_policy(path: str | Path) -> AllOf:
 
 
 def policy_from_mapping(data: Any, source: str = "<policy>") -> AllOf:
-    """Build the policy from already-parsed YAML/JSON data (see :func:`load_measurement_policy`)."""
+    """Build the policy from already-parsed YAML/JSON data (see :func:`load_measurement_policy`).
+
+    Besides the Nitro form (``pcrs`` + ``allow_debug``), one TEE's allowlist can be given with ``tee``
+    (``sev-snp`` or ``tdx``), ``measurements`` (name -> hex list), optional ``minimum_tcb`` (component
+    -> SVN) and ``tcb_status`` (TDX); or several with ``tees: {<tee>: {...}, ...}`` (see the module doc).
+    """
     if not isinstance(data, dict):
         raise PolicyFileError(f"{source}: top level must be a mapping")
-    unknown = sorted(str(k) for k in set(data) - {"pcrs", "allow_debug"})
+    unknown = sorted(str(k) for k in set(data) - _TOP_FIELDS)
     if unknown:
         raise PolicyFileError(f"{source}: unknown field(s) {', '.join(unknown)}")
     allow_debug = data.get("allow_debug", False)
     if not isinstance(allow_debug, bool):
         raise PolicyFileError(f"{source}: allow_debug must be true or false")
-    pcrs = data.get("pcrs")
-    if not isinstance(pcrs, dict) or not pcrs:
-        raise PolicyFileError(f"{source}: pcrs must be a non-empty mapping of PCR index to allowed values")
+    if "tees" not in data:
+        entry = {k: v for k, v in data.items() if k != "allow_debug"}
+        tee = entry.pop("tee", TEE_NITRO)
+        return _tee_policy(tee, entry, source, allow_debug)
+    if set(data) - {"tees", "allow_debug"}:
+        raise PolicyFileError(f"{source}: tees cannot be combined with top-level allowlists")
+    tees = data["tees"]
+    if not isinstance(tees, dict) or not tees:
+        raise PolicyFileError(f"{source}: tees must be a non-empty mapping of TEE type to its allowlist")
+    per_tee = {}
+    for tee, entry in tees.items():
+        if not isinstance(entry, dict):
+            raise PolicyFileError(f"{source}: tees.{tee} must be a mapping")
+        per_tee[tee] = _tee_policy(tee, entry, f"{source}: tees.{tee}", allow_debug)
+    return AllOf([PerTee(per_tee)])
+
+
+_TOP_FIELDS = {"pcrs", "allow_debug", "tee", "measurements", "minimum_tcb", "tcb_status", "tees"}
+
+
+class PerTee:
+    """Applies the policy registered for the evidence's own TEE type; other types are refused."""
+
+    def __init__(self, policies: Mapping[str, AttestationPolicy]) -> None:
+        if not policies:
+            raise ValueError("PerTee needs at least one TEE policy")
+        self.policies = dict(policies)
+
+    def verify(self, doc: VerifiedAttestation) -> None:
+        policy = self.policies.get(doc.tee)
+        if policy is None:
+            covered = ", ".join(self.policies)
+            raise MeasurementError(f"tee: no allowlist for {doc.tee} (the policy covers {covered})")
+        policy.verify(doc)
+
+
+def _tee_policy(tee: Any, entry: dict[Any, Any], where: str, allow_debug: bool) -> AllOf:
+    if tee not in TEE_TYPES:
+        raise PolicyFileError(f"{where}: tee must be one of {', '.join(TEE_TYPES)}")
+    allowed = {"pcrs"} if tee == TEE_NITRO else {"measurements", "minimum_tcb", "tcb_status"}
+    allowed.add("tee")
+    extra = sorted(str(k) for k in set(entry) - allowed)
+    if extra:
+        raise PolicyFileError(f"{where}: field(s) {', '.join(extra)} do not apply to {tee}")
     checks: list[AttestationPolicy] = [] if allow_debug else [NotDebugMode()]
-    for index, values in pcrs.items():
-        where = f"{source}: pcrs.{index}"
+    if tee == TEE_NITRO:
+        pcrs = entry.get("pcrs")
+        if not isinstance(pcrs, dict) or not pcrs:
+            raise PolicyFileError(f"{where}: pcrs must be a non-empty mapping of PCR index to allowed values")
+        for index, values in pcrs.items():
+            here = f"{where}: pcrs.{index}"
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                raise PolicyFileError(f"{here} must be a list of hex strings")
+            try:
+                checks.append(PcrAllowlist(_index(index), values))
+            except ValueError as exc:
+                raise PolicyFileError(f"{here}: {exc}") from None
+        return AllOf(checks)
+    checks.insert(0, TeeIs(tee))
+    measurements = entry.get("measurements")
+    if not isinstance(measurements, dict) or not measurements:
+        raise PolicyFileError(f"{where}: measurements must be a non-empty mapping of name to allowed values")
+    for name, values in measurements.items():
+        here = f"{where}: measurements.{name}"
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise PolicyFileError(f"{where} must be a list of hex strings")
+            raise PolicyFileError(f"{here} must be a list of hex strings")
         try:
-            checks.append(PcrAllowlist(_index(index), values))
+            checks.append(MeasurementAllowlist(tee, str(name), values))
+        except ValueError as exc:
+            raise PolicyFileError(f"{here}: {exc}") from None
+    if "minimum_tcb" in entry:
+        minimum = entry["minimum_tcb"]
+        try:
+            checks.append(MinimumTcb(tee, {str(k): v for k, v in minimum.items()}))
+        except (AttributeError, ValueError) as exc:
+            raise PolicyFileError(f"{where}: minimum_tcb: {exc}") from None
+    if "tcb_status" in entry:
+        statuses = entry["tcb_status"]
+        if tee != "tdx" or not isinstance(statuses, list) or not all(isinstance(v, str) for v in statuses):
+            raise PolicyFileError(f"{where}: tcb_status must be a list of TDX TCB statuses")
+        try:
+            checks.append(TcbStatusAllowlist(statuses))
         except ValueError as exc:
             raise PolicyFileError(f"{where}: {exc}") from None
     return AllOf(checks)
@@ -215,6 +404,19 @@ def _index(key: Any) -> int:
     if isinstance(key, str) and key.removeprefix("PCR").isdigit():
         return int(key.removeprefix("PCR"))
     raise ValueError(f"PCR index {key!r} is not an integer")
+
+
+def _hex_bytes(value: str | bytes, name: str) -> bytes:
+    if isinstance(value, bytes):
+        raw = value
+    else:
+        try:
+            raw = bytes.fromhex(value.strip())
+        except ValueError:
+            raise ValueError(f"{name} value is not hex") from None
+    if not 1 <= len(raw) <= 64:
+        raise ValueError(f"{name} value must be 1..64 bytes")
+    return raw
 
 
 def _pcr_bytes(value: str | bytes, index: int) -> bytes:
