@@ -84,7 +84,7 @@ def test_to_jsonable_types() -> None:
     assert to_jsonable(decimal.Decimal("12.50")) == "12.50"
     assert to_jsonable(dt.date(2024, 2, 29)) == "2024-02-29"
     assert to_jsonable(b"\x00\xff") == base64.b64encode(b"\x00\xff").decode()
-    assert to_jsonable(float("nan")) == "NaN"
+    assert to_jsonable(float("nan")) is None  # non-finite -> null (issue 14: "NaN" was redacted as a name)
     assert to_jsonable({"a": [dt.time(1, 2)]}) == {"a": ["01:02:00"]}
 
 
