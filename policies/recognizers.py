@@ -280,8 +280,13 @@ def pattern_gate(
     return gate
 
 
-def predefined_class(name: str) -> type:
-    """Presidio's predefined recognizer class called ``name``; ``LookupError`` if there is none."""
+def predefined_class(name: str) -> Any:
+    """Presidio's predefined recognizer class called ``name``, or the factory of the project's text
+    recognizer of that name (``text_recognizers.TEXT_RECOGNIZERS``); ``LookupError`` if there is none."""
+    from .text_recognizers import TEXT_RECOGNIZERS
+
+    if name in TEXT_RECOGNIZERS:
+        return TEXT_RECOGNIZERS[name]
     try:
         return RecognizerListLoader.get_existing_recognizer_cls(name)
     except Exception:  # Presidio raises its own error type; normalise it
@@ -306,6 +311,8 @@ def _quiet_presidio() -> Iterator[None]:
 
 
 def build_registry(detection: Detection, nlp_engine: NlpEngine) -> RecognizerRegistry:
+    from .text_recognizers import TEXT_RECOGNIZERS
+
     registry = RecognizerRegistry(supported_languages=list(detection.languages))
     if detection.use_predefined:
         with _quiet_presidio():
@@ -319,6 +326,10 @@ def build_registry(detection: Detection, nlp_engine: NlpEngine) -> RecognizerReg
             if not config.enabled:
                 continue
             cls = predefined_class(config.name)
+            if config.name in TEXT_RECOGNIZERS:  # the project's own: built with the loaded NLP engine
+                for lang in _languages(config, detection):
+                    registry.add_recognizer(cls(lang, config.context or None, nlp_engine))
+                continue
             for lang in _languages(config, detection):
                 kwargs: dict = {"supported_language": lang}
                 if config.context:

@@ -1,0 +1,120 @@
+"""PERSON names from dialogue and letter cues, where NER alone misses them.
+
+* **Speaker labels**: a capitalised word or two at the start of a line followed by ``:`` ("Selma:",
+  "SELMA:"), counted as a speaker only when the same label starts two or more lines (speakers talk
+  more than once; a record's ``Genre: ...`` lines do not repeat) and it is not a role or field word.
+* **Speech verbs**: "said X to Y", "told X", "asked X", "X replied".
+* **Greetings and sign-offs**: "Dear X,", "Hi X", a name on the line after "Regards," / "Thanks,"
+  or on the same line ("Thanks, X"), a name after a signature separator ``--``.
+
+Every name found is also taken wherever else it occurs in the same text as a whole word.
+Mono-case text is read through ``text_structure.normalise_case`` (same length).
+"""
+
+from __future__ import annotations
+
+import regex
+from presidio_analyzer import EntityRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+
+from .text_structure import COMMON_WORDS, case_of, normalise_case
+
+_NAME_WORD = r"\p{Lu}[\p{Ll}\p{Lu}'’\-]*\p{L}"
+_NAME = rf"(?:\p{{Lu}}\.[ \t]?)?{_NAME_WORD}(?:[ \t]+(?:\p{{Lu}}\.[ \t]?)?{_NAME_WORD}){{0,2}}"
+_TITLE = r"(?:(?:Mr|Mrs|Ms|Mx|Dr|Prof|Miss|Sir|Herr|Frau|Mme|Mlle|Madame|Monsieur)\.?[ \t]+)?"
+
+_SPEAKER = regex.compile(rf"(?m)^[ \t]*({_NAME_WORD}(?:[ \t]+{_NAME_WORD})?)[ \t]*:[ \t]*\S")
+_VERB = (
+    r"(?:said|says|told|asked|replied|wrote|shouted|whispered|answered|emailed|texted|messaged|"
+    r"thanked|warned)"
+)
+_AFTER_VERB = regex.compile(rf"\b(?i:{_VERB})(?:[ \t]+(?i:to|at))?[ \t]+{_TITLE}({_NAME})")
+_BEFORE_VERB = regex.compile(
+    rf"(?:^|(?<=[\n.!?;\"“][ \t]*)|(?<=^[ \t]*))({_NAME})[ \t]+(?i:{_VERB})\b", regex.M
+)
+_GREETING = regex.compile(
+    rf"(?m)^[ \t]*(?i:dear|hi|hello|hey|hiya|good[ \t]+(?:morning|afternoon|evening)|bonjour|hallo|"
+    rf"liebe[rs]?|ciao|hola)[ \t]+{_TITLE}({_NAME})[ \t]*(?=[,!:\n]|$)"
+)
+_SIGN_OFF = regex.compile(
+    r"(?im)^[ \t]*(?:kind[ \t]+regards|best[ \t]+regards|warm[ \t]+regards|warmest[ \t]+regards|regards|"
+    r"best[ \t]+wishes|best|thanks|thank[ \t]+you|many[ \t]+thanks|cheers|sincerely|yours[ \t]+sincerely|"
+    r"yours[ \t]+truly|yours[ \t]+faithfully|respectfully|cordialement|bien[ \t]+à[ \t]+vous|"
+    r"mit[ \t]+freundlichen[ \t]+grüßen|viele[ \t]+grüße|liebe[ \t]+grüße|saludos|un[ \t]+saluto)"
+    rf"[ \t]*[,.!\-]*[ \t]*(?:\n[ \t]*|(?<=,)[ \t]*)(?-i:({_NAME}))[ \t]*(?=\n|$)"
+)
+_SIGNATURE = regex.compile(rf"(?m)^[ \t]*--[ \t]*\n[ \t]*({_NAME})[ \t]*$")
+
+# Capitalised words that are roles, field labels or greetings, never a name by themselves.
+_ROLES = """
+    agent customer user bot assistant operator support admin system client caller host guest
+    moderator interviewer interviewee speaker narrator q a question answer name address phone mobile
+    tel fax email subject from to cc bcc date time note notes re ticket order status title genre
+    rating price total summary description comment comments reply update warning error info step
+    example source result results all everyone team sir madam colleagues friends folks guys there
+    morning afternoon evening mum mom dad doctor nurse manager officer director sales billing
+"""
+_NOT_NAMES = COMMON_WORDS | frozenset(_ROLES.split())
+
+
+def _is_name(value: str) -> bool:
+    words = [w.strip(".").lower() for w in value.split()]
+    return bool(words) and not any(w in _NOT_NAMES for w in words)
+
+
+class DialogueNameRecognizer(EntityRecognizer):
+    """PERSON from speaker labels, speech verbs, greetings, sign-offs and signatures."""
+
+    ENTITIES = ["PERSON"]
+
+    def __init__(self, supported_language: str = "en", context: list[str] | None = None, score: float = 0.7):
+        super().__init__(
+            supported_entities=list(self.ENTITIES),
+            name="DialogueNameRecognizer",
+            supported_language=supported_language,
+            context=context,
+        )
+        self.score = score
+
+    def load(self) -> None:
+        pass
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        source = normalise_case(text) if case_of(text) else text
+        found: set[tuple[int, int]] = set()
+        labels: dict[str, list[tuple[int, int]]] = {}
+        for match in _SPEAKER.finditer(source):
+            labels.setdefault(match.group(1), []).append(match.span(1))
+        for label, where in labels.items():
+            if len(where) >= 2 and _is_name(label):
+                found.update(where)
+        for pattern in (_AFTER_VERB, _BEFORE_VERB, _GREETING, _SIGN_OFF, _SIGNATURE):
+            for match in pattern.finditer(source):
+                if _is_name(match.group(1)):
+                    found.add(match.span(1))
+        # the same name elsewhere in the text, as whole words
+        names = {source[s:e] for s, e in found}
+        for name in names:
+            for match in regex.finditer(rf"(?<![\w]){regex.escape(name)}(?![\w])", source):
+                found.add(match.span())
+        return sorted(found)
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        if entities and "PERSON" not in entities:
+            return []
+        return [
+            RecognizerResult(
+                entity_type="PERSON",
+                start=start,
+                end=end,
+                score=self.score,
+                analysis_explanation=None,
+                recognition_metadata={
+                    RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                    RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+                },
+            )
+            for start, end in self.spans(text)
+        ]

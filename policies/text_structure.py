@@ -1,0 +1,150 @@
+"""Line and letter-case structure of free text, and spaCy NER run where it works best.
+
+spaCy's small English NER reads a whole text as running prose: in a multi-line block (a letter head,
+an address, a signature) a name on its own line is often merged with the next line or missed, and in
+ALL-CAPS or all-lower text it finds almost nothing, since capitalisation is its main cue for names.
+:class:`LineNerRecognizer` runs the policy's own spaCy model a second time, only on such texts: on
+each line of a multi-line text, and on a case-normalised copy of a mono-case text (same length, so
+offsets map back one to one).
+"""
+
+from __future__ import annotations
+
+import regex
+from presidio_analyzer import EntityRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+
+# Common English words that stay lower-case when a mono-case text is normalised: with every other
+# word capitalised, the copy reads like ordinary prose in which names and places stand out.
+# Hand-written: function words, auxiliaries and the most frequent verbs and nouns of everyday mail.
+_COMMON = """
+    a about above after again against all also am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further had
+    has have having he her here hers herself him himself his how i if in into is it its itself just
+    me more most my myself no nor not now of off on once only or other our ours ourselves out over
+    own same she should so some such than that the their theirs them themselves then there these
+    they this those through to too under until up very was we were what when where which while who
+    whom why will with would you your yours yourself yourselves
+    hi hello dear thanks thank regards best kind sincerely yours please note called call said told
+    asked wrote sent send ship shipped deliver delivered order orders parcel package address lives
+    live living moved move new old street road avenue lane drive way today yesterday tomorrow week
+    customer agent support team account invoice refund payment statement message email phone number
+    again still never ever get got give gave make made see saw say says tell ask need needs want
+    wants know knew think go went come came take took find found help arrived arrive item items
+    that's it's i'm i've don't didn't can't won't
+    later then finally meanwhile however also afterwards soon first next
+"""
+COMMON_WORDS = frozenset(_COMMON.split())
+
+_WORD = regex.compile(r"[\p{L}][\p{L}'’]*")
+_LETTER = regex.compile(r"\p{L}")
+
+
+def case_of(text: str) -> str | None:
+    """``"upper"`` or ``"lower"`` when every cased letter of ``text`` has that case (and there are at
+    least three letters), else None."""
+    upper = lower = 0
+    for ch in text:
+        if ch.isupper():
+            upper += 1
+        elif ch.islower():
+            lower += 1
+    if upper + lower < 3:
+        return None
+    if not lower:
+        return "upper"
+    if not upper:
+        return "lower"
+    return None
+
+
+def normalise_case(text: str) -> str:
+    """A same-length copy of a mono-case text in which common words are lower-case and every other
+    word is capitalised; a character whose case change would alter the length is left as it is."""
+
+    def fix(match: regex.Match) -> str:
+        word = match.group(0)
+        lowered = word.lower()
+        out = lowered if lowered in COMMON_WORDS else word[:1].upper() + lowered[1:]
+        return out if len(out) == len(word) else word
+
+    return _WORD.sub(fix, text)
+
+
+def line_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each line of ``text`` with its surrounding white space stripped; empty lines
+    are left out."""
+    spans = []
+    offset = 0
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if stripped:
+            start = offset + line.index(stripped[0])
+            spans.append((start, start + len(stripped)))
+        offset += len(line) + 1
+    return spans
+
+
+class LineNerRecognizer(EntityRecognizer):
+    """spaCy NER per line of a multi-line text and on a case-normalised copy of a mono-case text.
+
+    Single-line texts in ordinary case cost nothing (the engine's own spaCy pass already read them).
+    Entities are mapped and filtered like the engine's (``labels_to_ignore``, Presidio's label
+    mapping) and kept only for ``ENTITIES``; they score like spaCy's own results.
+    """
+
+    ENTITIES = ["PERSON", "LOCATION", "ORGANIZATION", "NRP"]
+
+    def __init__(self, supported_language: str = "en", nlp_engine=None, context: list[str] | None = None):
+        super().__init__(
+            supported_entities=list(self.ENTITIES),
+            name="LineNerRecognizer",
+            supported_language=supported_language,
+            context=context,
+        )
+        self.nlp_engine = nlp_engine
+
+    def load(self) -> None:
+        pass
+
+    def pieces(self, text: str) -> list[tuple[int, str]]:
+        """(offset, text) of each piece the model reads again: the lines of a multi-line text, the
+        case-normalised copy of a mono-case one (or of each of its lines)."""
+        multi = "\n" in text.strip()
+        mono = case_of(text)
+        if not multi and mono is None:
+            return []
+        source = normalise_case(text) if mono else text
+        if not multi:
+            return [(0, source)]
+        return [(start, source[start:end]) for start, end in line_spans(source)]
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        engine = self.nlp_engine
+        pieces = self.pieces(text)
+        if not pieces or engine is None or not getattr(engine, "nlp", None):
+            return []
+        nlp = engine.nlp[self.supported_language]
+        wanted = set(entities or self.ENTITIES) & set(self.ENTITIES)
+        results: list[RecognizerResult] = []
+        for (offset, _), doc in zip(pieces, nlp.pipe(piece for _, piece in pieces), strict=True):
+            found, scores = engine.ner_entities(doc)
+            for ent, score in zip(found, scores, strict=True):
+                if ent.label_ not in wanted:
+                    continue
+                results.append(
+                    RecognizerResult(
+                        entity_type=ent.label_,
+                        start=offset + ent.start_char,
+                        end=offset + ent.end_char,
+                        score=float(score),
+                        analysis_explanation=None,
+                        recognition_metadata={
+                            RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+                        },
+                    )
+                )
+        return results
