@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import json
+import os
 import sys
 from typing import Any
 
@@ -44,21 +46,47 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 def _register_verify(verbs: Any) -> None:
     p = verbs.add_parser(
         "verify",
-        help="verify an AWS Nitro attestation document",
-        description="Verify a Nitro attestation document (raw CBOR, base64 or hex): signature, certificate "
-        "chain to the pinned AWS root, age, debug mode, and optionally nonce and PCR policy.",
+        help="verify attestation evidence: AWS Nitro, AMD SEV-SNP or Intel TDX",
+        description="Verify a Nitro attestation document (raw CBOR, base64 or hex), an SEV-SNP report or a "
+        "TDX quote (raw, or in a redactline evidence bundle): signature, certificate chain to the pinned "
+        "root (AWS; AMD ARK per product; Intel SGX Root CA), age or TCB, debug mode, and optionally nonce "
+        "and measurement policy. The TEE type is detected unless --tee is given.",
     )
-    p.add_argument("document", metavar="DOC", help="attestation document file (raw, base64 or hex)")
+    p.add_argument("document", metavar="DOC", help="evidence file (Nitro: raw, base64 or hex)")
+    p.add_argument("--tee", choices=("nitro", "sev-snp", "tdx"), help="expected TEE type (default: detect)")
+    p.add_argument(
+        "--cert", metavar="FILE", action="append", default=[],
+        help="certificates not carried in the evidence (SNP VCEK/VLEK, ASK/ARK; PEM or DER); repeatable",
+    )
+    p.add_argument(
+        "--collateral", metavar="DIR",
+        help="TDX collateral folder: TCB info and QE identity JSON, TCB signing chain PEM, CRLs",
+    )
+    p.add_argument(
+        "--allow-tcb-unknown", action="store_true",
+        help="accept a TDX quote whose TCB status is unknown (no --collateral)",
+    )
+    p.add_argument(
+        "--tcb-status", metavar="STATUS", action="append",
+        help="acceptable TDX TCB status (repeatable; default UpToDate)",
+    )
+    p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     p.add_argument(
         "--root", metavar="PEM", help="trust this root instead of AWS's (UNSAFE unless it is AWS's)"
     )
     p.add_argument("--at", metavar="ISO8601", help="verify as if the clock read this time (UTC if no offset)")
-    p.add_argument("--pcr-policy", metavar="FILE", help="YAML PCR allowlist (see measurement.py)")
+    p.add_argument(
+        "--pcr-policy", "--policy", dest="pcr_policy", metavar="FILE",
+        help="YAML measurement policy: PCR allowlist, or per-TEE allowlists (see measurement.py)",
+    )
     p.add_argument("--nonce", metavar="HEX", help="expected nonce, hex")
     p.add_argument(
         "--max-age", metavar="SECONDS", type=float, default=300.0, help="maximum document age (300)"
     )
-    p.add_argument("--allow-debug", action="store_true", help="accept debug-mode enclaves (PCR0-2 zero)")
+    p.add_argument(
+        "--allow-debug", action="store_true",
+        help="accept debuggable guests (Nitro PCR0-2 zero, SNP policy DEBUG, TDX DEBUG attribute)",
+    )
     p.set_defaults(func=_verify)
 
 
@@ -71,8 +99,7 @@ def _verify(args: argparse.Namespace) -> int:
     # Heavy imports here so that `redactline --help` stays instant.
     from redactline.policies.bounded_io import BoundedReadError, read_bounded
 
-    from .attestation import AttestationError, NitroAttestationVerifier
-    from .docio import decode_document, read_document_file
+    from .docio import read_document_file
     from .measurement import PolicyFileError, load_measurement_policy
     from .trust import trust_root_from_pem
 
@@ -113,21 +140,58 @@ def _verify(args: argparse.Namespace) -> int:
     if args.max_age <= 0:
         return _fail_usage("--max-age must be positive")
 
-    verifier = NitroAttestationVerifier(
+    return _verify_and_report(args, raw, root, at, nonce, policy)
+
+
+def _verify_and_report(
+    args: argparse.Namespace, raw: bytes, root: Any, at: dt.datetime | None, nonce: bytes | None, policy: Any
+) -> int:
+    """Load --cert/--collateral, verify with the detected TEE's verifier, print text or JSON."""
+    from redactline.policies.bounded_io import BoundedReadError, read_bounded
+
+    from .errors import AttestationError
+    from .snp import load_certificates
+    from .tdx import DEFAULT_TCB_STATUSES, load_collateral
+    from .verify_any import VerifyOptions, verify_evidence
+
+    certificates = []
+    for name in args.cert:
+        try:
+            certificates.extend(load_certificates(read_bounded(name, 64 * 1024)))
+        except BoundedReadError as exc:
+            return _fail_usage(f"cannot read {name}: {exc.os_error}" if exc.os_error else str(exc))
+        except AttestationError:
+            return _fail_usage(f"{name} is not a PEM or DER certificate")
+    collateral = None
+    if args.collateral:
+        if not os.path.isdir(args.collateral):
+            return _fail_usage(f"--collateral {args.collateral} is not a folder")
+        try:
+            collateral = load_collateral(args.collateral)
+        except (AttestationError, ValueError, OSError) as exc:
+            return _fail_usage(f"--collateral {args.collateral}: {getattr(exc, 'reason', exc)}")
+    options = VerifyOptions(
+        tee=args.tee,
         root=root,
         clock=(lambda: at) if at else (lambda: dt.datetime.now(dt.UTC)),
         max_age=dt.timedelta(seconds=args.max_age),
         policy=policy,
         allow_debug=args.allow_debug,
+        certificates=tuple(certificates),
+        collateral=collateral,
+        tcb_statuses=tuple(args.tcb_status or DEFAULT_TCB_STATUSES),
+        allow_tcb_unknown=args.allow_tcb_unknown,
     )
     try:
-        document = decode_document(raw)
-        verified = verifier.verify(document, expected_nonce=nonce)
+        verified = verify_evidence(raw, options, expected_nonce=nonce)
     except AttestationError as exc:
-        _print_summary(raw, None)
-        print(f"verdict: FAIL: {exc.reason}")
+        if args.format == "json":
+            check = exc.reason.split(":", 1)[0] if ":" in exc.reason else "verification"
+            print(json.dumps({"verdict": "FAIL", "check": check, "reason": exc.reason, "bytes": len(raw)}))
+        else:
+            _print_summary(raw, None)
+            print(f"verdict: FAIL: {exc.reason}")
         return EXIT_FAILED
-    _print_summary(raw, verified)
     notes = []
     if policy is None:
         notes.append("measurements NOT checked (no --pcr-policy)")
@@ -135,10 +199,37 @@ def _verify(args: argparse.Namespace) -> int:
         notes.append("nonce NOT checked (no --nonce)")
     if verified.is_debug:
         notes.append("DEBUG-mode enclave accepted (--allow-debug)")
+    if verified.tcb.get("tcb_status") == "unknown":
+        notes.append("TCB status unknown (--allow-tcb-unknown)")
     if verified.trusted_root_unsafe:
         notes.append("chained to an UNSAFE root")
-    print("verdict: PASS" + ("" if not notes else " (" + "; ".join(notes) + ")"))
+    if args.format == "json":
+        print(json.dumps({"verdict": "PASS", "notes": notes, **_summary(verified)}, default=str))
+    else:
+        _print_summary(raw, verified)
+        print("verdict: PASS" + ("" if not notes else " (" + "; ".join(notes) + ")"))
     return EXIT_OK
+
+
+def _summary(verified: Any) -> dict[str, Any]:
+    def opt(value: bytes | None) -> str | None:
+        return None if value is None else value.hex()
+
+    return {
+        "tee": verified.tee,
+        "timestamp": verified.timestamp.isoformat(),
+        "document_sha256": verified.document_sha256.hex(),
+        "debug": verified.is_debug,
+        "measurements": {name: value.hex() for name, value in verified.measurements.items()},
+        "report_data": opt(verified.report_data),
+        "public_key_sha256": None if verified.public_key is None
+        else hashlib.sha256(verified.public_key).hexdigest(),
+        "user_data": opt(verified.user_data),
+        "nonce": opt(verified.nonce),
+        "tcb": dict(verified.tcb),
+        "module_id": verified.module_id or None,
+        "unsafe_root": verified.trusted_root_unsafe,
+    }
 
 
 def _parse_time(text: str) -> dt.datetime:
@@ -149,6 +240,16 @@ def _parse_time(text: str) -> dt.datetime:
 def _print_summary(raw: bytes, verified: Any) -> None:
     if verified is None:
         print(f"document: {len(raw)} bytes read")
+        return
+    print(f"tee: {verified.tee}")
+    if verified.tee != "nitro":
+        print(f"verified at: {verified.timestamp.isoformat()}")
+        print(f"debug mode: {'yes' if verified.is_debug else 'no'}")
+        for name, value in verified.measurements.items():
+            print(f"{name}: {value.hex()}")
+        print(f"report_data: {verified.report_data.hex()}")
+        for name, value in verified.tcb.items():
+            print(f"tcb {name}: {value}")
         return
     print(f"module_id: {verified.module_id}")
     print(f"timestamp: {verified.timestamp.isoformat()}")
