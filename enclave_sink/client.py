@@ -48,6 +48,7 @@ from .measurement import ExpectedUserData, policy_from_mapping
 from .protocol import ATTESTATION_HEADER, ATTESTATION_PATH, BATCHES_PATH, CONFIG_PATH, configuration_digest
 from .trust import trust_root_from_pem
 from .verified import VerifiedAttestation
+from .verify_any import PinnedTeeVerifier, VerifyOptions
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +108,11 @@ class EnclaveTrust:
     allow_unsafe_root: bool = False
     pcr_policy: dict[Any, Any] | None = None
     max_age_seconds: float = 300.0
+    # The TEE type the client pins (nitro, sev-snp, tdx); evidence of another type is refused.
+    tee: str = "nitro"
+    allow_tcb_unknown: bool = False
 
-    def verifier(self) -> NitroAttestationVerifier:
+    def verifier(self) -> NitroAttestationVerifier | PinnedTeeVerifier:
         root = None
         if self.root_pem is not None:
             root = trust_root_from_pem(self.root_pem)
@@ -120,6 +124,10 @@ class EnclaveTrust:
         if self.pcr_policy is None and not (root is not None and root.unsafe):
             raise AttestationRejected("a real enclave needs a PCR policy (--pcr-policy FILE)")
         policy = None if self.pcr_policy is None else policy_from_mapping(self.pcr_policy, "--pcr-policy")
+        if self.tee != "nitro":
+            return PinnedTeeVerifier(VerifyOptions(
+                tee=self.tee, root=root, policy=policy, allow_tcb_unknown=self.allow_tcb_unknown
+            ))
         return NitroAttestationVerifier(
             root=root, policy=policy, max_age=dt.timedelta(seconds=self.max_age_seconds)
         )
@@ -177,7 +185,7 @@ class EnclaveClient:
     def __init__(
         self,
         base_url: str,
-        verifier: NitroAttestationVerifier,
+        verifier: NitroAttestationVerifier | PinnedTeeVerifier,
         *,
         retry: RetryPolicy | None = None,
         policy_hash: str | None = None,

@@ -22,7 +22,7 @@ from .tdx import DEFAULT_TCB_STATUSES, TdxCollateral, TdxVerifier
 from .trust import TrustRoot
 from .verified import TEE_NITRO, TEE_SEV_SNP, TEE_TDX, AttestationPolicy, VerifiedAttestation
 
-__all__ = ["VerifyOptions", "detect_evidence", "verify_evidence"]
+__all__ = ["PinnedTeeVerifier", "VerifyOptions", "detect_evidence", "verify_evidence"]
 
 
 @dataclass(frozen=True)
@@ -80,3 +80,18 @@ def verify_evidence(
         policy=options.policy, allow_debug=options.allow_debug,
     )
     return tdx.verify(evidence, expected_nonce=expected_nonce)
+
+
+class PinnedTeeVerifier:
+    """A verifier object (``verify(document, expected_nonce=...)``) that accepts one TEE type only.
+
+    What the enclave client holds: evidence of any other TEE type is refused before verification.
+    """
+
+    def __init__(self, options: VerifyOptions) -> None:
+        if options.tee is None:
+            raise ValueError("PinnedTeeVerifier needs options.tee")
+        self.options = options
+
+    def verify(self, document: bytes, *, expected_nonce: bytes | None = None) -> VerifiedAttestation:
+        return verify_evidence(document, self.options, expected_nonce=expected_nonce)

@@ -24,6 +24,8 @@ from typing import Protocol
 import cbor2
 
 from ..simulator import UnsafeSimulatedNitro
+from ..simulator_snp import UnsafeSimulatedSnp
+from ..simulator_tdx import UnsafeSimulatedTdx
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +78,36 @@ class SimulatedNitroProvider:
         fields = self.simulator.payload_fields(nonce, user_data)
         fields["public_key"] = public_key
         return self.simulator.sign_document(fields)
+
+
+class SimulatedSnpProvider:
+    """UNSAFE: SEV-SNP evidence bundles (real report format) from :class:`UnsafeSimulatedSnp`, whose
+    ARK/ASK/VCEK are generated locally; ``report_data`` binds nonce, user data and the service key."""
+
+    name = "simulated-sev-snp"
+    unsafe = True
+
+    def __init__(self, simulator: UnsafeSimulatedSnp | None = None) -> None:
+        logger.warning("SimulatedSnpProvider: SEV-SNP reports are SIMULATED and prove nothing (tests only)")
+        self.simulator = simulator or UnsafeSimulatedSnp()
+
+    def attest(self, *, nonce: bytes, user_data: bytes, public_key: bytes) -> bytes:
+        return self.simulator.attest(nonce=nonce, user_data=user_data, public_key=public_key)
+
+
+class SimulatedTdxProvider:
+    """UNSAFE: TDX evidence bundles (real DCAP v4 quotes) from :class:`UnsafeSimulatedTdx`, whose
+    SGX root, PCK chain and collateral are generated locally."""
+
+    name = "simulated-tdx"
+    unsafe = True
+
+    def __init__(self, simulator: UnsafeSimulatedTdx | None = None) -> None:
+        logger.warning("SimulatedTdxProvider: TDX quotes are SIMULATED and prove nothing (tests only)")
+        self.simulator = simulator or UnsafeSimulatedTdx()
+
+    def attest(self, *, nonce: bytes, user_data: bytes, public_key: bytes) -> bytes:
+        return self.simulator.attest(nonce=nonce, user_data=user_data, public_key=public_key)
 
 
 class NsmUnavailableError(RuntimeError):
