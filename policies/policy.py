@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from .destinations import DestinationConfig
 from .keys import Key, KeyResolutionError, resolve_key
-from .loader import Issue, PolicyError, SourceFile, git_revision, policy_sha256, resolve
+from .loader import Issue, PolicyError, SourceFile, git_revision, policy_sha256, real_policy_path, resolve
 from .operators import FIELD_ONLY, required_key
 from .residency import ResidencyConfig
 from .schema import PolicyDocument
@@ -116,7 +116,7 @@ def load_policy(
     ``resolve_keys=False`` checks everything but key material (for ``policy diff`` on a machine
     without the keys); such a policy cannot build an engine that needs keys.
     """
-    path = Path(path).resolve()
+    path = real_policy_path(path)  # a symlink loop is a clear PolicyError, not a traceback
     document, sources, key_dirs = resolve(path)
     main = sources[-1]
     issues = _semantic_issues(path, document, main)
@@ -126,7 +126,8 @@ def load_policy(
             try:
                 keys[name] = resolve_key(name, spec, key_dirs.get(name, path.parent), environ)
             except KeyResolutionError as exc:
-                issues.append(Issue(str(path), main.line_of(("keys", name)), f"keys.{name}", str(exc)))
+                issues.append(Issue(str(path), main.line_of(("keys", name)), f"keys.{name}", str(exc),
+                                    refused=exc.refused))
     if issues:
         raise PolicyError(issues)
     return Policy(path, document, sources, keys)

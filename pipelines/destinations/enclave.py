@@ -13,7 +13,6 @@ Stage: redact -> residency route against the attested region -> seal, send and o
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
@@ -21,9 +20,11 @@ import yaml
 
 from redactline.enclave_sink import sink
 from redactline.enclave_sink.client import AttestationRejected, EnclaveTrust, RetryPolicy
-from redactline.enclave_sink.measurement import PolicyFileError, policy_from_mapping
+from redactline.enclave_sink.measurement import MAX_POLICY_FILE_BYTES, PolicyFileError, policy_from_mapping
 from redactline.enclave_sink.trust import trust_root_from_pem
+from redactline.policies.bounded_io import BoundedReadError, read_bounded, read_bounded_text
 from redactline.policies.residency import check_region
+from redactline.policies.safe_yaml import safe_load
 
 from .. import redact, route
 from .base import (
@@ -52,10 +53,10 @@ def _trust(opts: Any) -> EnclaveTrust:
     if opts.enclave_root:
         flag = f"--enclave-root {opts.enclave_root}"
         try:
-            root_pem = Path(opts.enclave_root).read_bytes()
+            root_pem = read_bounded(opts.enclave_root, MAX_POLICY_FILE_BYTES)  # a PEM root is a few KiB
             root = trust_root_from_pem(root_pem)
-        except OSError as exc:
-            raise DestinationConfigError(f"{flag}: {exc.strerror or exc}") from None
+        except BoundedReadError as exc:
+            raise DestinationConfigError(f"{flag}: {exc}") from None
         except ValueError:
             raise DestinationConfigError(f"{flag}: not a PEM certificate") from None
         if root.unsafe and not opts.unsafe_allow_simulated:
@@ -66,10 +67,11 @@ def _trust(opts: Any) -> EnclaveTrust:
     pcr_policy = None
     if opts.pcr_policy:
         try:
-            pcr_policy = yaml.safe_load(Path(opts.pcr_policy).read_text(encoding="utf-8"))
+            # bounded read, and the safe loader's depth, alias and duplicate-key limits
+            pcr_policy = safe_load(read_bounded_text(opts.pcr_policy, MAX_POLICY_FILE_BYTES))
             policy_from_mapping(pcr_policy, opts.pcr_policy)  # validate now, with the file's name
-        except OSError as exc:
-            raise DestinationConfigError(f"--pcr-policy {opts.pcr_policy}: {exc.strerror or exc}") from None
+        except BoundedReadError as exc:
+            raise DestinationConfigError(f"--pcr-policy {opts.pcr_policy}: {exc}") from None
         except yaml.YAMLError:
             raise DestinationConfigError(f"--pcr-policy {opts.pcr_policy}: not valid YAML") from None
         except PolicyFileError as exc:

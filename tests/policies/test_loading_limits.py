@@ -384,10 +384,6 @@ def test_cli_allow_extends_outside_flag(tmp_path, capsys):
     assert main(argv) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="load_policy (policies/policy.py) does not yet carry KeyResolutionError.refused into its Issue",
-)
 def test_cli_dev_zero_key_file_exits_2(tmp_path, capsys):
     path = write(tmp_path / "k.yaml", HEADER + "keys: {k: {file: /dev/zero}}\n")
     assert main(["policy", "validate", str(path)]) == 2
