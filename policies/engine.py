@@ -52,6 +52,7 @@ from . import offline
 from .keys import Key
 from .operators import OperatorError, RecordContext, apply_operator
 from .paths import get_path
+from .result_filters import filter_results
 from .schema import FIELD_PATH
 
 if TYPE_CHECKING:
@@ -335,6 +336,8 @@ class RedactionEngine:
         findings: list[Finding] = []
         pieces: list[str] = []
         cursor = 0
+        # the policy's decision rules (result_filters.py) on what detection found, before overlaps resolve
+        results = filter_results(text, results, self.policy.document.detection.result_filters)
         for piece in _resolve_overlaps(results):
             result = piece.result
             spec = self._operator_for(result.entity_type)

@@ -129,6 +129,13 @@ class Detection(Strict):
     allow_list: list[str] = Field(default_factory=list, description="values never treated as PII")
     entities: list[str] | None = Field(None, description="restrict detection to these entity types")
     nlp: NlpConfig = Field(default_factory=NlpConfig)
+    result_filters: list[
+        Literal["ner_identifier_codes", "ner_acronyms", "ner_non_dates", "whole_span"]
+    ] = Field(
+        default_factory=list,
+        description="decision rules on the results before operators run (policies/result_filters.py): "
+        "codes, acronyms and non-dates tagged by spaCy NER; a finding inside a longer phone number",
+    )
 
     @field_validator("languages")
     @classmethod
