@@ -98,7 +98,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "eval",
         help="measure a policy on a labelled corpus",
         description="Per-type precision/recall/F1, any-type recall and precision, and the leak rate "
-        "(share of gold PII characters left uncovered) of a policy on a JSONL corpus (text + spans).",
+        "(share of gold PII characters left uncovered, overall and per corpus type) of a policy on a "
+        "labelled corpus: JSON Lines or a JSON array, each document the project's {text, spans: [{start, "
+        "end, type}]} or presidio-evaluator's {full_text, spans: [{entity_type, start_position, "
+        "end_position}]}.",
     )
     evaluate.add_argument("--policy", type=Path, required=True)
     evaluate.add_argument("--corpus", type=Path, required=True)
@@ -109,6 +112,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=[],
         metavar="METRIC=VALUE",
         help="exit 1 when METRIC is under VALUE (for leak_rate: over VALUE); repeatable",
+    )
+    evaluate.add_argument(
+        "--misses",
+        type=Path,
+        metavar="FILE",
+        help="write each gold span that leaks (JSON Lines: type, offsets, value, leaked characters, the "
+        "text around it) to FILE. The file holds the corpus's PII values: use it on your own "
+        "development corpora only, never on production or held-out evaluation data",
+    )
+    evaluate.add_argument(
+        "--context", type=int, default=40, metavar="N", help="characters of text either side in --misses"
     )
     evaluate.set_defaults(func=_eval)
 
@@ -249,7 +263,7 @@ def _eval(args: argparse.Namespace) -> int:
     policy = _load(args.policy, args)
     if policy is None:
         return _failed(args)
-    report = evaluate(policy.engine(), args.corpus)
+    report = evaluate(policy.engine(), args.corpus, misses=args.misses, context=max(0, args.context))
     print(report.to_json() if args.format == "json" else report.to_text())
     failures: list[str] = []
     for spec in args.fail_under:

@@ -1,7 +1,10 @@
 """Measure a policy's detection quality on a labelled corpus (``redactline eval``).
 
-Corpus format: JSON Lines, one document per line, ``{"text": ..., "spans": [{"start", "end", "type"}]}``
-(extra keys such as ``id`` or ``value`` are ignored; ``value`` is never read or printed).
+Corpus formats (:func:`load_corpus` tells them apart per document): JSON Lines or a JSON array of
+documents, each either the project's own ``{"text": ..., "spans": [{"start", "end", "type"}]}`` or
+presidio-evaluator's ``{"full_text": ..., "spans": [{"entity_type", "entity_value", "start_position",
+"end_position"}]}``. Extra keys (``id``, ``value``, ``entity_value``...) are ignored: the report never
+reads or prints a value. Only :func:`write_misses` (``redactline eval --misses``) writes text out.
 
 Matching is **span-level and overlap-based**:
 
@@ -12,7 +15,8 @@ Any-type recall and precision ignore types. Per-type scores compare *families*: 
 policy entity type are mapped to one family name (:data:`CORPUS_FAMILY`, :data:`ENTITY_FAMILY`), and
 a match only counts within a family. The **leak rate** is character-level: the share of gold PII
 characters (union of gold spans) not covered by any finding, whatever its type. It is the figure that
-says how much PII would reach a destination.
+says how much PII would reach a destination. It is also given per corpus type (``leak_by_type``: the
+characters of that type's gold spans that survive verbatim), which says where to work next.
 
 Thresholds (:meth:`EvalReport.check_fail_under`): ``recall``, ``precision``, ``f1`` (any-type) and
 ``TYPE.recall`` / ``TYPE.precision`` / ``TYPE.f1`` (per family) fail when the measured value is
@@ -101,28 +105,58 @@ class CorpusError(ValueError):
     """A corpus line is malformed; the message names the line, never its text."""
 
 
-def load_corpus(path: str | Path, limit: int | None = None) -> Iterator[Document]:
-    """Documents of a JSON Lines corpus, validated (offsets inside the text, start < end)."""
-    with Path(path).open(encoding="utf-8") as handle:
-        count = 0
+def _span(raw: dict[str, Any]) -> Span:
+    if "start_position" in raw:  # presidio-evaluator (its end_position is exclusive, like ours)
+        return Span(int(raw["start_position"]), int(raw["end_position"]), str(raw["entity_type"]))
+    return Span(int(raw["start"]), int(raw["end"]), str(raw["type"]))
+
+
+def _document(raw: Any, where: str) -> Document:
+    """One corpus document in either shape, validated (offsets inside the text, start < end)."""
+    try:
+        text = raw["full_text"] if "full_text" in raw else raw["text"]
+        spans = tuple(_span(s) for s in raw["spans"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CorpusError(f"{where}: not a corpus document ({type(exc).__name__})") from None
+    if not isinstance(text, str):
+        raise CorpusError(f"{where}: text is not a string")
+    for span in spans:
+        if not 0 <= span.start < span.end <= len(text):
+            raise CorpusError(f"{where}: span {span.start}-{span.end} outside the text")
+    return Document(text, spans)
+
+
+def _raw_documents(path: Path) -> Iterator[tuple[str, Any]]:
+    """(where, parsed document) from a JSON array file or a JSON Lines file."""
+    with path.open(encoding="utf-8") as handle:
+        head = handle.read(1)
+        while head and head.isspace():
+            head = handle.read(1)
+        handle.seek(0)
+        if head == "[":
+            try:
+                documents = json.load(handle)
+            except ValueError as exc:
+                raise CorpusError(f"{path}: not a JSON array ({type(exc).__name__})") from None
+            for index, raw in enumerate(documents):
+                yield f"{path}[{index}]", raw
+            return
         for number, line in enumerate(handle, 1):
             if not line.strip():
                 continue
-            if limit is not None and count >= limit:
-                return
             try:
                 raw = json.loads(line)
-                text = raw["text"]
-                spans = tuple(Span(int(s["start"]), int(s["end"]), str(s["type"])) for s in raw["spans"])
-            except (ValueError, KeyError, TypeError) as exc:
+            except ValueError as exc:
                 raise CorpusError(f"{path}:{number}: not a corpus line ({type(exc).__name__})") from None
-            if not isinstance(text, str):
-                raise CorpusError(f"{path}:{number}: text is not a string")
-            for span in spans:
-                if not 0 <= span.start < span.end <= len(text):
-                    raise CorpusError(f"{path}:{number}: span {span.start}-{span.end} outside the text")
-            count += 1
-            yield Document(text, spans)
+            yield f"{path}:{number}", raw
+
+
+def load_corpus(path: str | Path, limit: int | None = None) -> Iterator[Document]:
+    """Documents of a corpus (JSON Lines or a JSON array; the project's shape or presidio-evaluator's)."""
+    for count, (where, raw) in enumerate(_raw_documents(Path(path))):
+        if limit is not None and count >= limit:
+            return
+        yield _document(raw, where)
 
 
 def _safe_div(num: float, den: float) -> float:
@@ -164,6 +198,18 @@ class TypeScores:
 
 
 @dataclass
+class TypeLeak:
+    """Characters of one corpus type's gold spans, and how many of them no finding covers."""
+
+    gold_chars: int = 0
+    leaked_chars: int = 0
+
+    @property
+    def leak_rate(self) -> float:
+        return _safe_div(self.leaked_chars, self.gold_chars)
+
+
+@dataclass
 class EvalReport:
     """Quality figures of one policy on one corpus. Holds counts only, never text."""
 
@@ -176,6 +222,8 @@ class EvalReport:
     per_type: dict[str, TypeScores] = field(default_factory=dict)
     #: per corpus type: gold spans and how many were overlapped by a finding of *any* type
     gold_types: dict[str, TypeScores] = field(default_factory=dict)
+    #: per corpus type: its gold characters and those that survive verbatim
+    leak_by_type: dict[str, TypeLeak] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -242,6 +290,14 @@ class EvalReport:
                 k: {"gold": v.gold, "found": v.gold_found, "recall": round(v.recall, 4)}
                 for k, v in sorted(self.gold_types.items())
             },
+            "leak_by_type": {
+                k: {
+                    "gold_chars": v.gold_chars,
+                    "leaked_chars": v.leaked_chars,
+                    "leak_rate": round(v.leak_rate, 4),
+                }
+                for k, v in sorted(self.leak_by_type.items())
+            },
             "seconds": round(self.seconds, 3),
             "docs_per_second": round(_safe_div(self.documents, self.seconds), 1),
         }
@@ -265,9 +321,13 @@ class EvalReport:
                 f"{name:<20}{s.gold:>7}{s.gold_found:>7}{s.pred:>7}{s.pred_true:>7}"
                 f"{s.recall:>9.3f}{s.precision:>11.3f}{s.f1:>7.3f}"
             )
-        lines += ["", f"{'corpus type':<20}{'gold':>7}{'found by any finding':>22}"]
+        lines += ["", f"{'corpus type':<20}{'gold':>7}{'found by any finding':>22}{'char leak':>18}"]
         for name, s in sorted(self.gold_types.items()):
-            lines.append(f"{name:<20}{s.gold:>7}{s.gold_found:>9} ({s.recall:.3f})")
+            leak = self.leak_by_type.get(name, TypeLeak())
+            lines.append(
+                f"{name:<20}{s.gold:>7}{s.gold_found:>9} ({s.recall:.3f})"
+                f"{leak.leak_rate:>14.3f} ({leak.leaked_chars}/{leak.gold_chars})"
+            )
         return "\n".join(lines)
 
 
@@ -305,6 +365,13 @@ def score_document(
         gold_chars.update(range(span.start, span.end))
     report.gold_chars += len(gold_chars)
     report.leaked_chars += len(gold_chars - covered)
+    by_type: dict[str, set[int]] = {}
+    for span in gold:
+        by_type.setdefault(span.type, set()).update(range(span.start, span.end))
+    for corpus_type, chars in by_type.items():
+        leak = report.leak_by_type.setdefault(corpus_type, TypeLeak())
+        leak.gold_chars += len(chars)
+        leak.leaked_chars += len(chars - covered)
 
     for span in gold:
         family = corpus_family(span.type)
@@ -327,18 +394,69 @@ def score_document(
         scores.pred_true += any(corpus_family(g.type) == family for g in hits)
 
 
+def missed_spans(
+    documents: Iterable[Document], findings: Iterable[Iterable[tuple[int, int, str]]], context: int = 40
+) -> Iterator[dict[str, Any]]:
+    """Each gold span with characters no finding covers: where, its value, what leaked, and the text
+    ``context`` characters either side (with the findings that touch that window). Holds PII."""
+    for index, (document, predicted) in enumerate(zip(documents, findings, strict=True)):
+        predicted = list(predicted)
+        covered: set[int] = set()
+        for start, end, _ in predicted:
+            covered.update(range(start, end))
+        text = document.text
+        for span in document.spans:
+            leaked = [i for i in range(span.start, span.end) if i not in covered]
+            if not leaked:
+                continue
+            lo, hi = max(0, span.start - context), min(len(text), span.end + context)
+            yield {
+                "document": index,
+                "type": span.type,
+                "start": span.start,
+                "end": span.end,
+                "value": text[span.start : span.end],
+                "leaked_chars": len(leaked),
+                "missed": len(leaked) == span.end - span.start,
+                "context": text[lo:hi],
+                "context_start": lo,
+                "nearby_findings": [
+                    {"type": t, "start": a, "end": b} for a, b, t in predicted if a < hi and lo < b
+                ],
+            }
+
+
+def write_misses(
+    path: str | Path, documents: list[Document], findings: list[list[tuple[int, int, str]]], context: int = 40
+) -> int:
+    """Write :func:`missed_spans` as JSON Lines to ``path``; returns how many. The file holds PII
+    from the corpus: for the developer's own corpora only."""
+    count = 0
+    with Path(path).open("w", encoding="utf-8") as handle:
+        for miss in missed_spans(documents, findings, context):
+            handle.write(json.dumps(miss, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
 def evaluate(
     engine: RedactionEngine,
     corpus_path: str | Path,
     batch_size: int = 128,
     limit: int | None = None,
+    misses: str | Path | None = None,
+    context: int = 40,
 ) -> EvalReport:
-    """Run ``engine`` over the corpus (batched like production) and score its findings."""
+    """Run ``engine`` over the corpus (batched like production) and score its findings; with
+    ``misses``, also write every gold span that leaks, with its context (:func:`write_misses`)."""
     documents = list(load_corpus(corpus_path, limit))
     report = EvalReport(policy=engine.policy.name, corpus=Path(corpus_path).name)
     start = time.perf_counter()
     results = list(engine.redact_texts((d.text for d in documents), batch_size=batch_size))
     report.seconds = time.perf_counter() - start
-    for document, result in zip(documents, results, strict=True):
-        score_document(report, document.spans, ((f.start, f.end, f.entity_type) for f in result.findings))
+    findings = [[(f.start, f.end, f.entity_type) for f in result.findings] for result in results]
+    for document, predicted in zip(documents, findings, strict=True):
+        score_document(report, document.spans, predicted)
+    if misses is not None:
+        write_misses(misses, documents, findings, context)
     return report

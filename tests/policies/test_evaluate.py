@@ -13,10 +13,12 @@ import pytest
 from redactline.policies.engine import Finding, TextResult
 from redactline.policies.evaluate import (
     CorpusError,
+    Document,
     EvalReport,
     Span,
     evaluate,
     load_corpus,
+    missed_spans,
     parse_threshold,
     score_document,
 )
@@ -155,3 +157,116 @@ def test_corpus_with_a_span_outside_the_text_is_refused(tmp_path: Path) -> None:
 
 def test_corpus_limit(tmp_path: Path) -> None:
     assert len(list(load_corpus(_write_corpus(tmp_path / "c.jsonl"), limit=2))) == 2
+
+
+# --- presidio-evaluator's shape, JSON arrays, per-type leak, misses ----------------------------------
+
+
+def _evaluator_record(text: str, values: list[tuple[str, str]]) -> dict:
+    """A document as presidio-evaluator writes it (InputSample.to_dict)."""
+    spans = []
+    for value, type_ in values:
+        start = text.index(value)
+        end = start + len(value)
+        span = {"entity_type": type_, "entity_value": value, "start_position": start, "end_position": end}
+        spans.append(span)
+    return {"full_text": text, "masked": None, "spans": spans, "template_id": 3, "metadata": {}}
+
+
+def _evaluator_docs() -> list[dict]:
+    a = "Alice met Bob in Paris today"
+    b = "call 555 1234 now, Zed"
+    return [
+        _evaluator_record(a, [("Alice", "PERSON"), ("Bob", "PERSON"), ("Paris", "GPE")]),
+        _evaluator_record(b, [("555 1234", "PHONE_NUMBER"), ("Zed", "PERSON")]),
+        _evaluator_record("nothing here But Caps", []),
+    ]
+
+
+@pytest.mark.parametrize("shape", ["jsonl", "array"])
+def test_presidio_evaluator_shape_scores_like_the_projects_own(
+    tmp_path: Path, report: EvalReport, shape: str
+) -> None:
+    path = tmp_path / f"evaluator.{shape}"
+    docs = _evaluator_docs()
+    if shape == "array":
+        path.write_text("  \n" + json.dumps(docs, indent=1), encoding="utf-8")
+    else:
+        path.write_text("\n".join(json.dumps(d) for d in docs) + "\n", encoding="utf-8")
+    theirs = evaluate(CapitalisedWordsEngine(), path)
+    assert theirs.as_dict() | {"seconds": 0, "docs_per_second": 0, "corpus": ""} == report.as_dict() | {
+        "seconds": 0,
+        "docs_per_second": 0,
+        "corpus": "",
+    }
+    assert len(list(load_corpus(path, limit=1))) == 1
+
+
+def test_project_shape_in_a_json_array(tmp_path: Path) -> None:
+    path = tmp_path / "array.json"
+    path.write_text(json.dumps([{"text": "Hi Bob", "spans": [{"start": 3, "end": 6, "type": "PERSON"}]}]))
+    assert list(load_corpus(path)) == [Document("Hi Bob", (Span(3, 6, "PERSON"),))]
+
+
+def test_bad_evaluator_span_names_the_document(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    docs = [_evaluator_record("Hi Bob", [("Bob", "PERSON")])]
+    docs[0]["spans"][0]["end_position"] = 99
+    path.write_text(json.dumps(docs))
+    with pytest.raises(CorpusError, match=r"bad.json\[0\]: span 3-99 outside"):
+        list(load_corpus(path))
+    path.write_text("[{")
+    with pytest.raises(CorpusError, match="not a JSON array"):
+        list(load_corpus(path))
+
+
+def test_leak_by_type(report: EvalReport) -> None:
+    # PERSON: Alice, Bob, Zed = 11 characters, all covered; GPE: Paris covered; PHONE_NUMBER: 8 leaked
+    assert report.leak_by_type["PERSON"].gold_chars == 11
+    assert report.leak_by_type["PERSON"].leaked_chars == 0
+    assert report.leak_by_type["PHONE_NUMBER"].leak_rate == 1.0
+    data = json.loads(report.to_json())["leak_by_type"]
+    assert data["PHONE_NUMBER"] == {"gold_chars": 8, "leaked_chars": 8, "leak_rate": 1.0}
+    assert "char leak" in report.to_text()
+
+
+def test_partial_leak_by_type() -> None:
+    report = EvalReport("p", "c")
+    score_document(report, [Span(0, 10, "STREET_ADDRESS"), Span(12, 15, "PERSON")], [(0, 4, "LOCATION")])
+    street = report.leak_by_type["STREET_ADDRESS"]
+    assert (street.gold_chars, street.leaked_chars) == (10, 6)
+    assert report.leak_by_type["PERSON"].leak_rate == 1.0
+
+
+def test_misses_file_has_each_leaking_span_with_its_context(tmp_path: Path) -> None:
+    corpus = _write_corpus(tmp_path / "tiny.jsonl")
+    out = tmp_path / "misses.jsonl"
+    evaluate(CapitalisedWordsEngine(), corpus, misses=out, context=5)
+    misses = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(misses) == 1
+    miss = misses[0]
+    assert miss["document"] == 1 and miss["type"] == "PHONE_NUMBER" and miss["value"] == "555 1234"
+    assert (miss["start"], miss["end"], miss["leaked_chars"], miss["missed"]) == (5, 13, 8, True)
+    assert miss["context"] == "call 555 1234 now,"
+    assert miss["nearby_findings"] == []
+
+
+def test_misses_lists_partial_leaks_and_nearby_findings() -> None:
+    doc = Document("at 10 Main Street now", (Span(3, 17, "STREET_ADDRESS"),))
+    (miss,) = missed_spans([doc], [[(6, 10, "LOCATION")]], context=3)
+    assert miss["missed"] is False and miss["leaked_chars"] == 10
+    assert miss["nearby_findings"] == [{"type": "LOCATION", "start": 6, "end": 10}]
+    assert not list(missed_spans([doc], [[(0, 21, "LOCATION")]]))
+
+
+def test_eval_cli_writes_misses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from redactline.pipelines.cli import main
+
+    corpus = tmp_path / "c.json"
+    corpus.write_text(json.dumps(_evaluator_docs()[:1]))
+    policy = Path(__file__).resolve().parents[2] / "policies" / "library" / "general-pii.yaml"
+    out = tmp_path / "m.jsonl"
+    args = ["eval", "--policy", str(policy), "--corpus", str(corpus), "--misses", str(out)]
+    assert main([*args, "--format", "json"]) == 0
+    assert "leak_by_type" in json.loads(capsys.readouterr().out)
+    assert out.exists()
