@@ -1,4 +1,4 @@
-"""``redactline policy validate|test|diff|explain|schema`` and ``redactline eval``.
+"""``redactline policy validate|test|diff|explain|hash|schema`` and ``redactline eval``.
 
 Exit codes: 0 success; 1 a check failed (invalid policy, failing test case, metric under threshold,
 loosening with --fail-on-loosening); 2 usage errors (missing file, bad arguments) and refused input (a
@@ -91,6 +91,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_extends_flag(explain)
     explain.set_defaults(func=_explain)
 
+    hash_ = verbs.add_parser(
+        "hash",
+        help="print a policy's meaning hash (64 hex digits; no key material needed)",
+        description="Print the SHA-256 of what a policy means (detection, transforms, residency, "
+        "destinations, key names): the value enclave serve --allow-policy takes and run manifests record. "
+        "Tests, owners and the description do not change it; --document hashes the whole resolved file.",
+    )
+    hash_.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    hash_.add_argument("--document", action="store_true", help="print the document hash instead")
+    _add_extends_flag(hash_)
+    hash_.set_defaults(func=_hash)
+
     schema = verbs.add_parser("schema", help="print the JSON Schema of the policy format")
     schema.set_defaults(func=_schema)
 
@@ -158,7 +170,20 @@ def _validate(args: argparse.Namespace) -> int:
             failed += 1
             continue
         ident = policy.identity
-        print(f"OK  {path}  {ident.name} {ident.version}  sha256:{ident.sha256[:16]}")
+        print(f"OK  {path}  {ident.name} {ident.version}  sha256:{ident.sha256}")
+    return _failed(args) if failed else EXIT_OK
+
+
+def _hash(args: argparse.Namespace) -> int:
+    failed = 0
+    for path in args.files:
+        policy = _load(path, args, resolve_keys=False)
+        if policy is None:
+            failed += 1
+            continue
+        ident = policy.identity
+        digest = ident.document_sha256 if args.document else ident.sha256
+        print(f"{digest}  {path}" if len(args.files) > 1 else digest)
     return _failed(args) if failed else EXIT_OK
 
 
@@ -233,7 +258,7 @@ def _explain(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps({"output": output, "findings": findings}, indent=2, ensure_ascii=False))
         return EXIT_OK
-    print(f"policy {policy.identity.name} {policy.identity.version} (sha256:{policy.identity.sha256[:16]})")
+    print(f"policy {policy.identity.name} {policy.identity.version} (sha256:{policy.identity.sha256})")
     print(f"{len(findings)} finding(s):")
     for f in result.findings:
         # a name with a finding shows as its placeholder (the engine never reports the name itself)

@@ -743,6 +743,8 @@ def _semver(version: str) -> tuple[int, int, int]:
 
 def _version_changes(old: PolicyDocument, new: PolicyDocument, meaning: list[Change]) -> list[Change]:
     before, after = old.metadata.version, new.metadata.version
+    # tests do not change outputs (they are outside the meaning hash): editing them needs no bump
+    meaning = [c for c in meaning if c.section != "tests"]
     changes: list[Change] = []
     if before != after:
         changes.append(Change("metadata", "version", before, after, "neutral", "version changed"))
@@ -888,7 +890,7 @@ def _identity_rows(old: PolicyIdentity, new: PolicyIdentity) -> list[str]:
     fields = [
         ("name", old.name, new.name),
         ("version", old.version, new.version),
-        ("sha256", old.sha256[:12], new.sha256[:12]),
+        ("meaning sha256", old.sha256, new.sha256),
         ("git", (old.git_revision or "—")[:12], (new.git_revision or "—")[:12]),
     ]
     rows += [f"| {label} | {md_cell(a)} | {md_cell(b)} |" for label, a, b in fields]

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import subprocess
+import typing
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -28,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from pydantic_core import to_jsonable_python
 
 from .bounded_io import MIB, BoundedReadError, read_bounded_text
 from .regex_safety import check_pattern
@@ -315,13 +317,73 @@ def resolve(path: Path) -> tuple[PolicyDocument, list[SourceFile], dict[str, Pat
     return validate_source(merged_source), sources, key_dirs
 
 
-def canonical_json(document: PolicyDocument) -> str:
-    """The canonical form that identifies a policy: defaults filled, ``extends`` gone, keys sorted."""
-    data = document.model_dump(mode="json", exclude={"extends"})
+# --- identity ------------------------------------------------------------------------------------------
+#
+# Two hashes identify a resolved policy (README "Policy identity"):
+#
+# * the *meaning hash* covers what changes outputs: detection, transforms, residency, destinations and
+#   the names of the keys (never their material or where it lives). Enclave allow-lists, the manifest,
+#   lineage and ``policy diff``'s version rule use it; adding a test case or an owner leaves it alone.
+# * the *document hash* covers the whole resolved document (metadata, tests, key references too).
+#
+# The canonical form omits every optional setting that holds its default, so a setting added to the
+# format later (with a default that keeps the old behaviour) changes no existing hash. Single-valued
+# ``Literal`` tags (an operator's ``type``) are always kept: they tell union members apart.
+# tests/policies/test_identity.py freezes known answers and the defaults, so a change is deliberate.
+
+#: Top-level sections of the meaning hash (``keys`` contributes its names only).
+MEANING_SECTIONS = ("apiVersion", "kind", "detection", "transforms", "residency", "destinations")
+
+
+def _is_tag(info: Any) -> bool:
+    return typing.get_origin(info.annotation) is typing.Literal and len(typing.get_args(info.annotation)) == 1
+
+
+def canonical_data(value: Any) -> Any:
+    """JSON-ready data of a model tree with defaulted optional settings left out (tags kept)."""
+    if isinstance(value, BaseModel):
+        out: dict[str, Any] = {}
+        for name, info in type(value).model_fields.items():
+            item = getattr(value, name)
+            defaulted = not info.is_required() and item == info.get_default(call_default_factory=True)
+            if defaulted and not _is_tag(info):
+                continue
+            out[info.alias or name] = canonical_data(item)
+        return out
+    if isinstance(value, dict):
+        return {str(k): canonical_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [canonical_data(v) for v in value]
+    return to_jsonable_python(value)
+
+
+def _dumps(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def policy_sha256(document: PolicyDocument) -> str:
+def canonical_json(document: PolicyDocument) -> str:
+    """The canonical form of the whole resolved document (``extends`` gone, keys sorted)."""
+    data = canonical_data(document)
+    data.pop("extends", None)
+    return _dumps(data)
+
+
+def meaning_json(document: PolicyDocument) -> str:
+    """The canonical form of what changes outputs (see :data:`MEANING_SECTIONS`)."""
+    data = canonical_data(document)
+    meaning = {name: data[name] for name in MEANING_SECTIONS if name in data}
+    if document.keys:
+        meaning["keys"] = sorted(document.keys)
+    return _dumps(meaning)
+
+
+def meaning_sha256(document: PolicyDocument) -> str:
+    """SHA-256 (64 hex digits) of :func:`meaning_json`: the policy hash enclaves and manifests use."""
+    return hashlib.sha256(meaning_json(document).encode("utf-8")).hexdigest()
+
+
+def document_sha256(document: PolicyDocument) -> str:
+    """SHA-256 (64 hex digits) of :func:`canonical_json`: changes with any edit to the resolved document."""
     return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
 
 

@@ -9,7 +9,16 @@ from typing import TYPE_CHECKING
 
 from .destinations import DestinationConfig
 from .keys import Key, KeyResolutionError, resolve_key
-from .loader import Issue, PolicyError, SourceFile, git_revision, policy_sha256, real_policy_path, resolve
+from .loader import (
+    Issue,
+    PolicyError,
+    SourceFile,
+    document_sha256,
+    git_revision,
+    meaning_sha256,
+    real_policy_path,
+    resolve,
+)
 from .operators import FIELD_ONLY, required_key
 from .residency import ResidencyConfig
 from .schema import PolicyDocument
@@ -20,13 +29,19 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PolicyIdentity:
-    """What a run records about the policy it applied."""
+    """What a run records about the policy it applied.
+
+    ``sha256`` is the *meaning hash* (what changes outputs; enclave allow-lists and manifests use it),
+    ``document_sha256`` the hash of the whole resolved document (tests, owners, description too).
+    Both are 64 hex digits and need no key material; ``key_ids`` are fingerprints of the resolved keys.
+    """
 
     name: str
     version: str
     git_revision: str | None
     sha256: str
     key_ids: tuple[str, ...] = ()
+    document_sha256: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -34,6 +49,7 @@ class PolicyIdentity:
             "version": self.version,
             "git_revision": self.git_revision,
             "sha256": self.sha256,
+            "document_sha256": self.document_sha256,
             "key_ids": list(self.key_ids),
         }
 
@@ -59,8 +75,9 @@ class Policy:
             name=self.name,
             version=self.version,
             git_revision=git_revision(self.path),
-            sha256=policy_sha256(self.document),
+            sha256=meaning_sha256(self.document),
             key_ids=tuple(sorted(k.key_id for k in self.keys.values())),
+            document_sha256=document_sha256(self.document),
         )
 
     @property

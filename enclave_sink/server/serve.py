@@ -91,7 +91,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="POLICY.yaml",
-        help="allow the policy in this file (its canonical SHA-256, as 'redactline policy validate' shows)",
+        help="allow the policy in this file (its meaning hash, as 'redactline policy hash' prints; "
+        "no key material needed)",
     )
     parser.add_argument(
         "--provider", choices=("simulated", "nitro-nsm"), default="nitro-nsm",
@@ -178,7 +179,8 @@ def _policy_hash(path: str) -> str:
     from redactline.policies import PolicyError, load_policy
 
     try:
-        return load_policy(path).identity.sha256
+        # the meaning hash needs no key material: the enclave host does not hold the policy's secrets
+        return load_policy(path, resolve_keys=False).identity.sha256
     except (PolicyError, OSError) as exc:
         raise ValueError(f"--allow-policy-file {path}: {exc}") from None
 

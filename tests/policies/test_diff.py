@@ -354,6 +354,18 @@ def test_semver_warnings() -> None:
     assert not _warnings("1.0.0", "1.0.0", lambda d: None)
 
 
+def test_tests_and_owners_need_no_version_bump() -> None:
+    # tests and owners are outside the meaning hash: the diff lists the tests, asks for no bump
+    def add_case(d: dict) -> None:
+        d["tests"] = [{"name": "new case", "text": "plain words", "unchanged": True}]
+        d["metadata"]["owners"] = ["privacy@example.com"]
+
+    assert not _warnings("1.0.0", "1.0.0", add_case)
+    new = copy.deepcopy(BASE)
+    add_case(new)
+    assert [c.section for c in diff_policies(doc(BASE), doc(new))] == ["tests"]
+
+
 def test_no_change_when_only_layout_differs(tmp_path: Path) -> None:
     one = tmp_path / "one"
     two = tmp_path / "two"
