@@ -68,11 +68,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     diff = verbs.add_parser(
         "diff",
         help="compare the meaning of two policy versions (Markdown)",
-        description="Compare two policies by meaning: operators per entity and field, recognizers, "
-        "thresholds, residency. Loosenings are flagged. Output is Markdown for a pull-request comment.",
+        description="Compare policies by meaning: operators per entity and field, recognizers, "
+        "thresholds, residency. Loosenings are flagged. Output is Markdown for a pull-request comment. "
+        "Either OLD NEW (each resolves its extends beside itself) or --base REF FILE... (each FILE and "
+        "everything it extends as of git revision REF, against the working tree).",
+        usage="%(prog)s [options] OLD NEW | %(prog)s [options] --base REF FILE...",
     )
-    diff.add_argument("old", type=Path)
-    diff.add_argument("new", type=Path)
+    diff.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    diff.add_argument(
+        "--base",
+        "--base-ref",
+        dest="base",
+        metavar="REF",
+        help="git revision to compare against (e.g. origin/main): the old policy and its extends are read "
+        "from git at REF; a FILE absent at REF is reported as new",
+    )
     diff.add_argument("--sample", type=Path, help="JSONL records or text lines: show before/after outputs")
     diff.add_argument("--fail-on-loosening", action="store_true", help="exit 1 when anything loosens")
     _add_extends_flag(diff)
@@ -213,25 +223,65 @@ def _test(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    from .diff import diff_policies, read_samples, render_markdown, sample_outputs
+    from .at_revision import RevisionError, policies_at
 
-    old, new = (
-        _load(args.old, args, resolve_keys=args.sample is not None),
-        _load(args.new, args, resolve_keys=args.sample is not None),
-    )
-    if old is None or new is None:
-        return _failed(args)
-    changes = diff_policies(old.document, new.document)
-    samples = None
+    if args.base is None:
+        if len(args.files) != 2:
+            _error("policy diff: give OLD NEW, or --base REF FILE...")
+            return EXIT_USAGE
+        old, new = (_load(path, args, resolve_keys=args.sample is not None) for path in args.files)
+        if old is None or new is None:
+            return _failed(args)
+        return _diff_report(args, [(old, new)])
+    missing = [str(path) for path in args.files if not path.is_file()]
+    if missing:
+        _error(f"policy diff: not a file: {', '.join(missing)}")
+        return EXIT_USAGE
+    pairs = []
+    try:
+        with policies_at(args.base, args.files, args.allow_extends_outside) as snapshot:
+            for path in args.files:
+                new = _load(path, args, resolve_keys=args.sample is not None)
+                base_path = snapshot.path_of(path)
+                old = None
+                if base_path is not None:
+                    with snapshot.resolving():
+                        old = _load(base_path, args, resolve_keys=args.sample is not None)
+                    if old is None:
+                        _error(f"(the file above is {path} as of {args.base})")
+                        return _failed(args)
+                    old.revision = snapshot.commit
+                if new is None:
+                    return _failed(args)
+                pairs.append((old, new))
+            return _diff_report(args, pairs)
+    except RevisionError as exc:
+        _error(f"policy diff --base {args.base}: {exc}")
+        return EXIT_USAGE
+
+
+def _diff_report(args: argparse.Namespace, pairs: list) -> int:
+    """Markdown for each (old, new) pair (old None: a new policy); exit 1 on loosening when asked."""
+    from .diff import diff_policies, read_samples, render_markdown, render_new_policy, sample_outputs
+
+    rows = None
     if args.sample:
         try:
             rows = read_samples(args.sample)
         except (OSError, ValueError) as exc:
             _error(f"{args.sample}: {exc}")
             return EXIT_USAGE
-        samples = sample_outputs(old.engine(), new.engine(), rows)
-    print(render_markdown(changes, old.identity, new.identity, samples))
-    loosened = any(c.effect == "loosening" for c in changes)
+    loosened = False
+    reports = []
+    for old, new in pairs:
+        if old is None:
+            reports.append(render_new_policy(new.identity))
+            continue
+        changes = diff_policies(old.document, new.document)
+        samples = sample_outputs(old.engine(), new.engine(), rows) if rows is not None else None
+        reports.append(render_markdown(changes, old.identity, new.identity, samples))
+        loosened = loosened or any(c.effect == "loosening" for c in changes)
+    print("\n".join(reports))
     return EXIT_FAILED if args.fail_on_loosening and loosened else EXIT_OK
 
 

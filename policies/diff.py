@@ -897,6 +897,21 @@ def _identity_rows(old: PolicyIdentity, new: PolicyIdentity) -> list[str]:
     return rows
 
 
+def render_new_policy(identity: PolicyIdentity) -> str:
+    """The comment for a policy file that did not exist at the base revision."""
+    return "\n".join(
+        [
+            f"### New policy: {md_cell(identity.name)} {md_cell(identity.version)}",
+            "",
+            "Not present at the base revision: review it whole.",
+            "",
+            f"| meaning sha256 | {md_cell(identity.sha256)} |",
+            "|---|---|",
+            "",
+        ]
+    )
+
+
 def render_markdown(
     changes: list[Change],
     old_identity: PolicyIdentity,

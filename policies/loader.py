@@ -46,6 +46,8 @@ LIBRARY_PREFIX = "library:"
 EXTENDS_ENV = "REDACTLINE_ALLOW_EXTENDS_OUTSIDE"
 _LIBRARY_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _extra_roots: ContextVar[tuple[Path, ...]] = ContextVar("extends_roots", default=())
+# ``policy diff --base`` resolves library:NAME against the library as of the base revision
+_library_dir: ContextVar[Path] = ContextVar("library_dir", default=LIBRARY_DIR)
 
 Path_ = tuple[str | int, ...]
 
@@ -194,13 +196,23 @@ def allow_extends_outside(directories: Iterable[str | Path]) -> Iterator[None]:
         _extra_roots.reset(token)
 
 
+@contextlib.contextmanager
+def library_from(directory: Path) -> Iterator[None]:
+    """Within this block, ``library:NAME`` reads ``directory/NAME.yaml`` (a library at another revision)."""
+    token = _library_dir.set(_real_dir(directory))
+    try:
+        yield
+    finally:
+        _library_dir.reset(token)
+
+
 def _real_dir(directory: str | Path) -> Path:
     return Path(os.path.realpath(Path(directory).expanduser()))
 
 
 def _allowed_roots(root_policy: Path) -> tuple[Path, ...]:
     from_env = tuple(_real_dir(d) for d in os.environ.get(EXTENDS_ENV, "").split(os.pathsep) if d)
-    return (root_policy.parent, LIBRARY_DIR, *_extra_roots.get(), *from_env)
+    return (root_policy.parent, _library_dir.get(), *_extra_roots.get(), *from_env)
 
 
 def _symlink_chain(path: Path) -> str:
@@ -227,10 +239,11 @@ def _extends_target(path: Path, index: int, ref: str, line: int | None, roots: t
 
     if ref.startswith(LIBRARY_PREFIX):
         name = ref[len(LIBRARY_PREFIX) :]
-        if not _LIBRARY_NAME.match(name) or not (LIBRARY_DIR / f"{name}.yaml").is_file():
-            known = ", ".join(sorted(p.stem for p in LIBRARY_DIR.glob("*.yaml")))
+        library = _library_dir.get()
+        if not _LIBRARY_NAME.match(name) or not (library / f"{name}.yaml").is_file():
+            known = ", ".join(sorted(p.stem for p in library.glob("*.yaml")))
             raise refuse(f"no library policy {name!r} (known: {known})", refused=False)
-        return LIBRARY_DIR / f"{name}.yaml"
+        return library / f"{name}.yaml"
     candidate = Path(ref).expanduser()
     candidate = candidate if candidate.is_absolute() else path.parent / candidate
     try:

@@ -60,6 +60,8 @@ class Policy:
         self.document = document
         self.sources = sources
         self.keys = keys
+        #: the git revision the file was read at, when it was not read from a working tree (diff --base)
+        self.revision: str | None = None
 
     @property
     def name(self) -> str:
@@ -74,7 +76,7 @@ class Policy:
         return PolicyIdentity(
             name=self.name,
             version=self.version,
-            git_revision=git_revision(self.path),
+            git_revision=self.revision or git_revision(self.path),
             sha256=meaning_sha256(self.document),
             key_ids=tuple(sorted(k.key_id for k in self.keys.values())),
             document_sha256=document_sha256(self.document),
