@@ -28,6 +28,24 @@ def _add_extends_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_skip_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--skip-non-policies",
+        action="store_true",
+        help="skip files that are not redaction policies (no top-level kind: RedactionPolicy or "
+        "apiVersion: redactline.dev/...), e.g. CI workflows passed by a pre-commit hook",
+    )
+
+
+def _policy_files(args: argparse.Namespace) -> list[Path]:
+    """``args.files``, without the non-policy YAML files when ``--skip-non-policies`` is given."""
+    if not getattr(args, "skip_non_policies", False):
+        return list(args.files)
+    from .loader import is_policy_file
+
+    return [path for path in args.files if is_policy_file(path)]
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     policy = subparsers.add_parser(
         "policy",
@@ -49,6 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="do not resolve key material (check the references only), e.g. in CI without secrets",
     )
     _add_extends_flag(validate)
+    _add_skip_flag(validate)
     validate.set_defaults(func=_validate)
 
     test = verbs.add_parser(
@@ -62,7 +81,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "-k", dest="pattern", metavar="PATTERN", help="only cases whose name matches (glob or substring)"
     )
     test.add_argument("-o", "--output", type=Path, help="write the report to this file instead of stdout")
+    test.add_argument(
+        "--test-keys",
+        action="store_true",
+        help="run with throwaway keys derived from each key's name instead of the real key material "
+        "(CI and pre-commit without secrets); an expect whose output depends on key values is compared "
+        "by shape and says so",
+    )
     _add_extends_flag(test)
+    _add_skip_flag(test)
     test.set_defaults(func=_test)
 
     diff = verbs.add_parser(
@@ -153,8 +180,9 @@ def _error(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def _load(path: Path, args: argparse.Namespace | None = None, **kwargs):
-    """The policy, or None after printing its errors; refused input sets ``args.refused`` (exit 2)."""
+def _load(path: Path, args: argparse.Namespace | None = None, errors: list[str] | None = None, **kwargs):
+    """The policy, or None after printing its errors (also appended to ``errors``); refused input sets
+    ``args.refused`` (exit 2)."""
     from . import PolicyError, load_policy
     from .loader import allow_extends_outside, real_policy_path
 
@@ -163,6 +191,8 @@ def _load(path: Path, args: argparse.Namespace | None = None, **kwargs):
             return load_policy(real_policy_path(path), **kwargs)
     except PolicyError as exc:
         _error(str(exc))
+        if errors is not None:
+            errors.append(str(exc))
         if args is not None and exc.refused:
             args.refused = True
         return None
@@ -174,7 +204,7 @@ def _failed(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     failed = 0
-    for path in args.files:
+    for path in _policy_files(args):
         policy = _load(path, args, resolve_keys=not args.no_keys)
         if policy is None:
             failed += 1
@@ -198,25 +228,30 @@ def _hash(args: argparse.Namespace) -> int:
 
 
 def _test(args: argparse.Namespace) -> int:
-    from .testing import format_json, format_junit, format_text, run_policy_tests
+    from .testing import format_json, format_junit, format_text, load_error, run_policy_tests
 
     results = []
     broken = 0
-    for path in args.files:
-        policy = _load(path, args)
+    for path in _policy_files(args):
+        errors: list[str] = []
+        policy = _load(path, args, errors, resolve_keys=not args.test_keys)
         if policy is None:
             broken += 1
+            message = errors[0] if errors else "could not be loaded"
+            if "key '" in message and not args.test_keys:
+                message += "\n(no key material here: --test-keys runs the cases with throwaway keys)"
+            results.append(load_error(str(path), message))
             continue
-        results.extend(run_policy_tests(policy, args.pattern))
+        results.extend(run_policy_tests(policy, args.pattern, test_keys=args.test_keys))
     render = {"text": format_text, "json": format_json, "junit": format_junit}[args.format]
-    if broken and getattr(args, "refused", False):
-        return EXIT_USAGE
-    report = render(results)
+    report = render(results)  # a policy that did not load is an errored case in every format
     if args.output:
         args.output.write_text(report + "\n", encoding="utf-8")
     else:
         print(report)
-    if args.pattern and not results:
+    if broken and getattr(args, "refused", False):
+        return EXIT_USAGE
+    if args.pattern and not any(not r.errored for r in results):
         _error(f"no test case matches {args.pattern!r}")
         return EXIT_FAILED
     return EXIT_FAILED if broken or any(not r.passed for r in results) else EXIT_OK

@@ -131,6 +131,22 @@ def read_policy_file(path: Path) -> SourceFile:
     return SourceFile(path, data, lines)
 
 
+_POLICY_MARKER = re.compile(
+    r"^(?:kind:[ \t]*[\"']?RedactionPolicy\b|apiVersion:[ \t]*[\"']?redactline\.dev/)", re.M
+)
+
+
+def is_policy_file(path: Path) -> bool:
+    """Whether ``path`` declares itself a redaction policy (a top-level ``kind: RedactionPolicy`` or
+    ``apiVersion: redactline.dev/...`` line): hooks skip other YAML (CI workflows, manifests). Read by
+    text, so a policy with a YAML error is still recognised (and then reported)."""
+    try:
+        text = read_bounded_text(path, MAX_POLICY_BYTES)
+    except BoundedReadError as exc:
+        return not exc.missing  # an oversized or odd file named as input is still checked (and refused)
+    return _POLICY_MARKER.search(text) is not None
+
+
 def _issues_from(error: ValidationError, source: SourceFile) -> list[Issue]:
     issues = []
     for item in error.errors():

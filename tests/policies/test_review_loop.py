@@ -140,3 +140,35 @@ def test_readme_ci_recipe_runs_on_a_base_and_head_revision(repo: Path, capsys, m
     out = capsys.readouterr().out
     assert codes["validate"] == 0 and codes["test"] == 0
     assert codes["diff"] == 1 and "weaker operator: replace → keep" in out
+
+
+def test_pre_commit_hooks_check_only_policy_files(repo: Path, capsys, monkeypatch) -> None:
+    import re
+    import shlex
+
+    import yaml
+
+    hooks = yaml.safe_load((Path(__file__).resolve().parents[2] / ".pre-commit-hooks.yaml").read_text())
+    (repo / ".github" / "workflows").mkdir(parents=True)
+    (repo / ".github" / "workflows" / "ci.yml").write_text("on: [push]\njobs: {}\n", encoding="utf-8")
+    (repo / "compose.yaml").write_text("services: {db: {image: postgres}}\n", encoding="utf-8")
+    keyed = HEADER + (
+        "metadata: {name: keyed, version: 1.0.0}\nkeys: {k: {env: RL_HOOK_SECRET}}\n"
+        "transforms: {entities: {EMAIL_ADDRESS: {type: hash, key: k}}}\n"
+        "tests:\n  - {name: no address, text: mail jane@example.com, must_not_contain: [jane@example.com]}\n"
+    )
+    (repo / "policies" / "keyed.yaml").write_text(keyed, encoding="utf-8")
+    monkeypatch.chdir(repo)
+    monkeypatch.delenv("RL_HOOK_SECRET", raising=False)
+    candidates = [".github/workflows/ci.yml", "compose.yaml", "policies/tickets.yaml", "policies/keyed.yaml"]
+    for hook in hooks:
+        files = [f for f in candidates
+                 if re.search(hook["files"], f) and not re.search(hook.get("exclude", "^$"), f)]
+        assert ".github/workflows/ci.yml" not in files
+        argv = shlex.split(hook["entry"])[1:] + files
+        assert main(argv) == 0, hook["id"]
+        captured = capsys.readouterr()
+        assert "compose.yaml" not in captured.out + captured.err
+    # a broken policy is still caught, named by file and line
+    (repo / "policies" / "tickets.yaml").write_text(TICKETS + "version: 1.0\n", encoding="utf-8")
+    assert main(["policy", "validate", "--no-keys", "--skip-non-policies", "policies/tickets.yaml"]) == 1
