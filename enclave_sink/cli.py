@@ -52,7 +52,12 @@ def _register_verify(verbs: Any) -> None:
         "root (AWS; AMD ARK per product; Intel SGX Root CA), age or TCB, debug mode, and optionally nonce "
         "and measurement policy. The TEE type is detected unless --tee is given.",
     )
-    p.add_argument("document", metavar="DOC", help="evidence file (Nitro: raw, base64 or hex)")
+    p.add_argument("document", metavar="DOC", nargs="?", help="evidence file (Nitro: raw, base64 or hex)")
+    p.add_argument(
+        "--manifest", metavar="M",
+        help="instead of DOC: re-verify every attestation a run manifest kept, each at the time it was "
+        "verified (signature, chain, measurements with --pcr-policy, config binding, model digest, region)",
+    )
     p.add_argument("--tee", choices=("nitro", "sev-snp", "tdx"), help="expected TEE type (default: detect)")
     p.add_argument(
         "--cert", metavar="FILE", action="append", default=[],
@@ -103,8 +108,11 @@ def _verify(args: argparse.Namespace) -> int:
     from .measurement import PolicyFileError, load_measurement_policy
     from .trust import trust_root_from_pem
 
+    if (args.document is None) == (args.manifest is None):
+        return _fail_usage("give an evidence file DOC or --manifest M (one of them)")
     try:
-        raw = read_document_file(args.document)  # bounded: an oversized file is refused unread
+        # bounded: an oversized file is refused unread
+        raw = b"" if args.manifest else read_document_file(args.document)
     except BoundedReadError as exc:
         problem = f"cannot read {args.document}: {exc.os_error}" if exc.os_error else str(exc)
         return _fail_usage(problem)
@@ -140,7 +148,55 @@ def _verify(args: argparse.Namespace) -> int:
     if args.max_age <= 0:
         return _fail_usage("--max-age must be positive")
 
+    if args.manifest:
+        return _verify_manifest(args, root, policy)
     return _verify_and_report(args, raw, root, at, nonce, policy)
+
+
+MAX_MANIFEST_BYTES = 64 << 20  # a manifest keeps a few KiB per attestation
+
+
+def _verify_manifest(args: argparse.Namespace, root: Any, policy: Any) -> int:
+    """Re-verify a manifest's ``destination.evidence`` entries; exit 1 if any fails or none is kept."""
+    from redactline.policies.bounded_io import BoundedReadError, read_bounded
+
+    from .evidence_log import reverify
+    from .verify_any import VerifyOptions
+
+    try:
+        manifest = json.loads(read_bounded(args.manifest, MAX_MANIFEST_BYTES))
+    except BoundedReadError as exc:
+        return _fail_usage(f"cannot read {args.manifest}: {exc.os_error}" if exc.os_error else str(exc))
+    except ValueError:
+        return _fail_usage(f"{args.manifest} is not JSON")
+    destination = manifest.get("destination") if isinstance(manifest, dict) else None
+    entries = (destination or {}).get("evidence") if isinstance(destination, dict) else None
+    if not isinstance(entries, list):
+        return _fail_usage(f"{args.manifest} keeps no attestation evidence (not an enclave run?)")
+    options = VerifyOptions(
+        tee=args.tee, root=root, max_age=dt.timedelta(seconds=args.max_age), policy=policy,
+        allow_debug=args.allow_debug, allow_tcb_unknown=args.allow_tcb_unknown,
+    )
+    checks = [reverify(entry, options) if isinstance(entry, dict) else None for entry in entries]
+    ok = bool(checks) and all(c is not None and c.ok for c in checks)
+    if args.format == "json":
+        print(json.dumps({"verdict": "PASS" if ok else "FAIL", "evidence": [
+            {"document_sha256": c.document_sha256, "tee": c.tee, "verified_at": c.verified_at,
+             "verdict": "PASS" if c.ok else "FAIL", "reason": c.reason or None}
+            if c is not None else {"verdict": "FAIL", "reason": "not an evidence entry"} for c in checks
+        ]}))
+    else:
+        for c in checks:
+            if c is None:
+                print("evidence ?: FAIL: not an evidence entry")
+                continue
+            print(f"evidence {c.document_sha256[:16]} ({c.tee}, verified {c.verified_at}): "
+                  + ("PASS" if c.ok else f"FAIL: {c.reason}"))
+        if not checks:
+            print("no attestation evidence in the manifest")
+        notes = "" if policy is not None else " (measurements NOT checked: no --pcr-policy)"
+        print(f"verdict: {'PASS' if ok else 'FAIL'}{notes if ok else ''}")
+    return EXIT_OK if ok else EXIT_FAILED
 
 
 def _verify_and_report(

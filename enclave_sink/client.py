@@ -44,6 +44,7 @@ from redactline.connectors.records import to_json_value
 from .attestation import NitroAttestationVerifier
 from .envelope import BatchHeader, BatchSealer, EnvelopeError, enclave_public_key_from_attestation, open_reply
 from .errors import AttestationError
+from .evidence_log import check_chain_region
 from .measurement import ExpectedUserData, policy_from_mapping
 from .protocol import ATTESTATION_HEADER, ATTESTATION_PATH, BATCHES_PATH, CONFIG_PATH, configuration_digest
 from .trust import trust_root_from_pem
@@ -111,6 +112,8 @@ class EnclaveTrust:
     # The TEE type the client pins (nitro, sev-snp, tdx); evidence of another type is refused.
     tee: str = "nitro"
     allow_tcb_unknown: bool = False
+    # ``sha256:<hex>`` the attested configuration's model_digest must equal (None: any model).
+    model_digest: str | None = None
 
     def verifier(self) -> NitroAttestationVerifier | PinnedTeeVerifier:
         root = None
@@ -178,8 +181,10 @@ class ClientStats:
 class EnclaveClient:
     """Talks to one service; ``verifier`` decides which roots and measurements are trusted.
 
-    ``policy_hash`` / ``region``, when given, are checked against the attested configuration at every
-    attestation: the enclave must accept this policy and serve this region, or nothing is sent.
+    ``policy_hash`` / ``region`` / ``model_digest``, when given, are checked against the attested
+    configuration at every attestation: the enclave must accept this policy, serve this region and run
+    this model, or nothing is sent. A real Nitro document's certificate chain must name the attested
+    region. ``on_attested(verified, document, config)`` sees every attestation that passed (evidence).
     """
 
     def __init__(
@@ -191,12 +196,16 @@ class EnclaveClient:
         policy_hash: str | None = None,
         region: str | None = None,
         timeout: float | None = None,
+        model_digest: str | None = None,
+        on_attested: Any = None,
     ) -> None:
         self.retry = retry or RetryPolicy()
         self._http = httpx.Client(base_url=base_url, timeout=timeout or self.retry.timeout)
         self._verifier = verifier
         self._policy_hash = policy_hash
         self._region = region
+        self._model_digest = model_digest
+        self._on_attested = on_attested  # called with (verified, raw document, config) per attestation
         self.session: Session | None = None
         self.stats = ClientStats()
 
@@ -212,11 +221,15 @@ class EnclaveClient:
         nonce = os.urandom(32)
         answer = self._http.post(ATTESTATION_PATH, json={"nonce": nonce.hex()}).raise_for_status().json()
         try:
-            verified = self._verifier.verify(base64.b64decode(answer["document"]), expected_nonce=nonce)
+            document = base64.b64decode(answer["document"])
+            verified = self._verifier.verify(document, expected_nonce=nonce)
             ExpectedUserData(configuration_digest(config)).verify(verified)
+            check_chain_region(verified, config.get("region"))
         except (AttestationError, KeyError, ValueError, TypeError) as exc:
             raise AttestationRejected(f"attestation failed: {_reason(exc)}") from None
         self._check_config(config)
+        if self._on_attested is not None:
+            self._on_attested(verified, document, config)
         sealer = BatchSealer(enclave_public_key_from_attestation(verified), verified.document_sha256)
         self.session = Session(verified=verified, key_id=str(answer["key_id"]), config=config, sealer=sealer)
         self.stats.attestations += 1
@@ -228,6 +241,11 @@ class EnclaveClient:
             raise AttestationRejected(
                 f"the attested enclave does not accept policy {self._policy_hash[:12]}... "
                 "(not in its allowed_policy_hashes)"
+            )
+        if self._model_digest is not None and config.get("model_digest") != self._model_digest:
+            raise AttestationRejected(
+                f"the attested enclave runs model digest {config.get('model_digest')!r}, "
+                f"pinned {self._model_digest!r}"
             )
         if self._region is not None and config.get("region") != self._region:
             raise AttestationRejected(

@@ -173,14 +173,31 @@ def build_manifest(
             "quarantined": {"total": quarantined_total, "by_reason": counts["quarantined"]},
         },
         "entities": counts["entities"],
-        "destination": None if destination is None else {
-            **destination, "counts": dict(counts.get("destination", {}))
-        },
+        "destination": None if destination is None else _destination_section(
+            destination, counts.get("destination", {})
+        ),
         "profile": profile,
         "sources_incomplete": list(counts.get("sources_incomplete") or []),
         "check": checked,
         "openlineage": _openlineage(run_id, ended_at, policy, source, sinks, checked["holds"]),
     }
+
+
+_EVIDENCE = "evidence:"  # destination counters whose key carries an attestation evidence entry (JSON)
+
+
+def _destination_section(destination: dict[str, Any], stage_counts: dict[str, int]) -> dict[str, Any]:
+    """The destination with its stage counters; attestation evidence (the driver's from preflight and
+    each worker's, keyed by document) becomes one ``evidence`` list, one entry per attestation."""
+    from redactline.enclave_sink.evidence_log import merge_evidence
+
+    plain = {k: v for k, v in stage_counts.items() if not k.startswith(_EVIDENCE)}
+    workers = [{**json.loads(k[len(_EVIDENCE):]), "records": n}
+               for k, n in stage_counts.items() if k.startswith(_EVIDENCE)]
+    section = {**destination, "counts": plain}
+    if workers or "evidence" in destination:
+        section["evidence"] = merge_evidence(list(destination.get("evidence") or []), workers)
+    return section
 
 
 def _openlineage(run_id: str, event_time: str, policy: dict[str, Any], source: str, sinks: dict[str, str],

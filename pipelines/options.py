@@ -12,6 +12,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from redactline.policies.profile import DEFAULT_SAMPLE as DEFAULT_PROFILE_SAMPLE
 
+from .cli import LOG_LEVEL_ENV, LOG_LEVELS
+
 DEFAULT_MAX_RECORD_BYTES = 4 << 20  # 4 MiB (as JSON), the file connectors' default record limit
 DEFAULT_BATCH_SIZE = 64  # records per engine call (one spaCy pipe pass)
 LOCAL_RUNNER = "local"  # alias of the default: Beam's in-process FnApiRunner, which downloads nothing
@@ -89,6 +91,9 @@ class RedactlineOptions(PipelineOptions):
                              help="seconds per request to the enclave (default 30)")
         enclave.add_argument("--enclave-attempts", type=int, default=4,
                              help="attempts per batch on 5xx, timeouts and connection errors (default 4)")
+        enclave.add_argument("--enclave-model-digest", metavar="SHA256", default=None,
+                             help="refuse an enclave whose attested model_digest is not this one "
+                             "(sha256:<hex>, as /v1/config publishes it)")
         profile = parser.add_argument_group("column profiling (structured sources)")
         profile.add_argument("--profile", dest="profile", action="store_const", const=True, default=None,
                              help="profile the source's fields on the driver before the run and apply "
@@ -102,3 +107,9 @@ class RedactlineOptions(PipelineOptions):
         group.add_argument("--run-id", help="run id (default: a random UUID)")
         group.add_argument("--quiet", action="store_true", default=False,
                            help="no progress line or summary on the terminal (for scripts)")
+        group.add_argument("--overwrite", action="store_true", default=False,
+                           help="replace existing output files (sink, held, quarantine, manifest); without "
+                           "it an existing output file stops the run before it starts (exit 2)")
+        group.add_argument("--log-level", choices=LOG_LEVELS, type=str.upper, default=None,
+                           help=f"logging level for this run (default: ${LOG_LEVEL_ENV} or WARNING); "
+                           "DEBUG shows a failure's details (types and code locations, never values)")

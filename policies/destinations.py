@@ -103,6 +103,10 @@ class DestinationConfig(_Strict):
     region: str = Field(description="cloud region id or jurisdiction code where the destination runs")
     url: str | None = Field(None, description="enclave service URL, or the API base URL for external_api")
     constraints: dict[str, object] = Field(default_factory=dict)
+    model_digest: str | None = Field(
+        None, pattern=r"^(sha256:)?[0-9a-f]{64}$",
+        description="enclave only: the attested model digest (sha256:<hex>) the enclave must run",
+    )
 
     # --- external_api only -----------------------------------------------------------------------
     provider: Literal["openai", "anthropic"] | None = Field(
@@ -167,6 +171,8 @@ class DestinationConfig(_Strict):
                 raise ValueError(f"{', '.join(meaningless)}: only meaningful for kind external_api, "
                                  "not for an enclave destination")
             return self
+        if self.model_digest is not None:
+            raise ValueError("model_digest: only meaningful for kind enclave")
         missing = [name for name in _REQUIRED_EXTERNAL if getattr(self, name) is None]
         if missing:
             raise ValueError(f"{', '.join(missing)}: required for kind external_api")
@@ -182,6 +188,8 @@ class DestinationConfig(_Strict):
         # An enclave destination serializes as it did before external_api settings existed, so the
         # canonical form (and the policy's SHA-256 identity) of existing policies does not change.
         data = handler(self)
+        if data.get("model_digest") is None:  # unset: the canonical form stays as it was without it
+            data.pop("model_digest", None)
         if self.kind == "enclave":
             for name in EXTERNAL_ONLY:
                 data.pop(name, None)

@@ -4,6 +4,10 @@ Every backend sees only the records the client sealed, which are already redacte
 JSON-serialisable result per record, in order, and reports ``name``, ``model_id`` and
 ``model_digest`` for the attested configuration.
 
+``model_digest`` binds what actually runs: :func:`files_digest` over every weight, vocabulary and
+tokenizer file the backend loaded (relative name, length and bytes of each, in name order) plus the
+runtime's name and version. A client pins it (``--enclave-model-digest``) and refuses any other model.
+
 * :class:`SpacyAnalysisBackend` (``spacy-analysis``): the real spaCy pipeline, in process. Per text
   field: entities (label + character span, counts per label), noun-chunk spans, token and sentence
   counts, and keywords (most frequent common-noun lemmas outside every entity span; stop words and
@@ -11,7 +15,8 @@ JSON-serialisable result per record, in order, and reports ``name``, ``model_id`
   whatever residual PII the redaction missed stays in the enclave.
 * :class:`OpenAICompatibleBackend` (``openai-compatible``): one ``POST /v1/chat/completions`` per record
   to an LLM server on the enclave's own loopback (an enclave has no other network), with a prompt
-  template from the configuration.
+  template from the configuration. The weights live in that server, outside this process, so its
+  digest covers only the model name, template and ``max_tokens``.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import json
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -74,7 +79,9 @@ class SpacyAnalysisBackend:
         self._lock = threading.Lock()  # one pipeline, one caller at a time: spaCy does not promise more
         meta = self._nlp.meta
         self.model_id = f"{meta.get('lang', 'xx')}_{meta.get('name', model)}-{meta.get('version', '?')}"
-        self.model_digest = model_digest(self._nlp.path, spacy.__version__)
+        # spacy.load reads the whole model folder: config, meta, vocab, tokenizer and each component's weights
+        self.model_files = model_files(self._nlp.path)
+        self.model_digest = files_digest(self.model_files, "spacy", spacy.__version__)
 
     def infer(self, records: list[Any]) -> list[dict[str, Any]]:
         locations: list[tuple[int, str]] = []
@@ -113,14 +120,28 @@ def _analyse(doc: Any) -> dict[str, Any]:
     }
 
 
-def model_digest(model_path: Path | str, spacy_version: str) -> str:
-    """``sha256:`` of the model's ``meta.json`` bytes, its ``config.cfg`` bytes and the spaCy version."""
-    h = hashlib.sha256()
-    for name in ("meta.json", "config.cfg"):
-        file = Path(model_path) / name
-        data = file.read_bytes() if file.exists() else b""
-        h.update(name.encode() + b"\x00" + len(data).to_bytes(8, "big") + data)
-    h.update(b"spacy\x00" + spacy_version.encode())
+def model_files(folder: Path | str) -> list[tuple[str, Path]]:
+    """``(name relative to folder, path)`` of every regular file under ``folder``, in name order."""
+    root = Path(folder)
+    files = [p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    return sorted(((p.relative_to(root).as_posix(), p) for p in files), key=lambda item: item[0])
+
+
+def files_digest(files: Iterable[tuple[str, Path]], runtime: str, runtime_version: str) -> str:
+    """``sha256:`` over each file's name, 8-byte length and bytes (in the order given) and the runtime.
+
+    The framing (NUL after the name, fixed-width length) keeps two different file sets from hashing
+    alike; the runtime's version is bound because the same weights can compute differently under another.
+    """
+    h = hashlib.sha256(b"redactline/model-digest/v1\x00")
+    for name, path in files:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, 2)
+            handle.seek(0)
+            h.update(name.encode("utf-8") + b"\x00" + size.to_bytes(8, "big"))
+            while chunk := handle.read(1 << 20):
+                h.update(chunk)
+    h.update(b"runtime\x00" + runtime.encode("utf-8") + b"\x00" + runtime_version.encode("utf-8"))
     return "sha256:" + h.hexdigest()
 
 

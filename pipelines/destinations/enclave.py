@@ -13,16 +13,20 @@ Stage: redact -> residency route against the attested region -> seal, send and o
 from __future__ import annotations
 
 import dataclasses
+import json
+from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
 import yaml
 
-from redactline.enclave_sink import sink
-from redactline.enclave_sink.client import AttestationRejected, EnclaveTrust, RetryPolicy
+from redactline.enclave_sink import evidence_log, sink
+from redactline.enclave_sink.client import AttestationRejected, EnclaveClient, EnclaveTrust, RetryPolicy
 from redactline.enclave_sink.measurement import MAX_POLICY_FILE_BYTES, PolicyFileError, policy_from_mapping
+from redactline.enclave_sink.protocol import model_digest_pin
 from redactline.enclave_sink.trust import trust_root_from_pem
 from redactline.policies.bounded_io import BoundedReadError, read_bounded, read_bounded_text
+from redactline.policies.lineage import LINEAGE_KEY
 from redactline.policies.residency import check_region
 from redactline.policies.safe_yaml import safe_load
 
@@ -46,6 +50,35 @@ def check_url(flag: str, url: str) -> str:
     if not url.startswith(("http://", "https://")):
         raise DestinationConfigError(f"--destination {flag}: expected enclave:http(s)://HOST:PORT")
     return url
+
+
+EVIDENCE_PREFIX = "evidence:"  # destination counter keys that carry a worker's evidence entry (JSON)
+
+
+@dataclasses.dataclass(frozen=True)
+class _PinnedDestination(sink.EnclaveDestination):
+    """The sink's destination whose clients also pin the model digest and record their evidence."""
+
+    def client(self) -> EnclaveClient:
+        return EnclaveClient(
+            self.url, self.trust.verifier(), retry=self.retry, policy_hash=self.policy_sha256,
+            region=self.region, model_digest=self.trust.model_digest, on_attested=evidence_log.record,
+        )
+
+
+def _model_digest(opts: Any, declared: str | None) -> str | None:
+    flag = getattr(opts, "enclave_model_digest", None)
+    try:
+        pins = {name: model_digest_pin(value) for name, value in
+                (("--enclave-model-digest", flag), ("the policy destination's model_digest", declared))
+                if value}
+    except ValueError as exc:
+        raise DestinationConfigError(f"--enclave-model-digest: {exc}") from None
+    if len(set(pins.values())) > 1:
+        raise DestinationConfigError(
+            "--enclave-model-digest differs from the policy destination's model_digest"
+        )
+    return next(iter(pins.values()), None)
 
 
 def _trust(opts: Any) -> EnclaveTrust:
@@ -93,7 +126,10 @@ class AttestedEnclave:
     destination's region, which the attested region must match.
     """
 
-    def __init__(self, job: JobContext, opts: Any, url: str, declared_region: str | None) -> None:
+    def __init__(
+        self, job: JobContext, opts: Any, url: str, declared_region: str | None,
+        declared_model_digest: str | None = None,
+    ) -> None:
         if opts.enclave_batch_bytes < 1 or opts.enclave_batch_records < 1 or opts.enclave_attempts < 1:
             raise DestinationConfigError("--enclave-batch-bytes, --enclave-batch-records and "
                                          "--enclave-attempts must be >= 1")
@@ -103,9 +139,9 @@ class AttestedEnclave:
         self.url = url
         self.declared_region = declared_region
         self.sink_region: str | None = opts.sink_region
-        self.target = sink.EnclaveDestination(
+        self.target: sink.EnclaveDestination = _PinnedDestination(
             url=url,
-            trust=_trust(opts),
+            trust=dataclasses.replace(_trust(opts), model_digest=_model_digest(opts, declared_model_digest)),
             region=None,  # learnt from the attestation in preflight()
             policy_sha256=job.policy_sha256,
             retry=RetryPolicy(attempts=opts.enclave_attempts, timeout=opts.enclave_timeout),
@@ -141,7 +177,12 @@ class AttestedEnclave:
                     f"enclave at {url} attests region {region!r} but {flag} is {expected!r}; nothing was sent"
                 )
         self.target = dataclasses.replace(self.target, region=region)
-        return {"kind": "enclave", **attested}
+        evidence = evidence_log.recorded(attested["document_sha256"])
+        pinned = self.target.trust.model_digest
+        return {
+            "kind": "enclave", **attested, "model_digest_pinned": pinned,
+            "evidence": [] if evidence is None else [{**evidence, "roles": ["driver"]}],
+        }
 
     def stage(self) -> beam.PTransform:
         if self.target.region is None:
@@ -163,11 +204,40 @@ class _EnclaveStage(beam.PTransform):
             job.residency, self._target.region, keep_meta=True
         )
         sent = routed[route.DELIVERED] | "Enclave" >> sink.SealAndSend(self._target, job.run_id, job.lineage)
+        evidence = sent[sink.RESULTS] | "Evidence" >> beam.ParDo(_EvidenceDoFn())
+        stats = (sent[sink.STATS], evidence) | "StatsAndEvidence" >> beam.Flatten()
         rejected = (red[redact.REJECTED], sent[sink.REJECTED]) | "AllRejected" >> beam.Flatten()
         return {
             DELIVERED: sent[sink.RESULTS],  # a record counts as delivered once its result came back
             HELD: routed[route.HELD],
             REJECTED: rejected,
             ENTITIES: red[redact.ENTITIES],
-            DESTINATION: sent[sink.STATS],
+            DESTINATION: stats,
         }
+
+
+class _EvidenceDoFn(beam.DoFn):
+    """Per result: ``(evidence:<entry JSON>, 1)`` for the attestation its batch was sealed against.
+
+    Runs fused with the send step, so the entry comes from the registry of the process whose client
+    verified it; the manifest sums the pairs into one entry per attestation with its record count.
+    """
+
+    def setup(self) -> None:
+        self._keys: dict[str, str] = {}
+
+    def process(self, result: dict[str, Any]) -> Iterator[tuple[str, int]]:
+        enclave = (result.get(LINEAGE_KEY) or {}).get("enclave") or {}
+        digest = enclave.get("document_sha256")
+        if not digest:
+            return
+        key = self._keys.get(digest)
+        if key is None:
+            entry = evidence_log.recorded(digest) or {
+                "document_sha256": digest, "document_b64": None,
+                "note": "the worker that attested did not keep this document",
+            }
+            key = EVIDENCE_PREFIX + json.dumps({**entry, "roles": ["worker"]}, sort_keys=True)
+            if len(self._keys) < 1024:
+                self._keys[digest] = key
+        yield key, 1
