@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Protocol
 
-from . import offline
+from . import budget, offline
 from .keys import Key
 from .operators import OperatorError, RecordContext, apply_operator
 from .paths import get_path
@@ -122,6 +122,7 @@ def _resolve_overlaps(results: list[RecognizerResult]) -> list[_Piece]:
     taken: list[tuple[int, int]] = []
     pieces: list[_Piece] = []
     for result in sorted(results, key=lambda r: (-r.score, -(r.end - r.start), r.start)):
+        budget.check()  # quadratic in the findings: bounded by the record's time budget
         free = [(result.start, result.end)]
         for start, end in taken:
             free = [
@@ -159,7 +160,7 @@ class _Analysis:
         from presidio_analyzer import EntityRecognizer, RecognizerResult
 
         from .presidio_compat import remove_allow_list
-        from .recognizers import pattern_gate, text_atoms
+        from .recognizers import guard_regexes, pattern_gate, text_atoms
 
         self.id_key = RecognizerResult.RECOGNIZER_IDENTIFIER_KEY
         self.name_key = RecognizerResult.RECOGNIZER_NAME_KEY
@@ -172,6 +173,7 @@ class _Analysis:
             if not recognizer.is_loaded:
                 recognizer.load()
                 recognizer.is_loaded = True
+            guard_regexes(recognizer)  # regexes under the record's time budget (budget.py)
         self.steps = [(recognizer, pattern_gate(recognizer, gate_cache)) for recognizer in self.recognizers]
         self.text_atoms = text_atoms
         default_enhance = EntityRecognizer.enhance_using_context
@@ -191,6 +193,7 @@ class _Analysis:
         atoms = self.text_atoms(text)
         results: list[RecognizerResult] = []
         for recognizer, gate in self.steps:
+            budget.check()  # a recognizer that cannot be interrupted overruns by itself at most
             if gate is not None:
                 keep = gate.candidates(text, atoms)
                 if not keep:
@@ -273,6 +276,8 @@ class RedactionEngine:
         self._entities = doc.detection.entities
         self._transforms = doc.transforms
         self._gates: dict[str, Any] = {}  # recognizer id -> pattern gate, built on first use
+        limits = doc.detection.budget
+        self.budget = budget.Limits(limits.max_seconds, limits.max_text_bytes)
         self._rules = doc.transforms.fields
         # names the policy author wrote: every named path and each of its parents. Only paths of the policy
         # language's syntax: a rule added programmatically (a column profile) under a raw field name that
@@ -298,10 +303,21 @@ class RedactionEngine:
         return self._transforms.field_names
 
     # ---- free text -------------------------------------------------------------------------
-    def analyze_texts(self, texts: list[str]) -> list[list[RecognizerResult]]:
-        """Presidio results for each text, with one spaCy ``pipe`` pass for the whole list."""
+    def analyze_texts(
+        self, texts: list[str], owners: list[Any] | None = None, meter: budget.Meter | None = None
+    ) -> list[list[RecognizerResult]]:
+        """Presidio results for each text, with one spaCy ``pipe`` pass for the whole list.
+
+        Budgets (``budget.py``): each text over ``max_text_bytes`` raises ``budget.TextTooLarge`` before
+        spaCy runs; recognizers run on a text under the time left to its owner (``owners[i]``, default: the
+        text itself) in ``meter``, and ``budget.EngineTimeout`` is raised when it runs out.
+        """
         if not texts:
             return []
+        for text in texts:
+            self.budget.check_size((text,), "text")
+        meter = meter if meter is not None else budget.Meter(self.budget.max_seconds)
+        keys = owners if owners is not None else range(len(texts))
         batch_size = max(1, len(texts))
         if hasattr(self._nlp_engine, "artifacts_batch"):  # ours: skips rebuilding each text from its tokens
             artifacts = self._nlp_engine.artifacts_batch(texts, self._language, batch_size=batch_size)
@@ -311,7 +327,7 @@ class RedactionEngine:
         if self._analyzer.log_decision_process:
             # Presidio's tracer wants its own per-text records: take its own code path.
             return [
-                self._analyzer.analyze(
+                meter.run(key, lambda text=text, nlp_artifacts=nlp_artifacts: self._analyzer.analyze(
                     text,
                     language=self._language,
                     entities=self._entities,
@@ -319,13 +335,16 @@ class RedactionEngine:
                     allow_list=self._allow_list,
                     nlp_artifacts=nlp_artifacts,
                     return_decision_process=True,
-                )
-                for text, nlp_artifacts in zip(texts, artifacts, strict=True)
+                ))
+                for key, text, nlp_artifacts in zip(keys, texts, artifacts, strict=True)
             ]
         analysis = _Analysis(
             self._analyzer, self._language, self._entities, self._threshold, self._allow_list, self._gates
         )
-        return [analysis.run(text, found) for text, found in zip(texts, artifacts, strict=True)]
+        return [
+            meter.run(key, lambda text=text, found=found: analysis.run(text, found))
+            for key, text, found in zip(keys, texts, artifacts, strict=True)
+        ]
 
     def _operator_for(self, entity_type: str):
         return self._transforms.entities.get(entity_type, self._transforms.default)
@@ -355,15 +374,21 @@ class RedactionEngine:
     def redact_texts(self, texts: Iterable[str], batch_size: int = 128) -> Iterator[TextResult]:
         """Redact many texts, one spaCy pass per batch. Each text gets its own pseudonym context."""
         for chunk in _batched(texts, batch_size):
-            for text, results in zip(chunk, self.analyze_texts(chunk), strict=True):
-                redacted, findings = self._apply(text, results, RecordContext(), None)
+            meter = budget.Meter(self.budget.max_seconds)
+            analyses = self.analyze_texts(chunk, meter=meter)
+            for index, (text, results) in enumerate(zip(chunk, analyses, strict=True)):
+                redacted, findings = meter.run(
+                    index, lambda text=text, found=results: self._apply(text, found, RecordContext(), None)
+                )
                 yield TextResult(redacted, tuple(findings))
 
     def redact_text(self, text: str, context: RecordContext | None = None) -> TextResult:
         """Redact one text. Pass ``context`` to share pseudonyms with other texts and read its vault."""
         if context is None:
             return next(self.redact_texts([text], batch_size=1))
-        redacted, findings = self._apply(text, self.analyze_texts([text])[0], context, None)
+        meter = budget.Meter(self.budget.max_seconds)
+        results = self.analyze_texts([text], meter=meter)[0]
+        redacted, findings = meter.run(0, lambda: self._apply(text, results, context, None))
         return TextResult(redacted, tuple(findings))
 
     # ---- structured records ----------------------------------------------------------------
@@ -457,7 +482,10 @@ class RedactionEngine:
                 ctx.subject = None if subject is None else str(subject)
                 plans.append(self._plan(dict(record), "", (), False, batch, index, ctx))
                 contexts.append(ctx)
-            analyses = self.analyze_texts(batch.texts) if batch.texts else []
+            meter = budget.Meter(self.budget.max_seconds)  # time per record; a name is its own owner
+            owners = [("name", i) if source is None else source[0] for i, source in enumerate(batch.slots)]
+            self._check_record_sizes(batch, len(chunk))
+            analyses = self.analyze_texts(batch.texts, owners, meter) if batch.texts else []
             renamed = self._rename(batch, analyses) if batch.names else {}
             resolved: list[Any] = [None] * len(batch.texts)
             findings: list[list[Finding]] = [[] for _ in chunk]
@@ -467,7 +495,12 @@ class RedactionEngine:
                     continue
                 owner, parts = source
                 field = _display(parts, renamed) if results else None
-                redacted, found = self._apply(text, results, contexts[owner], field)
+                ctx = contexts[owner]
+                redacted, found = meter.run(
+                    owner, lambda text=text, results=results, ctx=ctx, field=field: self._apply(
+                        text, results, ctx, field
+                    )
+                )
                 resolved[slot] = redacted
                 findings[owner].extend(found)
             if renamed:
@@ -479,6 +512,17 @@ class RedactionEngine:
                         )
             for plan, found in zip(plans, findings, strict=True):
                 yield RecordResult(_build(plan, resolved, renamed), tuple(found))
+
+    def _check_record_sizes(self, batch: _Batch, records: int) -> None:
+        """``budget.TextTooLarge`` if a record's values and field names to inspect are over the budget."""
+        texts: list[list[str]] = [[] for _ in range(records)]
+        for text, source in zip(batch.texts, batch.slots, strict=True):
+            if source is not None:
+                texts[source[0]].append(text)
+        for owner, parts in batch.occurrences:
+            texts[owner].append(parts[-1].text)
+        for record_texts in texts:
+            self.budget.check_size(record_texts)
 
     def _name_findings(self, name: str, results: list[RecognizerResult], field: str) -> list[Finding]:
         """Findings in a field name: located in the name, never carrying it; the name is renamed whole."""

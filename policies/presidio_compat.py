@@ -76,6 +76,22 @@ def runs_stock_pattern_analysis(cls: type[PatternRecognizer]) -> bool:
     )
 
 
+def guard_pattern_regexes(recognizer: PatternRecognizer, wrap: type) -> None:
+    """Make Presidio's pattern loop search with ``wrap(compiled)`` for each of ``recognizer``'s patterns.
+
+    Presidio compiles a pattern on first use and keeps it on the pattern (``compiled_regex``, with the
+    flags it was compiled under); here each one is compiled ahead with the recognizer's own flags (the
+    ones its ``analyze`` uses when the caller passes none) and wrapped. The loop then calls the wrapper's
+    ``finditer(text, timeout=...)``. Idempotent: a pattern already wrapped is left alone.
+    """
+    flags = recognizer.global_regex_flags
+    for pattern in recognizer.patterns:
+        if isinstance(pattern.compiled_regex, wrap) and pattern.compiled_with_flags == flags:
+            continue
+        pattern.compiled_regex = wrap(_presidio_patterns.re.compile(pattern.regex, flags=flags))
+        pattern.compiled_with_flags = flags
+
+
 # ---- the regex module's parse tree, in public shapes -----------------------------------------------
 
 
@@ -360,6 +376,7 @@ __all__ = [
     "SpacyEngineHooks",
     "ZeroWidth",
     "check_versions",
+    "guard_pattern_regexes",
     "parse_regex_shape",
     "parse_regex_tree",
     "remove_allow_list",

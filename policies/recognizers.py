@@ -16,9 +16,10 @@ from phonenumbers.phonemetadata import PhoneMetadata
 from presidio_analyzer import EntityRecognizer, PatternRecognizer, RecognizerRegistry
 from presidio_analyzer import pattern_recognizer as presidio_patterns
 from presidio_analyzer.nlp_engine import NlpArtifacts, NlpEngine
-from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+from presidio_analyzer.predefined_recognizers import PhoneRecognizer, UrlRecognizer
 from presidio_analyzer.recognizer_registry.recognizers_loader_utils import RecognizerListLoader
 
+from . import budget
 from . import presidio_compat as compat
 from .identifier_recognizers import builtin_recognizer
 from .schema import Detection, RecognizerConfig
@@ -103,6 +104,16 @@ class DigitGatedPhoneRecognizer(PhoneRecognizer):
         narrowed = copy.copy(self)  # a per-call copy: the shared recognizer is never modified
         narrowed.supported_regions = regions
         return PhoneRecognizer.analyze(narrowed, text, entities, nlp_artifacts)
+
+
+def _linear_url_recognizers(registry: RecognizerRegistry) -> None:
+    """Presidio's URL recognizer, as configured, in its linear-time form (``url_recognizer.py``)."""
+    from .url_recognizer import LinearUrlRecognizer
+
+    stock = [p.regex for p in UrlRecognizer.PATTERNS]
+    for index, recognizer in enumerate(registry.recognizers):
+        if type(recognizer) is UrlRecognizer and [p.regex for p in recognizer.patterns] == stock:
+            registry.recognizers[index] = LinearUrlRecognizer.replacing(recognizer)
 
 
 def _gate_phone_recognizers(registry: RecognizerRegistry) -> None:
@@ -203,8 +214,9 @@ class PatternGate:
     match anywhere it returns an empty list, after per-pattern bookkeeping (two clock reads, a debug
     log call, a dedup pass) that costs more than the regex search itself on short texts. A search per
     pattern that finds nothing therefore proves the result is empty, and a pattern needing an atom the
-    text lacks (``required_atoms``) cannot match there, so it is not even searched. Searches keep
-    Presidio's timeout (its guard against catastrophic backtracking).
+    text lacks (``required_atoms``) cannot match there, so it is not even searched. Searches run under
+    the record's time budget (``budget.regex_timeout``; Presidio's own timeout at most): one that runs
+    out raises ``budget.EngineTimeout``.
     """
 
     def __init__(self, recognizer: PatternRecognizer) -> None:
@@ -229,9 +241,9 @@ class PatternGate:
             if not required <= atoms:
                 continue
             try:
-                found = search(text, timeout=timeout) is not None
+                found = search(text, timeout=budget.regex_timeout(timeout)) is not None
             except TimeoutError:
-                found = True  # Presidio's own loop meets the timeout again and logs it
+                raise budget.EngineTimeout("a regular expression ran past the time budget") from None
             if found:
                 return (index,) + tuple(
                     later for later in range(index + 1, len(patterns)) if patterns[later][0] <= atoms
@@ -252,6 +264,18 @@ class PatternGate:
         copy_ = copy.copy(recognizer)
         copy_.patterns = [recognizer.patterns[index] for index in keep]
         return copy_
+
+
+def guard_regexes(recognizer: EntityRecognizer) -> None:
+    """Run a pattern recognizer's regexes under the record's time budget (``budget.DeadlineRegex``).
+
+    Presidio's own loop would skip a pattern that times out (failing open); under the guard the timeout
+    is the time left and running out raises ``budget.EngineTimeout`` through it. Predefined recognizers
+    share their class's pattern objects, so the guard reaches every instance in the process; outside a
+    budget a search keeps Presidio's timeout.
+    """
+    if isinstance(recognizer, PatternRecognizer):
+        compat.guard_pattern_regexes(recognizer, budget.DeadlineRegex)
 
 
 def pattern_gate(
@@ -355,4 +379,5 @@ def build_registry(detection: Detection, nlp_engine: NlpEngine) -> RecognizerReg
                     )
                 )
     _gate_phone_recognizers(registry)
+    _linear_url_recognizers(registry)
     return registry

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import regex  # the regex engine Presidio's PatternRecognizer compiles with
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .budget import DEFAULT_MAX_SECONDS, DEFAULT_MAX_TEXT_BYTES, MAX_TEXT_BYTES_LIMIT
 from .destinations import DestinationConfig
 from .keys import KeySpec
 from .operators import OperatorSpec, parse_operator
@@ -121,6 +122,23 @@ class NlpConfig(Strict):
     low_confidence_score_multiplier: float = Field(0.4, ge=0.0, le=1.0)
 
 
+class Budget(Strict):
+    """Work allowed per record (``policies/budget.py``); a record over it is quarantined, never waited on."""
+
+    max_seconds: float = Field(
+        DEFAULT_MAX_SECONDS, gt=0.0, le=3600.0,
+        description="seconds of recognizer time per record (a proxy request: for the whole request); over "
+        "it the record is quarantined as engine_timeout. Regexes run with a timeout derived from it",
+    )
+    max_text_bytes: int = Field(
+        DEFAULT_MAX_TEXT_BYTES, ge=1, le=MAX_TEXT_BYTES_LIMIT,
+        description="UTF-8 bytes of text inspected per record (values and field names; a proxy request: "
+        "all its texts); over it the record is quarantined as oversize before spaCy runs. It bounds "
+        "spaCy's time, which no clock can interrupt. A single text over 1,000,000 characters (spaCy's "
+        "limit) is oversize whatever this says",
+    )
+
+
 class Detection(Strict):
     languages: list[str] = Field(default_factory=lambda: ["en"], min_length=1)
     score_threshold: float = Field(0.35, ge=0.0, le=1.0)
@@ -129,6 +147,7 @@ class Detection(Strict):
     allow_list: list[str] = Field(default_factory=list, description="values never treated as PII")
     entities: list[str] | None = Field(None, description="restrict detection to these entity types")
     nlp: NlpConfig = Field(default_factory=NlpConfig)
+    budget: Budget = Field(default_factory=Budget, description="per-record time and size budget")
     result_filters: list[
         Literal["ner_identifier_codes", "ner_acronyms", "ner_non_dates", "whole_span"]
     ] = Field(
