@@ -94,9 +94,6 @@ class RedactlineOptions(PipelineOptions):
         enclave.add_argument("--enclave-model-digest", metavar="SHA256", default=None,
                              help="refuse an enclave whose attested model_digest is not this one "
                              "(sha256:<hex>, as /v1/config publishes it)")
-        enclave.add_argument("--enclave-model-digest", metavar="SHA256", default=None,
-                             help="refuse an enclave whose attested model_digest is not this one "
-                             "(sha256:<hex>, as /v1/config publishes it)")
         profile = parser.add_argument_group("column profiling (structured sources)")
         profile.add_argument("--profile", dest="profile", action="store_const", const=True, default=None,
                              help="profile the source's fields on the driver before the run and apply "
