@@ -293,3 +293,25 @@ def test_destination_is_resolved_once_without_contacting_anything(tmp_path, beam
     pipeline = beam_pipeline()  # built, never run: the stage's outputs are the same for every destination
     out = pipeline | beam.Create([]) | destination.stage()
     assert sorted(out) == sorted(OUTPUTS)
+
+
+def test_a_policy_enclave_destination_pins_its_model_digest(tmp_path):
+    """``model_digest`` on a policy's enclave destination reaches the client's trust settings."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from redactline.pipelines.run import validate
+
+    pin = "ab" * 32
+    policy = tmp_path / "p.yaml"
+    policy.write_text(DEMO_POLICY.read_text(encoding="utf-8") + f"""
+  enclave-pinned:
+    kind: enclave
+    region: eu-central-1
+    url: http://127.0.0.1:9
+    model_digest: "sha256:{pin}"
+""", encoding="utf-8")
+    plan = validate(PipelineOptions(["--policy", str(policy), "--source", "in.csv", "--sink",
+                                     str(tmp_path / "r.jsonl"), "--destination", "enclave-pinned",
+                                     "--unsafe-allow-simulated"]))
+    assert type(plan.destination).__name__ == "AttestedEnclave"
+    assert plan.destination.target.trust.model_digest.endswith(pin)
