@@ -29,6 +29,7 @@ OVERSIZE = "oversize"
 UNCLOSED_QUOTE = "unclosed_quote"
 FIELD_COUNT = "field_count"
 ENGINE_ERROR = "engine_error"
+ENGINE_TIMEOUT = "engine_timeout"  # detection ran past the policy's per-record time budget
 SOURCE_ERROR = "source_error"
 FIELD_NAME_PII = "field_name_pii"  # a field name holds PII and the policy says field_names: quarantine
 TOO_DEEP = "too_deep"  # a record nested deeper than ``Limits.max_depth`` (checked before anything pickles)

@@ -31,12 +31,14 @@ from apache_beam.pvalue import TaggedOutput
 
 from redactline.connectors.records import (
     ENGINE_ERROR,
+    ENGINE_TIMEOUT,
     FIELD_NAME_PII,
     OVERSIZE,
     Record,
     RecordMeta,
     Rejected,
 )
+from redactline.policies.budget import EngineTimeout, TextTooLarge
 from redactline.policies.lineage import LINEAGE_KEY, with_lineage
 from redactline.policies.profile import Profile
 from redactline.policies.residency import ResidencyConfig
@@ -143,9 +145,19 @@ class _RedactBatchDoFn(beam.DoFn):
         try:
             return self._engine.redact_record(record.fields)
         except Exception as exc:
-            # The exception text may quote the input: keep only its type.
-            detail = f"engine raised {type(exc).__name__}"
-            return Rejected(ENGINE_ERROR, detail, record.meta, raw_bytes(record.fields))
+            reason, detail = engine_failure(exc)
+            return Rejected(reason, detail, record.meta, raw_bytes(record.fields))
+
+
+def engine_failure(exc: BaseException) -> tuple[str, str]:
+    """The quarantine reason and PII-free detail for an engine exception on one record: ``engine_timeout``
+    and ``oversize`` for the policy's budget (``detection.budget``), ``engine_error`` for the rest."""
+    if isinstance(exc, EngineTimeout):
+        return ENGINE_TIMEOUT, "detection ran past the policy's time budget (detection.budget.max_seconds)"
+    if isinstance(exc, TextTooLarge):
+        return OVERSIZE, "text to inspect is over the policy's size budget (detection.budget.max_text_bytes)"
+    # The exception text may quote the input: keep only its type.
+    return ENGINE_ERROR, f"engine raised {type(exc).__name__}"
 
 
 def field_name_rejection(record: Record, outcome: Any) -> Rejected | None:
