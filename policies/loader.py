@@ -152,9 +152,31 @@ def _issues_from(error: ValidationError, source: SourceFile) -> list[Issue]:
     for item in error.errors():
         # pydantic puts union-member names and validator tags in loc; keep only real keys and indexes
         loc = tuple(part for part in item["loc"] if _is_data_key(source.data, item["loc"], part))
-        message = item["msg"].removeprefix("Value error, ")
+        message = item["msg"].removeprefix("Value error, ") + _yaml_trap_hint(source.data, item["loc"])
         issues.append(Issue(str(source.path), source.line_of(loc), _dotted(loc), message))
     return issues
+
+
+def _yaml_trap_hint(data: Any, loc: tuple) -> str:
+    """A hint when YAML typed a value or key the author meant as text (``version: 1.0``, ``on:``)."""
+    if any(isinstance(part, bool) for part in loc):
+        return " (YAML reads an unquoted on/off/yes/no key as a boolean: quote it, e.g. 'on':)"
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node or isinstance(node, list) and isinstance(part, int) and (
+            0 <= part < len(node)
+        ):
+            node = node[part]
+        elif not isinstance(part, str | int) or isinstance(node, dict | list):
+            continue
+    if isinstance(node, bool):
+        return " (YAML reads unquoted yes/no/on/off/true/false as a boolean: quote it)"
+    if isinstance(node, int | float):
+        if tuple(loc[-2:]) == ("metadata", "version"):
+            padded = ".".join((str(node).split(".") + ["0", "0"])[:3])
+            return f" (YAML reads {node} as a number: quote it, e.g. version: '{padded}')"
+        return f" (YAML reads {node} as a number: quote it)"
+    return ""
 
 
 def _is_data_key(data: Any, full: tuple, part: Any) -> bool:

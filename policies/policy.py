@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
 
 from .destinations import DestinationConfig
 from .keys import Key, KeyResolutionError, resolve_key
@@ -16,12 +21,13 @@ from .loader import (
     document_sha256,
     git_revision,
     meaning_sha256,
+    read_policy_file,
     real_policy_path,
     resolve,
 )
 from .operators import FIELD_ONLY, required_key
 from .residency import ResidencyConfig
-from .schema import PolicyDocument
+from .schema import Detection, PolicyDocument
 
 if TYPE_CHECKING:
     from .engine import RedactionEngine
@@ -124,7 +130,144 @@ def _semantic_issues(path: Path, document: PolicyDocument, source: SourceFile) -
                 predefined_class(recognizer.name)
             except LookupError as exc:
                 add(("detection", "recognizers", index, "name"), str(exc))
+    _language_issues(document.detection, add)
+    _entity_issues(document.detection, document.model_dump(), add)
     return issues
+
+
+def _entity_issues(detection: Detection, data: dict[str, Any], add: Callable[[tuple, str], None]) -> None:
+    """Entity names no configured recognizer can produce (a typo such as ``PERSONS`` or ``EMAIL``).
+    ``data``: the policy as plain data (validated or, after a schema error, as written)."""
+    known = producible_entities(detection)
+
+    def check(loc: tuple, name: object) -> None:
+        if not isinstance(name, str) or name in known:
+            return
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        close = close or sorted(k for k in known if k.startswith(name) or name.startswith(k))[:1]
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        add(loc, f"no configured recognizer produces entity type {name!r}{hint}")
+
+    def section(*keys: object) -> Any:
+        node: Any = data
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        return node
+
+    for name in section("transforms", "entities") or {}:
+        check(("transforms", "entities", name), name)
+    for index, name in enumerate(section("detection", "entities") or []):
+        check(("detection", "entities", index), name)
+    destinations = section("destinations")
+    for dest in destinations if isinstance(destinations, dict) else {}:
+        for field_name in ("never_send", "allowed_entities"):
+            for index, name in enumerate(section("destinations", dest, field_name) or []):
+                check(("destinations", dest, field_name, index), name)
+    tests = section("tests")
+    for index, case in enumerate(tests if isinstance(tests, list) else []):
+        names = case.get("expect_entities") if isinstance(case, dict) else None
+        for position, name in enumerate(names if isinstance(names, list) else []):
+            check(("tests", index, "expect_entities", position), name)
+
+
+def _language_issues(detection: Detection, add: Callable[[tuple, str], None]) -> None:
+    languages = set(detection.languages)
+    for index, recognizer in enumerate(detection.recognizers):
+        language = recognizer.supported_language
+        if recognizer.enabled and language is not None and language not in languages:
+            add(
+                ("detection", "recognizers", index, "supported_language"),
+                f"language {language!r} is not among detection.languages {sorted(languages)}: "
+                "this recognizer would never run",
+            )
+
+
+def _after_schema_errors(error: PolicyError) -> list[Issue]:
+    """After a schema error in the root file, the checks that can still run on what is valid (entity
+    names, recognizer languages), so that one run shows all of a file's errors."""
+    files = {issue.file for issue in error.issues}
+    if error.refused or len(files) != 1:
+        return []
+    path = Path(files.pop())
+    try:
+        source = read_policy_file(path)
+        detection = Detection.model_validate(source.data.get("detection") or {})
+    except (PolicyError, ValidationError, AttributeError):
+        return []
+    issues: list[Issue] = []
+
+    def add(loc: tuple, message: str) -> None:
+        issues.append(Issue(str(path), source.line_of(loc), ".".join(str(p) for p in loc), message))
+
+    _language_issues(detection, add)
+    try:
+        _entity_issues(detection, source.data, add)
+    except Exception:  # noqa: BLE001 - best effort only: the schema errors are reported regardless
+        return []
+    seen = {(i.line, i.field) for i in error.issues}
+    return [i for i in issues if (i.line, i.field) not in seen]
+
+
+@functools.lru_cache(maxsize=32)
+def _registry_entities(languages: tuple[str, ...], use_predefined: bool) -> dict[str, frozenset[str]]:
+    """Recognizer name -> entity types of Presidio's default registry for ``languages``."""
+    from presidio_analyzer import RecognizerRegistry
+
+    from .recognizers import _quiet_presidio
+
+    registry = RecognizerRegistry(supported_languages=list(languages))
+    with _quiet_presidio():
+        if use_predefined:
+            registry.load_predefined_recognizers(languages=list(languages))
+        else:
+            registry.add_nlp_recognizer(None)
+    return {r.name: frozenset(r.supported_entities) for r in registry.recognizers}
+
+
+def producible_entities(detection: Detection) -> frozenset[str]:
+    """Every entity type the policy's recognizers can report (Presidio's defaults for its languages
+    unless ``use_predefined: false``, minus disabled ones, plus the listed ones and the NER mapping)."""
+    from presidio_analyzer.nlp_engine import NerModelConfiguration
+
+    from .identifier_recognizers import BUILTIN_RECOGNIZERS
+    from .recognizers import predefined_class
+    from .text_recognizers import TEXT_RECOGNIZERS
+
+    by_name = dict(_registry_entities(tuple(detection.languages), detection.use_predefined))
+    for config in detection.recognizers:
+        by_name.pop(config.name, None)
+        if not config.enabled:
+            continue
+        if config.type == "custom" and config.supported_entity:
+            by_name[config.name] = frozenset({config.supported_entity})
+        elif config.type == "builtin" and config.name in BUILTIN_RECOGNIZERS:
+            by_name[config.name] = frozenset({BUILTIN_RECOGNIZERS[config.name].entity})
+        elif config.type == "predefined":
+            try:
+                cls = predefined_class(config.name)
+                recognizer = cls("en", None, None) if config.name in TEXT_RECOGNIZERS else cls()
+                by_name[config.name] = frozenset(recognizer.supported_entities)
+            except Exception:  # noqa: BLE001 - an unknown or unbuildable one is reported elsewhere
+                continue
+    mapping = detection.nlp.model_to_presidio_entity_mapping
+    if mapping is None:
+        mapping = NerModelConfiguration().model_to_presidio_entity_mapping
+    labels = _model_ner_labels(detection.nlp.model)
+    ner = {entity for label, entity in mapping.items() if labels is None or label in labels}
+    return frozenset().union(*by_name.values(), ner)
+
+
+@functools.lru_cache(maxsize=8)
+def _model_ner_labels(model: str) -> frozenset[str] | None:
+    """The NER labels an installed spaCy model package declares (its meta.json), None if unknown."""
+    try:
+        import spacy.util
+
+        meta = spacy.util.get_model_meta(spacy.util.get_package_path(model))
+    except Exception:  # noqa: BLE001 - not installed or no meta: every mapped label counts
+        return None
+    labels = meta.get("labels", {}).get("ner")
+    return frozenset(labels) if labels else None
 
 
 def load_policy(
@@ -136,7 +279,13 @@ def load_policy(
     without the keys); such a policy cannot build an engine that needs keys.
     """
     path = real_policy_path(path)  # a symlink loop is a clear PolicyError, not a traceback
-    document, sources, key_dirs = resolve(path)
+    try:
+        document, sources, key_dirs = resolve(path)
+    except PolicyError as exc:
+        more = _after_schema_errors(exc)
+        if more:
+            raise PolicyError(exc.issues + more) from None
+        raise
     main = sources[-1]
     issues = _semantic_issues(path, document, main)
     keys: dict[str, Key] = {}

@@ -148,3 +148,52 @@ def test_json_schema_is_generated_from_the_models():
     assert schema["properties"]["kind"]["const"] == "RedactionPolicy"
     assert "transforms" in schema["properties"]
     json.dumps(schema)  # serialisable
+
+
+TYPOS = HEADER + """metadata: {name: typos, version: 1.0}
+detection:
+  recognizers:
+    - name: de_ids
+      supported_language: de
+      supported_entity: DE_THING
+      patterns: [{name: x, regex: 'X\\\\d{4}', score: 0.8}]
+transforms:
+  entities:
+    EMAIL: keep
+    PERSONS: pseudonym
+    IBAN: mask
+    DE_THING: redact
+"""
+
+
+def test_typos_are_all_reported_in_one_pass_with_hints(tmp_path):
+    errors = errors_of(write(tmp_path, "typos.yaml", TYPOS))
+    assert "typos.yaml:3: metadata.version" in errors and "quote it, e.g. version: '1.0.0'" in errors
+    assert "typos.yaml:7: detection.recognizers.0.supported_language: language 'de'" in errors
+    assert "'EMAIL'; did you mean 'EMAIL_ADDRESS'?" in errors
+    assert "'PERSONS'; did you mean 'PERSON'?" in errors
+    assert "'IBAN'; did you mean 'IBAN_CODE'?" in errors
+    assert "DE_THING" not in errors  # a custom recognizer's entity is known
+    fixed = TYPOS.replace("version: 1.0}", "version: '1.0.0'}")
+    errors = errors_of(write(tmp_path, "fixed.yaml", fixed))
+    assert "metadata.version" not in errors and errors.count("did you mean") == 3
+
+
+def test_unknown_entities_in_destinations_and_tests_and_disabled_recognizers(tmp_path):
+    body = HEADER + """metadata: {name: d, version: 1.0.0}
+detection:
+  use_predefined: true
+  recognizers: [{name: EmailRecognizer, type: predefined, enabled: false}]
+destinations:
+  llm: {kind: external_api, region: us-east-1, provider: openai, model: m, never_send: [US_SSNN]}
+tests:
+  - {name: t, text: hello, expect_entities: [EMAIL_ADDRESS]}
+"""
+    errors = errors_of(write(tmp_path, "d.yaml", body))
+    assert "destinations.llm.never_send.0" in errors and "did you mean 'US_SSN'" in errors
+    assert "tests.0.expect_entities.0: no configured recognizer produces entity type 'EMAIL_ADDRESS'" in errors
+
+
+def test_yaml_boolean_trap_hint(tmp_path):
+    body = HEADER + "metadata: {name: d, version: 1.0.0}\nresidency: {unknown: no}\n"
+    assert "quote it" in errors_of(write(tmp_path, "b.yaml", body))
