@@ -191,7 +191,7 @@ tests:
 """
     errors = errors_of(write(tmp_path, "d.yaml", body))
     assert "destinations.llm.never_send.0" in errors and "did you mean 'US_SSN'" in errors
-    assert "tests.0.expect_entities.0: no configured recognizer produces entity type 'EMAIL_ADDRESS'" in errors
+    assert "tests.0.expect_entities.0: no configured recognizer produces entity type 'EMAIL_ADDRESS" in errors
 
 
 def test_yaml_boolean_trap_hint(tmp_path):
