@@ -75,9 +75,19 @@ STREET = regex.compile(
             r"[ \t]*\d{1,6}\b)",
             r"(?P<mil>\b(?:PSC|Unit|CMR)[ \t]+\d{3,5},?[ \t]+Box[ \t]+\d{1,5}"
             r"(?:[ \t]*\n?[ \t]*(?:APO|FPO|DPO)[ \t]+(?:AA|AE|AP)[ \t]+\d{5})?)",
+            rf"(?P<ship>\b(?:USNS|USNV|USS|USCGC)[ \t]+{_CAP}(?:[ \t]+{_CAP}){{0,2}}"
+            r"[ \t]*,?[ \t]*\n?[ \t]*(?:APO|FPO|DPO)[ \t]+(?:AA|AE|AP)[ \t]+\d{5})",
         ]
     )
 )
+# "Address:" (and its kin) labels the value after it, on the same line or on the lines below it.
+_LABEL = regex.compile(
+    r"(?im)^[ \t]*(?:(?:home|mailing|postal|billing|shipping|delivery|street|business|office|work|"
+    r"correspondence)[ \t]+)?(?:address|addr\.|ship[ \t]+to|deliver[ \t]+to|adresse|anschrift|indirizzo|"
+    r"direcci[oó]n|endere[cç]o)[ \t]*:[ \t]*(?:\n[ \t]*)?"
+)
+_LABELLED_LINE = regex.compile(r"[^\n:]{1,80}(?=\n|$)")
+_MAX_LABELLED_LINES = 5
 # A bare "number words number" street line needs a line start or an address cue before it.
 _CUE = regex.compile(
     r"(?i:(?:^|\n)[ \t]*|(?:address|addressed|located|lives?|living|resid\w*|moved|send|sent|ship\w*|"
@@ -93,7 +103,8 @@ _POSTCODE = regex.compile(
 )
 _REGION = regex.compile(r"(?-i:[A-Z]{2,3})(?![\w])")  # "OR", "NSW": checked on the original text
 _PLACE_WORD = regex.compile(rf"(?:{_CAP}|{_PARTICLE}(?=[ \t]+\p{{Lu}}))(?![\w])")
-_SEPARATOR = regex.compile(r"[ \t]*(?:\n[ \t]*,|,[ \t]*\n?|\n)[ \t]*|[ \t]+")
+# Between pieces: a comma, a line break (the next line maybe quoted: "> ", "| ") or spaces.
+_SEPARATOR = regex.compile(r"[ \t]*(?:\n[ \t]*,|,[ \t]*\n?|\n(?:[ \t]*[>|}?#*]{1,3}(?=[ \t]))?)[ \t]*|[ \t]+")
 _CORNER_BEFORE = regex.compile(r"(?i:(?:the[ \t]+)?corner[ \t]+of[ \t]+)$")
 _AND_STREET = regex.compile(rf"[ \t]+(?i:and|&)[ \t]+((?:{_CAP}[ \t]+){{0,3}}{_CAP})(?![\w])")
 
@@ -138,6 +149,10 @@ class AddressBlockRecognizer(EntityRecognizer):
                 if other:
                     end = _extend(source, other.end(), text)
             found.append((start, end))
+        for label in _LABEL.finditer(source):
+            block = _labelled_block(source, label.end())
+            if block is not None:
+                found.append(block)
         found.sort()
         merged: list[tuple[int, int]] = []
         for start, end in found:
@@ -166,6 +181,25 @@ class AddressBlockRecognizer(EntityRecognizer):
             )
             for start, end in self.spans(text)
         ]
+
+
+def _labelled_block(text: str, pos: int) -> tuple[int, int] | None:
+    """The lines of the value an address label introduces: up to a blank line, a line with a label
+    of its own ("Phone:") or ``_MAX_LABELLED_LINES`` lines."""
+    end = None
+    cursor = pos
+    for _ in range(_MAX_LABELLED_LINES):
+        line = _LABELLED_LINE.match(text, cursor)
+        if not line or not line.group(0).strip():
+            break
+        end = line.end()
+        nxt = regex.match(r"\n[ \t]*", text[end:])
+        if not nxt:
+            break
+        cursor = end + nxt.end()
+    if end is None:
+        return None
+    return pos, len(text[:end].rstrip(" \t.?!"))
 
 
 def _piece(text: str, pos: int, original: str) -> int | None:

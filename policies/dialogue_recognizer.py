@@ -23,7 +23,17 @@ _NAME_WORD = r"\p{Lu}[\p{Ll}\p{Lu}'’\-]*\p{L}"
 _NAME = rf"(?:\p{{Lu}}\.[ \t]?)?{_NAME_WORD}(?:[ \t]+(?:\p{{Lu}}\.[ \t]?)?{_NAME_WORD}){{0,2}}"
 _TITLE = r"(?:(?:Mr|Mrs|Ms|Mx|Dr|Prof|Miss|Sir|Herr|Frau|Mme|Mlle|Madame|Monsieur)\.?[ \t]+)?"
 
-_SPEAKER = regex.compile(rf"(?m)^[ \t]*({_NAME_WORD}(?:[ \t]+{_NAME_WORD})?)[ \t]*:[ \t]*\S")
+_SPEAKER = regex.compile(rf"(?m)^[ \t]*({_NAME_WORD}(?:[ \t]+{_NAME_WORD})?)[ \t]*:[ \t]*(\S[^\n]*)")
+# Speech, not a field value: a quote, or two words starting lower-case.
+_PROSE = regex.compile(r"[\"“”]|\b\p{Ll}\p{L}*\b.*\b\p{Ll}\p{L}*\b")
+# A field label that names a person ("Name: Keiko B Soto", "From: Jane Roe <jane@...>").
+_FULL_NAME = rf"{_NAME_WORD}(?:[ \t]+(?:\p{{Lu}}\.?|{_NAME_WORD})){{0,3}}"
+_PERSON_LABEL = regex.compile(
+    r"(?im)^[ \t]*(?:name|full[ \t]+name|customer|client|contact|patient|employee|author|"
+    r"(?:directed|written|produced|signed|prepared|approved|reported)[ \t]+by|signed|from|to|attn\.?|"
+    r"attention|recipient|sender|applicant|guest|passenger|owner|account[ \t]+holder|card[ \t]?holder|nom)"
+    rf"[ \t]*:[ \t]*(?-i:({_FULL_NAME}))[ \t]*(?=\n|$|<|,|\()"
+)
 _VERB = (
     r"(?:said|says|told|asked|replied|wrote|shouted|whispered|answered|emailed|texted|messaged|"
     r"thanked|warned)"
@@ -53,6 +63,8 @@ _ROLES = """
     rating price total summary description comment comments reply update warning error info step
     example source result results all everyone team sir madam colleagues friends folks guys there
     morning afternoon evening mum mom dad doctor nurse manager officer director sales billing
+    reminder tip hint fyi important caution todo action response issue problem solution fix priority
+    location department product category type reason request details detail context background
 """
 _NOT_NAMES = COMMON_WORDS | frozenset(_ROLES.split())
 
@@ -83,12 +95,16 @@ class DialogueNameRecognizer(EntityRecognizer):
         source = normalise_case(text) if case_of(text) else text
         found: set[tuple[int, int]] = set()
         labels: dict[str, list[tuple[int, int]]] = {}
+        spoken: set[str] = set()  # labels followed by speech at least once
         for match in _SPEAKER.finditer(source):
             labels.setdefault(match.group(1), []).append(match.span(1))
+            if _PROSE.search(match.group(2)):
+                spoken.add(match.group(1))
+        # a speaker talks twice, or two speakers talk: a record's "Genre: Comedy" lines do neither
         for label, where in labels.items():
-            if len(where) >= 2 and _is_name(label):
+            if (len(where) >= 2 or len(spoken) >= 2 and label in spoken) and _is_name(label):
                 found.update(where)
-        for pattern in (_AFTER_VERB, _BEFORE_VERB, _GREETING, _SIGN_OFF, _SIGNATURE):
+        for pattern in (_AFTER_VERB, _BEFORE_VERB, _GREETING, _SIGN_OFF, _SIGNATURE, _PERSON_LABEL):
             for match in pattern.finditer(source):
                 if _is_name(match.group(1)):
                     found.add(match.span(1))

@@ -2,7 +2,7 @@
 
 A policy lists them under ``detection.recognizers`` as ``- {name: AddressBlockRecognizer, type:
 predefined}``: ``recognizers.build_registry`` looks their names up here before Presidio's own
-predefined recognizers. ``LineNerRecognizer`` needs the engine's loaded spaCy model and gets it.
+predefined recognizers. The NER ones need the engine's loaded spaCy model and get it.
 """
 
 from __future__ import annotations
@@ -14,11 +14,17 @@ from presidio_analyzer import EntityRecognizer
 
 from .address_recognizer import AddressBlockRecognizer
 from .dialogue_recognizer import DialogueNameRecognizer
-from .text_structure import LineNerRecognizer
+from .organisation_recognizer import OrganisationSuffixRecognizer
+from .place_recognizer import PlaceRecognizer
+from .text_structure import CaseNormalisedNerRecognizer, LineNerRecognizer
 
 
 def _line_ner(language: str, context: list[str] | None, nlp_engine: Any) -> EntityRecognizer:
     return LineNerRecognizer(supported_language=language, nlp_engine=nlp_engine, context=context)
+
+
+def _case_ner(language: str, context: list[str] | None, nlp_engine: Any) -> EntityRecognizer:
+    return CaseNormalisedNerRecognizer(supported_language=language, nlp_engine=nlp_engine, context=context)
 
 
 def _address(language: str, context: list[str] | None, nlp_engine: Any) -> EntityRecognizer:
@@ -29,9 +35,20 @@ def _dialogue(language: str, context: list[str] | None, nlp_engine: Any) -> Enti
     return DialogueNameRecognizer(supported_language=language, context=context)
 
 
+def _organisation(language: str, context: list[str] | None, nlp_engine: Any) -> EntityRecognizer:
+    return OrganisationSuffixRecognizer(supported_language=language, context=context)
+
+
+def _place(language: str, context: list[str] | None, nlp_engine: Any) -> EntityRecognizer:
+    return PlaceRecognizer(supported_language=language, context=context)
+
+
 #: Name a policy uses -> factory(language, context words or None, the engine's NLP engine).
 TEXT_RECOGNIZERS: dict[str, Callable[[str, list[str] | None, Any], EntityRecognizer]] = {
     "LineNerRecognizer": _line_ner,
+    "CaseNormalisedNerRecognizer": _case_ner,
     "AddressBlockRecognizer": _address,
     "DialogueNameRecognizer": _dialogue,
+    "OrganisationSuffixRecognizer": _organisation,
+    "PlaceRecognizer": _place,
 }

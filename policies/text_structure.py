@@ -85,20 +85,27 @@ def line_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-class LineNerRecognizer(EntityRecognizer):
-    """spaCy NER per line of a multi-line text and on a case-normalised copy of a mono-case text.
+def _names_only(entity: str) -> bool:
+    """True if no word at either end of ``entity`` is a common word ("the delivery window")."""
+    words = entity.lower().split()
+    return bool(words) and words[0] not in COMMON_WORDS and words[-1] not in COMMON_WORDS
 
-    Single-line texts in ordinary case cost nothing (the engine's own spaCy pass already read them).
+
+class LineNerRecognizer(EntityRecognizer):
+    """spaCy NER per line of a multi-line text in ordinary case.
+
+    Single-line texts cost nothing (the engine's own spaCy pass already read them).
     Entities are mapped and filtered like the engine's (``labels_to_ignore``, Presidio's label
     mapping) and kept only for ``ENTITIES``; they score like spaCy's own results.
     """
 
     ENTITIES = ["PERSON", "LOCATION", "ORGANIZATION", "NRP"]
+    NORMALISED_ENTITIES = frozenset({"PERSON", "LOCATION"})
 
     def __init__(self, supported_language: str = "en", nlp_engine=None, context: list[str] | None = None):
         super().__init__(
             supported_entities=list(self.ENTITIES),
-            name="LineNerRecognizer",
+            name=type(self).__name__,
             supported_language=supported_language,
             context=context,
         )
@@ -107,32 +114,31 @@ class LineNerRecognizer(EntityRecognizer):
     def load(self) -> None:
         pass
 
-    def pieces(self, text: str) -> list[tuple[int, str]]:
-        """(offset, text) of each piece the model reads again: the lines of a multi-line text, the
-        case-normalised copy of a mono-case one (or of each of its lines)."""
-        multi = "\n" in text.strip()
-        mono = case_of(text)
-        if not multi and mono is None:
-            return []
-        source = normalise_case(text) if mono else text
-        if not multi:
-            return [(0, source)]
-        return [(start, source[start:end]) for start, end in line_spans(source)]
+    def pieces(self, text: str) -> tuple[list[tuple[int, str]], bool]:
+        """(offset, text) of each piece the model reads again, and whether the pieces are a
+        case-normalised copy: here the lines of a multi-line text in ordinary case."""
+        if "\n" not in text.strip() or case_of(text) is not None:
+            return [], False
+        return [(start, text[start:end]) for start, end in line_spans(text)], False
 
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
         engine = self.nlp_engine
-        pieces = self.pieces(text)
+        pieces, normalised = self.pieces(text)
         if not pieces or engine is None or not getattr(engine, "nlp", None):
             return []
         nlp = engine.nlp[self.supported_language]
         wanted = set(entities or self.ENTITIES) & set(self.ENTITIES)
+        if normalised:  # on a normalised copy, every uncommon word looks like a name
+            wanted &= self.NORMALISED_ENTITIES
         results: list[RecognizerResult] = []
         for (offset, _), doc in zip(pieces, nlp.pipe(piece for _, piece in pieces), strict=True):
             found, scores = engine.ner_entities(doc)
             for ent, score in zip(found, scores, strict=True):
                 if ent.label_ not in wanted:
+                    continue
+                if normalised and not _names_only(ent.text):
                     continue
                 results.append(
                     RecognizerResult(
@@ -148,3 +154,16 @@ class LineNerRecognizer(EntityRecognizer):
                     )
                 )
         return results
+
+
+class CaseNormalisedNerRecognizer(LineNerRecognizer):
+    """spaCy NER on a case-normalised copy of an ALL-CAPS or all-lower text (line by line if it has
+    several), keeping PERSON and LOCATION entities that neither start nor end with a common word."""
+
+    def pieces(self, text: str) -> tuple[list[tuple[int, str]], bool]:
+        if case_of(text) is None:
+            return [], False
+        source = normalise_case(text)
+        if "\n" not in text.strip():
+            return [(0, source)], True
+        return [(start, source[start:end]) for start, end in line_spans(source)], True
