@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
 import sys
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_LEVEL_ENV = "REDACTLINE_LOG_LEVEL"
 
 # (module, attribute): each module defines register(subparsers) that adds its verbs.
 _COMMAND_MODULES = (
@@ -26,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Redact records under versioned policies, then seal them for an attested enclave "
         "or send sanitized prompts to an LLM API.",
     )
+    parser.add_argument("--log-level", choices=LOG_LEVELS, type=str.upper, default=None,
+                        help=f"logging level (default: ${LOG_LEVEL_ENV} or WARNING); DEBUG shows the details "
+                        "an error points to (types and code locations, never record values)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMAND_MODULES:
         try:
@@ -38,9 +46,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class LogLevelError(ValueError):
+    """``$REDACTLINE_LOG_LEVEL`` names no level."""
+
+
+def configure_logging(level: str | None = None) -> None:
+    """Set the root logger's level: ``level``, else ``$REDACTLINE_LOG_LEVEL``, else WARNING.
+
+    Adds a stderr handler when none is configured (the first call in a process)."""
+    name = (level or os.environ.get(LOG_LEVEL_ENV) or "WARNING").strip().upper()
+    if name not in LOG_LEVELS:
+        raise LogLevelError(f"{LOG_LEVEL_ENV}={name!r}: expected one of {', '.join(LOG_LEVELS)}")
+    logging.basicConfig(level=name)
+    logging.getLogger().setLevel(name)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        configure_logging(args.log_level)
+    except LogLevelError as exc:
+        print(f"redactline: error: {exc}", file=sys.stderr)
+        return 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

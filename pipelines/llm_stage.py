@@ -10,12 +10,13 @@ dict of PCollections:
   ``region_not_allowed``) or the destination's egress controls did (``never_send_entity``,
   ``entity_not_allowed``, ``jurisdiction_not_allowed``); never sent;
 * ``rejected`` - :class:`~redactline.connectors.records.Rejected` with the raw record for the sealed
-  quarantine: ``engine_error``, ``prompt_error`` (the template needs a field the record lacks),
-  ``llm_error`` (the API failed after its retries);
+  quarantine: ``engine_error`` (``engine_timeout`` / ``oversize`` over the policy's budget),
+  ``prompt_error`` (the template needs a field the record lacks), ``llm_error`` (the API failed after
+  its retries);
 * ``entities`` - ``(entity_type, n)`` pairs for every redacted record, sent or held;
 * ``usage``    - ``(key, n)`` pairs, keys ``requests`` (prompts sent, one per record that reached the
   API), ``retries`` (extra HTTP attempts; HTTP requests made = requests + retries), ``input_tokens``,
-  ``output_tokens``.
+  ``output_tokens``. Requests and retries are also noted in :mod:`.progress` the moment each is sent.
 
 Why one DoFn: the pseudonym vault (``<PERSON_1>`` -> the original) is in the record's
 :class:`~redactline.policies.operators.RecordContext`, which refuses to be pickled. Beam serializes
@@ -43,12 +44,12 @@ from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
 from redactline.connectors.llm import Answer, ChatClient, LlmError, Prompt, client_from_destination
-from redactline.connectors.records import ENGINE_ERROR, Record, Rejected
+from redactline.connectors.records import Record, Rejected
 from redactline.policies.lineage import LINEAGE_KEY
 from redactline.policies.residency import ResidencyConfig
 
 from . import progress
-from .redact import METRICS_NAMESPACE, EngineFactory, field_name_rejection, raw_bytes
+from .redact import METRICS_NAMESPACE, EngineFactory, engine_failure, field_name_rejection, raw_bytes
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,11 @@ RESULTS, HELD, REJECTED, ENTITIES, USAGE = "results", "held", "rejected", "entit
 LLM_ERROR = "llm_error"
 PROMPT_ERROR = "prompt_error"
 USAGE_KEYS = ("requests", "retries", "input_tokens", "output_tokens")
+
+
+def _note_sent(attempt: int) -> None:
+    """Called by the client's threads just before each HTTP request (see :attr:`ChatClient.on_send`)."""
+    progress.note_destination("requests" if attempt == 1 else "retries")
 
 
 class LlmDestinationLoader:
@@ -125,6 +131,9 @@ class _RedactSendDoFn(beam.DoFn):
         destination = self._loader()
         # The API key is read here, on the worker; a missing variable fails the run (fail closed).
         self._client = client_from_destination(destination, self._loader.name)
+        # Requests are also noted as they leave, not when answered: a run that fails or is interrupted
+        # with requests in flight still reports them (its manifest takes the counts noted so far).
+        self._client.on_send = _note_sent
         # residency is checked against the stage's region (SendToLlm requires one when there are rules)
         self._exchange = EgressExchange(self._engine_factory(), destination, residency=self._residency,
                                         region=self._region)
@@ -144,9 +153,8 @@ class _RedactSendDoFn(beam.DoFn):
         quarantine_names = getattr(self._exchange.engine, "field_names", "redact") == "quarantine"
         for record, item in zip(batch, redacted, strict=True):
             if isinstance(item, Exception):
-                # The exception text may quote the input: keep only its type.
-                yield TaggedOutput(REJECTED, Rejected(ENGINE_ERROR, f"engine raised {type(item).__name__}",
-                                                      record.meta, raw_bytes(record.fields)))
+                reason, detail = engine_failure(item)  # the exception text may quote the input: not kept
+                yield TaggedOutput(REJECTED, Rejected(reason, detail, record.meta, raw_bytes(record.fields)))
                 continue
             rejection = field_name_rejection(record, item) if quarantine_names else None
             if rejection is not None:  # the policy quarantines records whose field names hold PII

@@ -12,6 +12,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from redactline.policies.profile import DEFAULT_SAMPLE as DEFAULT_PROFILE_SAMPLE
 
+from .cli import LOG_LEVEL_ENV, LOG_LEVELS
+
 DEFAULT_MAX_RECORD_BYTES = 4 << 20  # 4 MiB (as JSON), the file connectors' default record limit
 DEFAULT_BATCH_SIZE = 64  # records per engine call (one spaCy pipe pass)
 LOCAL_RUNNER = "local"  # alias of the default: Beam's in-process FnApiRunner, which downloads nothing
@@ -105,3 +107,9 @@ class RedactlineOptions(PipelineOptions):
         group.add_argument("--run-id", help="run id (default: a random UUID)")
         group.add_argument("--quiet", action="store_true", default=False,
                            help="no progress line or summary on the terminal (for scripts)")
+        group.add_argument("--overwrite", action="store_true", default=False,
+                           help="replace existing output files (sink, held, quarantine, manifest); without "
+                           "it an existing output file stops the run before it starts (exit 2)")
+        group.add_argument("--log-level", choices=LOG_LEVELS, type=str.upper, default=None,
+                           help=f"logging level for this run (default: ${LOG_LEVEL_ENV} or WARNING); "
+                           "DEBUG shows a failure's details (types and code locations, never values)")

@@ -98,10 +98,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from .outputs import OutputPathError, check_directory
     from .run import run
 
     out = Path(args.out)
+    try:
+        check_directory("--out", str(out))
+    except OutputPathError as exc:
+        print(f"redactline demo: error: {exc}", file=sys.stderr)
+        return 2
     argv = [
+        "--overwrite",  # the demo's own files, replaced on every run
         "--policy", str(DEMO_POLICY),
         "--source", str(DEMO_DATA),
         "--sink", str(out / ("customers.redacted.jsonl" if args.no_enclave else "customers.results.jsonl")),
@@ -169,20 +176,34 @@ def _cmd_quarantine_show(args: argparse.Namespace) -> int:
     except QuarantineKeyError as exc:
         print(f"redactline quarantine show: error: {exc}", file=sys.stderr)
         return 2
-    if not Path(args.path).is_file():
-        print(f"redactline quarantine show: error: {args.path}: no such file", file=sys.stderr)
+    path = Path(args.path)
+    if not path.is_file():
+        problem = "is a directory" if path.is_dir() else "no such file" if not path.exists() else \
+            "not a regular file"
+        print(f"redactline quarantine show: error: {args.path}: {problem}", file=sys.stderr)
         return 2
     print("# decrypted quarantine entries: contains raw records in PLAINTEXT", file=sys.stderr)
-    failed = 0
-    for entry in read_entries(args.path, key):
-        if args.reason and entry["reason"] != args.reason:
-            continue
-        raw = entry.get("raw")
-        text = None if raw is None else raw.decode("utf-8", errors="backslashreplace")
-        failed += raw is None
-        if args.json:
-            print(json.dumps({**entry, "raw": text}, ensure_ascii=False))
-            continue
-        print(f"[{entry['reason']}] {entry['source']} {entry['ref']}: {entry['detail']}")
-        print(f"    {text if text is not None else '<' + entry['error'] + '>'}")
+    failed, at = 0, 1  # at: the entry being read or printed (for the error)
+    try:
+        for entry in read_entries(args.path, key):
+            if args.reason and entry["reason"] != args.reason:
+                at += 1
+                continue
+            raw = entry.get("raw")
+            text = None if raw is None else raw.decode("utf-8", errors="backslashreplace")
+            failed += raw is None
+            if args.json:
+                print(json.dumps({**entry, "raw": text}, ensure_ascii=False))
+            else:
+                print(f"[{entry['reason']}] {entry['source']} {entry['ref']}: {entry['detail']}")
+                print(f"    {text if text is not None else '<' + entry['error'] + '>'}")
+            at += 1
+    except OSError as exc:
+        print(f"redactline quarantine show: error: {args.path}: {exc.strerror or type(exc).__name__}",
+              file=sys.stderr)
+        return 2
+    except (ValueError, KeyError, TypeError, AttributeError):  # the text is not repeated: it may be data
+        print(f"redactline quarantine show: error: {args.path}: entry {at} is not a quarantine entry "
+              "(one JSON object per line with reason, source, ref, detail, sealed)", file=sys.stderr)
+        return 2
     return 1 if failed else 0

@@ -10,6 +10,8 @@ that decides *whether* and *when* a request goes out lives here, once:
   threads call ``complete`` (a slot is released while a retry waits);
 * retries on 429/5xx, timeouts and network errors, at most ``max_retries``, waiting ``Retry-After`` when
   the server sends one, else a jittered backoff (the shared policy of :mod:`redactline.connectors.retry`);
+  an answer whose body cannot be decoded (broken gzip) or parsed is a ``bad_response``, never retried
+  (the prompt reached the API) and never an exception other than :class:`LlmError`;
 * errors that say which destination, which HTTP status and which provider error *type* — never the
   prompt, the answer, the provider's error message (it may quote the prompt) or any header.
 
@@ -25,7 +27,7 @@ import random
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -41,7 +43,7 @@ log = logging.getLogger(__name__)
 HTTP_STATUS = "http_status"  # the API answered with an error status
 TIMEOUT = "timeout"  # connect/read/write/pool timeout
 NETWORK = "network"  # connection refused/reset, protocol error
-BAD_RESPONSE = "bad_response"  # a 2xx whose body is not the expected JSON shape
+BAD_RESPONSE = "bad_response"  # a 2xx whose body is not the expected JSON shape, or cannot be decoded
 RETRY_AFTER_TOO_LONG = "retry_after_too_long"  # the server asked to wait longer than we are willing to
 
 _SAFE_TOKEN = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -190,6 +192,9 @@ class ChatClient(ABC):
                                  max_backoff=settings.max_backoff_s,
                                  max_retry_after=settings.max_retry_after_s, sleep=sleep, rng=rng)
         self._slots = threading.BoundedSemaphore(settings.max_concurrency)
+        # Called with the attempt number (1 = first) just before each HTTP request, from the calling
+        # thread: lets a pipeline count a request as sent even if the run stops before it is answered.
+        self.on_send: Callable[[int], None] | None = None
         connect = min(settings.connect_timeout_s, settings.timeout_s)
         timeout = httpx.Timeout(settings.timeout_s, connect=connect)
         limits = httpx.Limits(max_connections=settings.max_concurrency,
@@ -237,8 +242,13 @@ class ChatClient(ABC):
         if len(prompts) == 1:
             return [self._try(prompts[0])]
         workers = min(self.settings.max_concurrency, len(prompts))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="redactline-llm") as pool:
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="redactline-llm")
+        try:
             return list(pool.map(self._try, prompts))
+        finally:
+            # Interrupted (SIGTERM, Ctrl-C): prompts not yet sent are cancelled, never sent; the requests
+            # in flight finish (or time out) before this returns.
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def post(self, body: bytes) -> Answer:
         """Send already-encoded ``body`` (see :meth:`encode`) with the retry policy of this client."""
@@ -248,12 +258,21 @@ class ChatClient(ABC):
             wait: float | None = None
             try:
                 with self._slots:
+                    if self.on_send is not None:
+                        self.on_send(attempt)
                     response = self._http.post(self.url, content=body)
             except httpx.TimeoutException as exc:
                 failure = self._error(f"{_kind(exc)} timeout", TIMEOUT, attempt, retryable=True)
             except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 reason = f"network error ({type(exc).__name__})"
                 failure = self._error(reason, NETWORK, attempt, retryable=True)
+            except httpx.DecodingError:
+                # An answer came (e.g. 200 with Content-Encoding: gzip) but its body cannot be decoded.
+                # The prompt reached the API, so it is not sent again: this request failed for good.
+                raise self._error("a response body that cannot be decoded (Content-Encoding)", BAD_RESPONSE,
+                                  attempt) from None
+            except httpx.TransportError as exc:  # proxy or protocol errors of our own side: not retried
+                raise self._error(f"transport error ({type(exc).__name__})", NETWORK, attempt) from None
             else:
                 status = response.status_code
                 if 200 <= status < 300:

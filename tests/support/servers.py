@@ -42,6 +42,8 @@ Fake LLM APIs
                    messages contain ``substring`` get that error (``times=None``: always).
 ``.delay_next(n, seconds)``  the next ``n`` requests are answered after ``seconds`` (read timeouts).
 ``.drop_next(n)``  the next ``n`` connections are closed without an answer (network errors).
+``.broken_gzip_next(n)``  the next ``n`` valid requests are answered 200 with ``Content-Encoding: gzip`` and a
+                   body that is not gzip (corrupt bytes after a gzip magic number).
 ``.hold(seconds)`` every request takes at least ``seconds`` (to observe ``max_in_flight``).
 ``.max_in_flight`` the largest number of requests handled at the same time.
 ``.mangle``        True (default): answers change the case and spacing of the placeholders they echo.
@@ -202,6 +204,7 @@ class _Script:
     rules: list[_Rule] = field(default_factory=list)
     delays: deque[float] = field(default_factory=deque)
     drops: int = 0
+    broken_gzip: int = 0
 
 
 def mangle(placeholder: str, index: int) -> str:
@@ -275,6 +278,10 @@ class _FakeLlmServer:
     def drop_next(self, n: int) -> None:
         with self._lock:
             self._script.drops += n
+
+    def broken_gzip_next(self, n: int) -> None:
+        with self._lock:
+            self._script.broken_gzip += n
 
     def hold(self, seconds: float) -> None:
         self._hold = seconds
@@ -402,6 +409,18 @@ class _FakeLlmServer:
         input_tokens = _words(*self.message_texts(seen.body))
         output_tokens = _words(text)
         seen.status = 200
+        with self._lock:
+            broken = self._script.broken_gzip > 0
+            self._script.broken_gzip -= broken
+        if broken:
+            data = b"\x1f\x8b\x08\x00" + b"not a gzip stream" * 4
+            h.send_response(200)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Encoding", "gzip")
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            h.wfile.write(data)
+            return None
         if seen.body.get("stream"):
             return self._stream(h, seen.body, text, input_tokens, output_tokens, n)
         return self._send_json(h, 200, self.answer(seen.body, text, input_tokens, output_tokens, n))
