@@ -11,7 +11,9 @@ change nothing else. Per ``POST /v1/chat/completions``:
    string is either text, redacted with the policy's engine under ONE pseudonym context
    (:meth:`EgressExchange.redact_texts`), so ``<PERSON_1>`` is the same person in the system prompt,
    the history, the tool descriptions and the question; or an identifier (tool names, ids) the engine
-   must find nothing in; or a checked closed value. Anything else is a 400 naming the field;
+   must find nothing in; or a checked closed value. Anything else is a 400 naming the field. Requests
+   are redacted concurrently on a small pool of engines (:class:`Redactor`), each within the policy's
+   budget (``detection.budget``): over it, 413 ``oversize`` or 422 ``engine_timeout``, never forwarded;
 2. with a destination, the policy's residency rules and the destination's egress controls decide
    whether the request may leave at all (:meth:`Redacted.decide`); a refusal is a 403
    ``{"error": {"type": "redactline_policy", "code": <reason>, ...}}``;
@@ -35,7 +37,7 @@ import hmac
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +49,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from redactline.policies.budget import EngineTimeout, Limits, TextTooLarge, deadline
 from redactline.policies.destinations import DestinationConfig
 from redactline.policies.exchange import RESIDENCY, EgressExchange, ExchangeDecision, Redacted, Restorer
 from redactline.policies.log_hygiene import quiet_text_loggers
@@ -54,6 +57,7 @@ from redactline.policies.reidentify import StreamingReidentifier
 
 from .local_server import UvicornThread
 from .proxy_request import REQUEST_ERROR, ParsedRequest, ProxyRefusal, parse_request, refuse_identifiers
+from .records import ENGINE_TIMEOUT, OVERSIZE
 
 logger = logging.getLogger(__name__)
 
@@ -70,28 +74,79 @@ def _error(status: int, error_type: str, code: str, message: str, headers: dict[
 
 
 class Redactor:
-    """The policy's engine shared by every request of a proxy, one request at a time (thread-safe)."""
+    """The policy's engines for the proxy's requests: a small pool, one request per engine at a time.
 
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-        self._lock = threading.Lock()  # one spaCy pipeline; it promises no concurrent callers
+    Requests are redacted concurrently, up to one per engine (spaCy's pipeline promises no concurrent
+    callers on one instance, so an engine is never shared by two requests); a request that finds every
+    engine busy waits for one, at most its time budget (then 503 ``busy``). Each request runs under the
+    policy's budget (``detection.budget``) as a whole: all its texts and identifiers together within
+    ``max_text_bytes`` (else 413 ``oversize``) and ``max_seconds`` of detection (else 422
+    ``engine_timeout``). A refused request is never forwarded, and its message names limits only.
+    """
+
+    def __init__(self, engines: Sequence[Any]) -> None:
+        if not engines:
+            raise ValueError("a Redactor needs at least one engine")
+        self.engine = engines[0]
+        self.size = len(engines)
+        self.budget: Limits = getattr(self.engine, "budget", None) or Limits()
+        self._idle = list(engines)
+        self._available = threading.Condition()
 
     @classmethod
     def from_engine(cls, engine: Any) -> Redactor:
-        return cls(engine)
+        """One engine: requests are redacted one at a time."""
+        return cls([engine])
 
-    def redact_request(self, exchange: EgressExchange, request: ParsedRequest) -> Redacted:
-        """Refuse ``request`` when an identifier holds an entity; else its texts redacted by ``exchange``
-        (built on this engine) under one context."""
-        with self._lock:
-            values = list(dict.fromkeys(identifier.value for identifier in request.identifiers))
-            if values:
-                found = {
-                    value: [r.entity_type for r in results if value[r.start:r.end].strip()]
-                    for value, results in zip(values, self.engine.analyze_texts(values), strict=True)
-                }
-                refuse_identifiers(request.identifiers, [found[i.value] for i in request.identifiers])
-            return exchange.redact_texts([slot.text for slot in request.texts])
+    @classmethod
+    def from_policy(cls, policy: Any, workers: int = 2) -> Redactor:
+        """``workers`` engines of ``policy`` (each loads spaCy), built now so no request waits for one."""
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        return cls([policy.engine() for _ in range(workers)])
+
+    @contextlib.contextmanager
+    def _checkout(self) -> Iterator[Any]:
+        with self._available:
+            if not self._available.wait_for(lambda: self._idle, timeout=self.budget.max_seconds):
+                raise ProxyRefusal(503, REQUEST_ERROR, "busy", "every redaction engine is busy; retry later")
+            engine = self._idle.pop()
+        try:
+            yield engine
+        finally:
+            with self._available:
+                self._idle.append(engine)
+                self._available.notify()
+
+    def redact_request(
+        self, exchange_for: Callable[[Any], EgressExchange], request: ParsedRequest
+    ) -> Redacted:
+        """Refuse ``request`` when an identifier holds an entity or it is over its budget; else its texts
+        redacted under one context by the exchange ``exchange_for(engine)`` builds on a free engine."""
+        limits = self.budget
+        with self._checkout() as engine:
+            try:
+                values = list(dict.fromkeys(identifier.value for identifier in request.identifiers))
+                texts = [slot.text for slot in request.texts]
+                limits.check_size([*values, *texts], "request")
+                with deadline(limits.max_seconds):
+                    if values:
+                        found = {
+                            value: [r.entity_type for r in results if value[r.start:r.end].strip()]
+                            for value, results in zip(values, engine.analyze_texts(values), strict=True)
+                        }
+                        refuse_identifiers(request.identifiers, [found[i.value] for i in request.identifiers])
+                    return exchange_for(engine).redact_texts(texts)
+            except EngineTimeout:
+                raise ProxyRefusal(422, REQUEST_ERROR, ENGINE_TIMEOUT,
+                                   f"redacting the request ran past the policy's time budget "
+                                   f"({limits.max_seconds:g} s, detection.budget.max_seconds); "
+                                   "it was not sent") from None
+            except TextTooLarge:
+                raise ProxyRefusal(413, REQUEST_ERROR, OVERSIZE,
+                                   f"the request's text is over the policy's size budget "
+                                   f"({limits.max_text_bytes} bytes, detection.budget.max_text_bytes); "
+                                   "it was not sent") from None
 
 
 @dataclass
@@ -409,7 +464,9 @@ def build_app(config: ProxyConfig, redactor: Redactor, *, transport: httpx.Async
               ) -> Starlette:
     """The proxy as an ASGI app. ``redactor`` wraps the policy's engine (built once, it loads spaCy)."""
     quiet_text_loggers()
-    exchange = EgressExchange(redactor.engine, config.destination, residency=config.residency)
+    def exchange_for(engine: Any) -> EgressExchange:
+        return EgressExchange(engine, config.destination, residency=config.residency)
+
     state: dict[str, httpx.AsyncClient] = {}
 
     def client() -> httpx.AsyncClient:
@@ -426,7 +483,7 @@ def build_app(config: ProxyConfig, redactor: Redactor, *, transport: httpx.Async
             if (forbidden := _forbidden(config, request, json_body=True)) is not None:
                 raise forbidden
             parsed = parse_request(await _read_json(request, config.max_body_bytes))
-            redacted = await run_in_threadpool(redactor.redact_request, exchange, parsed)
+            redacted = await run_in_threadpool(redactor.redact_request, exchange_for, parsed)
             assert redacted.texts is not None
             body = parsed.apply(redacted.texts)
             decision = redacted.decide(config.jurisdiction)

@@ -25,7 +25,9 @@ OpenAI clients get redaction and re-identification without code changes:
 
 Every message's text is redacted with the policy under one pseudonym context per request (the same
 <PERSON_1> in every message), sent upstream, and the answer's placeholders are restored locally.
-Images, audio and files are refused (they cannot be redacted). With --destination, the destination's
+Images, audio and files are refused (they cannot be redacted). Requests are redacted concurrently (--workers
+engines), each within the policy's detection.budget: a request over it gets HTTP 413 (oversize) or 422
+(engine_timeout) and is never sent. With --destination, the destination's
 egress controls (never_send, allowed_entities, jurisdictions) and the policy's residency rules apply,
 for the jurisdiction given by --jurisdiction; a refused request gets HTTP 403 and is never sent.
 
@@ -81,6 +83,11 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--max-body-bytes", type=int, default=16 * 1024 * 1024, metavar="N",
         help="request size limit (16 MiB)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=2, metavar="N",
+        help="requests redacted at the same time, one policy engine each (each loads spaCy; default 2). "
+        "Each request is bounded by the policy's detection.budget: over it, HTTP 413 or 422, never sent",
     )
     p.set_defaults(func=_cmd_proxy)
 
@@ -143,6 +150,8 @@ def _cmd_proxy(args: argparse.Namespace) -> int:
         config = build_config(args, policy)
     except ValueError as exc:
         return _fail(str(exc))
+    if not 1 <= args.workers <= 64:
+        return _fail("--workers must be 1..64")
 
     import uvicorn
 
@@ -157,7 +166,7 @@ def _cmd_proxy(args: argparse.Namespace) -> int:
     if config.destination is None:
         print("redactline proxy: no --destination: requests are redacted, but no egress or residency "
               "controls apply", file=sys.stderr)
-    redactor = Redactor.from_engine(policy.engine())
+    redactor = Redactor.from_policy(policy, workers=args.workers)
     app = build_app(config, redactor)
     print(f"redactline proxy: policy {policy.name} {policy.version}; listening on "
           f"http://{args.host}:{args.port}/v1 -> {config.base}", file=sys.stderr)
