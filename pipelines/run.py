@@ -48,7 +48,6 @@ import argparse
 import datetime as dt
 import difflib
 import logging
-import os
 import sys
 import uuid
 from dataclasses import dataclass
@@ -61,8 +60,9 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from redactline.policies import PolicyError, load_policy
 from redactline.policies.regions import parse_jurisdiction
 
+from . import failures, outputs, progress, uris
 from . import manifest as mf
-from . import uris
+from .cli import LogLevelError, configure_logging
 from .destinations.base import (
     DELIVERED,
     DESTINATION,
@@ -75,6 +75,7 @@ from .destinations.base import (
     JobContext,
 )
 from .destinations.resolve import resolve_destination
+from .interrupt import Interrupted, InterruptGuard
 from .options import LOCAL_RUNNER, RedactlineOptions
 from .profile_sample import profile_for_run
 from .progress import Progress
@@ -212,10 +213,14 @@ def validate(options: PipelineOptions, engine_factory: EngineFactory | None = No
 
 
 def prepare(plan: RunPlan) -> Prepared:
-    """Driver-side preparation: create output directories, resolve (or generate) the quarantine key,
-    run the destination's preflight (attestation for an enclave), then profile the source's fields
-    (after the preflight: a refused destination reads no record). Raises :class:`UsageError` or
-    :class:`DestinationPreflightError`."""
+    """Driver-side preparation: check the output paths (:mod:`.outputs`), create output directories,
+    resolve (or generate) the quarantine key, run the destination's preflight (attestation for an
+    enclave), then profile the source's fields (after the preflight: a refused destination reads no
+    record). Raises :class:`UsageError` or :class:`DestinationPreflightError`."""
+    try:
+        outputs.check_outputs(outputs.of_plan(plan), overwrite=plan.opts.overwrite)
+    except outputs.OutputPathError as exc:
+        raise UsageError(str(exc)) from None
     for path in (plan.quarantine_path, plan.manifest_path,
                  *(e.uri for e in (plan.sink, plan.held) if e.kind == "file")):
         if "://" not in path:
@@ -268,14 +273,17 @@ def build(pipeline: beam.Pipeline, prepared: Prepared, counts_path: str,
     quarantined = (src["rejected"], ready[PREPARE_REJECTED], out[REJECTED], sunk[SINK_REJECTED],
                    held[SINK_REJECTED]) | "AllRejected" >> beam.Flatten()
     quarantined | "Quarantine" >> WriteQuarantine(plan.quarantine_path, prepared.key_spec)
-    {
+    outcomes = {
         "read": read,
         "delivered": sunk[SINK_DELIVERED],
         "held": held[SINK_DELIVERED],
         "quarantined": quarantined,
         "entities": out[ENTITIES],
         "destination": out[DESTINATION],
-    } | "Count" >> mf.CountOutcomes(counts_path)
+    }
+    outcomes | "Count" >> mf.CountOutcomes(counts_path)
+    # counts so far, for the manifest of a run that does not finish (read: where the source produces it)
+    {**outcomes, "read": (src["records"], src["rejected"])} | "Tally" >> progress.Tally()
 
 
 def _runner(options: PipelineOptions) -> tuple[Any, str]:
@@ -307,7 +315,13 @@ def run(argv: list[str] | None = None, *, engine_factory: EngineFactory | None =
         return 0
     try:
         options = PipelineOptions(argv)
+        level = options.view_as(RedactlineOptions).log_level
+        if level:
+            configure_logging(level)
         prepared = prepare(validate(options, engine_factory))
+    except KeyboardInterrupt:  # Ctrl-C while loading the policy or profiling: nothing was written yet
+        print("redactline run: interrupted before the pipeline started (nothing written)", file=sys.stderr)
+        return 130
     except UsageError as exc:
         print(f"redactline run: error: {exc}", file=sys.stderr)
         return 2
@@ -317,52 +331,96 @@ def run(argv: list[str] | None = None, *, engine_factory: EngineFactory | None =
     rp = prepared.plan
     runner, runner_name = _runner(options)
     counts_path = rp.manifest_path + ".counts.json"
+    in_process = options.view_as(DirectOptions).direct_running_mode != "multi_processing"
+    leftovers = outputs.Leftovers(outputs.of_plan(rp), extra_files=[counts_path])
+    leftovers.snapshot()
     started = _now()
     state = "FAILED"
     error: str | None = None
-    try:
-        pipeline = beam.Pipeline(runner=runner, options=options)
-        build(pipeline, prepared, counts_path, source)
-        in_process = options.view_as(DirectOptions).direct_running_mode != "multi_processing"
-        with Progress(enabled=not rp.opts.quiet, counts_visible=runner is not None and in_process):
-            result = pipeline.run()
-            state = str(result.wait_until_finish() or result.state)
-    except (uris.UriError, FileNotFoundError) as exc:
-        print(f"redactline run: error: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # the run failed; the message may quote data, so report its type only
-        error = type(exc).__name__
-        log.debug("pipeline failed", exc_info=True)
+    stopped: Interrupted | None = None
+    with InterruptGuard() as guard:  # SIGINT/SIGTERM end the run with a FAILED manifest (interrupt.py)
+        try:
+            with failures.WithheldBeamErrors():
+                pipeline = beam.Pipeline(runner=runner, options=options)
+                build(pipeline, prepared, counts_path, source)
+                with Progress(enabled=not rp.opts.quiet, counts_visible=runner is not None and in_process):
+                    result = pipeline.run()
+                    state = str(result.wait_until_finish() or result.state)
+        except Interrupted as exc:
+            stopped = exc
+        except (uris.UriError, FileNotFoundError) as exc:
+            guard.cleaning_up()
+            leftovers.remove()
+            print(f"redactline run: error: {exc}", file=sys.stderr)
+            return 2
+        except Exception as exc:  # the run failed; the message may quote data, so report its type only
+            error = type(exc).__name__
+            log.debug("pipeline failed: %s", failures.describe(exc))
+        guard.cleaning_up()
+        if stopped is None and guard.received is not None:  # Beam may wrap Interrupted in its own error
+            stopped, error = Interrupted(guard.received), None
+        return _finish(prepared, runner_name, started, state, error, stopped, counts_path,
+                       partial_visible=runner is not None and in_process, leftovers=leftovers,
+                       stdout=stdout, summary=summary)
+
+
+def _finish(prepared: Prepared, runner_name: str, started: str, state: str, error: str | None,
+            stopped: Interrupted | None, counts_path: str, *, partial_visible: bool,
+            leftovers: outputs.Leftovers, stdout: TextIO, summary: bool | None) -> int:
+    """After the pipeline: remove temporary files, write the manifest, print the summary; the exit code.
+
+    A run that failed or was interrupted has no counts file: its manifest takes the outcomes tallied
+    in this process so far (``counts_status: partial``; ``unavailable`` when the workers were other
+    processes) and its check fails.
+    """
+    rp = prepared.plan
     ended = _now()
-    counts = _counts_or_empty(counts_path) if error is None else None
+    finished = error is None and stopped is None
+    counts = _counts_or_empty(counts_path) if finished else None
+    removed = leftovers.remove()
+    if removed:
+        log.info("removed %d temporary file(s) the run left", len(removed))
+    partial = progress.outcomes() if counts is None and partial_visible else None
+    if stopped is not None:
+        state = f"FAILED (interrupted by {stopped.name})"
+    elif error is not None:
+        state = f"FAILED ({error})"
     manifest = mf.build_manifest(
         run_id=rp.run_id, started_at=started, ended_at=ended, runner=runner_name,
-        state=state if error is None else f"FAILED ({error})", policy=rp.policy_identity,
+        state=state, policy=rp.policy_identity,
         source=rp.source.safe,
         sinks={"delivered": rp.sink.safe, "held": rp.held.safe, "quarantine": rp.quarantine_path},
         quarantine_key_id=prepared.quarantine_key_id,
-        counts=counts or _EMPTY,
+        counts=counts or partial or _EMPTY,
         destination=prepared.destination_info,
         profile=prepared.profile_info,
     )
+    manifest["counts_status"] = "complete" if counts else "partial" if partial else "unavailable"
+    if stopped is not None:
+        manifest["interrupted"] = {"signal": stopped.name, "exit_code": stopped.exit_code}
     if counts is None:
         manifest["check"]["holds"] = False
-        manifest["check"]["error"] = "no counts: the pipeline did not finish"
+        manifest["check"]["error"] = (
+            "the run did not finish: " + ("counts are partial, as tallied when it stopped; outputs may be "
+                                          "incomplete" if partial else "no counts"))
     mf.write_manifest(manifest, rp.manifest_path)
-    if counts is not None and os.path.exists(counts_path):
-        os.remove(counts_path)
-    ok = error is None and manifest["check"]["holds"] and state.endswith("DONE")
+    ok = finished and manifest["check"]["holds"] and state.endswith("DONE")
     if (not rp.opts.quiet if summary is None else summary) or not ok:
         out = stdout if ok else sys.stderr
         print(f"run {rp.run_id}: {'done' if ok else 'FAILED'} on {runner_name}", file=out)
+        if stopped is not None:
+            print(f"  interrupted by {stopped.name}: temporary files removed, counts "
+                  f"{manifest['counts_status']}", file=out)
         if error:
-            print(f"  pipeline error: {error} (details at DEBUG log level)", file=out)
+            print(f"  pipeline error: {error} (details at DEBUG log level: --log-level DEBUG)", file=out)
         for line in mf.summary_lines(manifest):
             print(f"  {line}", file=out)
         print(f"  delivered:  {rp.sink.safe}", file=out)
         print(f"  held:       {rp.held.safe}", file=out)
         print(f"  quarantine: {rp.quarantine_path}", file=out)
         print(f"  manifest:   {rp.manifest_path}", file=out)
+    if stopped is not None:
+        return stopped.exit_code
     return 0 if ok else 1
 
 
@@ -379,7 +437,11 @@ def _counts_or_empty(path: str) -> dict[str, Any] | None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING)
+    try:
+        configure_logging()  # $REDACTLINE_LOG_LEVEL, else WARNING; --log-level is applied by run()
+    except LogLevelError as exc:
+        print(f"redactline run: error: {exc}", file=sys.stderr)
+        sys.exit(2)
     sys.exit(run())
 
 
