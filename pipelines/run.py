@@ -55,12 +55,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from redactline.policies import PolicyError, load_policy
 from redactline.policies.regions import parse_jurisdiction
 
-from . import failures, outputs, progress, uris
+from . import failures, outputs, progress, runners, uris
 from . import manifest as mf
 from .cli import LogLevelError, configure_logging
 from .destinations.base import (
@@ -76,7 +76,7 @@ from .destinations.base import (
 )
 from .destinations.resolve import resolve_destination
 from .interrupt import Interrupted, InterruptGuard
-from .options import LOCAL_RUNNER, RedactlineOptions
+from .options import RedactlineOptions
 from .profile_sample import profile_for_run
 from .progress import Progress
 from .quarantine import KeySpec, QuarantineKeyError, WriteQuarantine, key_id, resolve_key_spec
@@ -286,20 +286,6 @@ def build(pipeline: beam.Pipeline, prepared: Prepared, counts_path: str,
     {**outcomes, "read": (src["records"], src["rejected"])} | "Tally" >> progress.Tally()
 
 
-def _runner(options: PipelineOptions) -> tuple[Any, str]:
-    """The runner object (None = let Beam pick from --runner) and its name for the manifest."""
-    std = options.view_as(StandardOptions)
-    if std.runner in (None, LOCAL_RUNNER):
-        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-
-        direct = options.view_as(DirectOptions)
-        mode = direct.direct_running_mode or "in_memory"
-        workers = direct.direct_num_workers or 1
-        std.runner = None
-        return FnApiRunner(), f"FnApiRunner ({mode}, {workers} worker{'s' if workers != 1 else ''})"
-    return None, str(std.runner)
-
-
 def run(argv: list[str] | None = None, *, engine_factory: EngineFactory | None = None,
         source: beam.PTransform | None = None, stdout: TextIO | None = None,
         summary: bool | None = None) -> int:
@@ -329,9 +315,10 @@ def run(argv: list[str] | None = None, *, engine_factory: EngineFactory | None =
         print(f"redactline run: FAILED before reading any record: {exc}", file=sys.stderr)
         return 1
     rp = prepared.plan
-    runner, runner_name = _runner(options)
+    chosen = runners.choose(options)
+    runner, runner_name = chosen.runner, chosen.name
     counts_path = rp.manifest_path + ".counts.json"
-    in_process = options.view_as(DirectOptions).direct_running_mode != "multi_processing"
+    in_process = chosen.in_process
     leftovers = outputs.Leftovers(outputs.of_plan(rp), extra_files=[counts_path])
     leftovers.snapshot()
     started = _now()

@@ -1,0 +1,66 @@
+"""Which Beam runner a run uses: ``--runner`` short names resolved by redactline, the rest left to Beam.
+
+* no ``--runner`` or ``local``: Beam's FnApiRunner in this process (downloads nothing); with
+  ``--direct_running_mode multi_processing --direct_num_workers N``, N local worker processes;
+* ``DaskRunner``: :class:`~redactline.pipelines.dask_runner.DaskRunner` on a Dask ``distributed``
+  cluster (``--dask_client_address tcp://HOST:PORT``, or a local cluster of ``--num_workers N``
+  processes); needs the ``dask`` extra;
+* any other name reaches Beam untouched (``DataflowRunner``, ``FlinkRunner``, ``PortableRunner``...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+
+from .options import LOCAL_RUNNER
+
+DASK_RUNNER = "DaskRunner"
+
+
+@dataclass(frozen=True)
+class RunnerChoice:
+    """``runner`` (None: Beam picks from ``--runner``), its name for the manifest, and whether the
+    DoFns run in this process (then the in-process progress tally is the run's own)."""
+
+    runner: Any
+    name: str
+    in_process: bool
+
+
+def choose(options: PipelineOptions) -> RunnerChoice:
+    """Resolve ``--runner`` (see the module docstring); clears the short name so Beam does not."""
+    std = options.view_as(StandardOptions)
+    if std.runner in (None, LOCAL_RUNNER):
+        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+        direct = options.view_as(DirectOptions)
+        mode = direct.direct_running_mode or "in_memory"
+        workers = direct.direct_num_workers or 1
+        std.runner = None
+        name = f"FnApiRunner ({mode}, {workers} worker{'s' if workers != 1 else ''})"
+        return RunnerChoice(FnApiRunner(), name, in_process=mode != "multi_processing")
+    if std.runner in (DASK_RUNNER, "dask"):
+        try:
+            from .dask_runner import DaskRunner
+        except ImportError as exc:  # the dask extra is not installed
+            raise ImportError("--runner DaskRunner needs the dask extra: pip install 'redactline[dask]'") \
+                from exc
+        std.runner = None
+        return RunnerChoice(DaskRunner(), f"DaskRunner ({dask_where(options)})", in_process=False)
+    return RunnerChoice(None, str(std.runner), in_process=False)
+
+
+def dask_where(options: PipelineOptions) -> str:
+    """The Dask cluster named for the manifest: the scheduler address, or the local cluster's size."""
+    from apache_beam.options.pipeline_options import WorkerOptions
+    from apache_beam.runners.dask.dask_runner import DaskOptions
+
+    dask = options.view_as(DaskOptions)
+    if dask.address:
+        return f"scheduler {dask.address}"
+    if dask.scheduler_file:
+        return f"scheduler file {dask.scheduler_file}"
+    return f"local cluster, {options.view_as(WorkerOptions).num_workers or 2} worker processes"

@@ -1,0 +1,83 @@
+"""The same job on the local runner and on a real Dask cluster (a scheduler and two worker processes on
+127.0.0.1): the same delivered, held and quarantined records and the same counts."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from redactline.pipelines.run import run
+from tests.pipelines.test_run import KEY_HEX, _outputs, base_args, write_broken_csv
+
+pytest.importorskip("distributed")
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_workers(address: str, n: int, timeout: float = 90.0) -> None:
+    from distributed import Client
+
+    with Client(address, timeout=timeout) as client:
+        client.wait_for_workers(n, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def dask_cluster(tmp_path_factory) -> Iterator[str]:
+    """``dask scheduler`` + two ``dask worker`` processes (one thread each) on 127.0.0.1."""
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    logs = tmp_path_factory.mktemp("dask")
+    env = {**os.environ, "RL_TEST_QKEY": KEY_HEX}  # workers resolve the quarantine key themselves
+    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                               "--port", str(port), "--no-dashboard"],
+                              stdout=(logs / "scheduler.log").open("wb"), stderr=subprocess.STDOUT, env=env)]
+    try:
+        time.sleep(1)
+        for i in range(2):
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+                 "--host", "127.0.0.1", "--no-dashboard", "--name", f"w{i}"],
+                stdout=(logs / f"worker{i}.log").open("wb"), stderr=subprocess.STDOUT, env=env, cwd=REPO))
+        _wait_for_workers(address, 2)
+        yield address
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.mark.slow
+def test_two_worker_dask_cluster_gives_the_local_runners_outputs(tmp_path, monkeypatch, dask_cluster,
+                                                                 no_remote_network):
+    monkeypatch.setenv("RL_TEST_QKEY", KEY_HEX)
+    src = tmp_path / "in.csv"
+    write_broken_csv(src, good=16)
+    common = ["--run-id", "same-run"]
+    assert run([*base_args(tmp_path, str(src), str(tmp_path / "a" / "r.jsonl")), *common]) == 0
+    assert run([*base_args(tmp_path, str(src), str(tmp_path / "b" / "r.jsonl")), *common,
+                "--runner", "DaskRunner", "--dask_client_address", dask_cluster]) == 0
+    local, dask = _outputs(tmp_path / "a", "r"), _outputs(tmp_path / "b", "r")
+    assert local == dask
+    assert len(local["delivered"]) == 16 and len(local["quarantine"]) == 4
+    manifest = json.loads((tmp_path / "b" / "r.manifest.json").read_text())
+    assert manifest["runner"] == f"DaskRunner (scheduler {dask_cluster})"
+    assert manifest["counts_status"] == "complete"
+    assert no_remote_network == []
