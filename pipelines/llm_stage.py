@@ -66,24 +66,23 @@ def _note_sent(attempt: int) -> None:
 
 
 class LlmDestinationLoader:
-    """Loads the policy file on the worker and returns its ``external_api`` destination ``name``.
+    """Returns the ``external_api`` destination ``name`` of the policy the driver resolved and shipped
+    (:mod:`.policy_ship`); the worker reads no policy file.
 
     Refuses a policy whose hash differs from the one the run started with, so every record of a run is
     sent under the controls (never_send, allow lists, template) that were reviewed.
     """
 
     def __init__(self, policy_path: str, expected_sha256: str, name: str) -> None:
-        self._path = policy_path
-        self._sha256 = expected_sha256
+        from .policy_ship import for_path
+
+        self._policy = for_path(policy_path, expected_sha256)
         self.name = name
 
     def __call__(self) -> Any:
-        from redactline.policies import load_policy
         from redactline.policies.destinations import lookup_destination
 
-        policy = load_policy(self._path)
-        if policy.identity.sha256 != self._sha256:
-            raise RuntimeError(f"policy {self._path} changed since the run started (hash mismatch)")
+        policy = self._policy.load()
         return lookup_destination(policy.destinations, self.name, "external_api")
 
 

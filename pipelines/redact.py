@@ -227,10 +227,11 @@ def offer_analyzer(policy_path: str, policy_sha256: str, analyzer: Any) -> None:
 
 
 class PolicyEngineFactory:
-    """Loads the policy file in the worker and builds its engine; refuses a policy that changed.
+    """Builds the policy's engine on the worker from the document the driver resolved
+    (:mod:`.policy_ship`); refuses a document whose hash is not the run's.
 
-    Holds the path and the expected hash, never the policy's keys, so the pickled pipeline graph carries
-    no key material. The file must be readable where workers run (stage it for remote runners).
+    Holds the resolved document and the key references, never the policy's keys, so the pickled
+    pipeline graph carries no key material; workers need no policy file.
 
     ``profile`` (a :class:`~redactline.policies.profile.Profile`: field decisions, no values) adds its
     whole-field rules to the policy's; the run's ``prepare`` sets it on the driver, before the graph is
@@ -238,12 +239,14 @@ class PolicyEngineFactory:
     """
 
     def __init__(self, policy_path: str, expected_sha256: str, profile: Profile | None = None) -> None:
-        self._path = policy_path
+        from .policy_ship import for_path
+
+        self._policy = for_path(policy_path, expected_sha256)  # resolved on the driver, shipped as data
+        self._path = self._policy.origin
         self._sha256 = expected_sha256
         self.profile = profile
 
     def __call__(self) -> Engine:
-        from redactline.policies import load_policy
         from redactline.policies.profile import profiled_engine
 
         profile_id = "" if self.profile is None else str(hash(self.profile))
@@ -251,9 +254,7 @@ class PolicyEngineFactory:
         with _ENGINES_LOCK:
             if cache_key in _ENGINES:
                 return _ENGINES[cache_key]
-        policy = load_policy(self._path)
-        if policy.identity.sha256 != self._sha256:
-            raise RuntimeError(f"policy {self._path} changed since the run started (hash mismatch)")
+        policy = self._policy.load()  # never the file: the document the driver resolved
         with _ENGINES_LOCK:
             analyzer = _SPARE_ANALYZERS.pop((self._path, self._sha256), None)
         engine = profiled_engine(policy, self.profile, analyzer)

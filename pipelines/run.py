@@ -60,7 +60,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from redactline.policies import PolicyError, load_policy
 from redactline.policies.regions import parse_jurisdiction
 
-from . import failures, outputs, progress, runners, uris
+from . import failures, outputs, policy_ship, progress, runners, uris
 from . import manifest as mf
 from .cli import LogLevelError, configure_logging
 from .destinations.base import (
@@ -177,6 +177,7 @@ def validate(options: PipelineOptions, engine_factory: EngineFactory | None = No
     identity = policy.identity
     run_id = opts.run_id or str(uuid.uuid4())
     policy_path = str(policy.path)
+    policy_ship.ship(policy)  # resolved once here; the workers rebuild it from this document
     job = JobContext(
         run_id=run_id,
         policy_path=policy_path,

@@ -81,3 +81,25 @@ def test_two_worker_dask_cluster_gives_the_local_runners_outputs(tmp_path, monke
     assert manifest["runner"] == f"DaskRunner (scheduler {dask_cluster})"
     assert manifest["counts_status"] == "complete"
     assert no_remote_network == []
+
+
+def test_the_policy_travels_with_the_job_not_as_a_path(tmp_path, monkeypatch):
+    """Workers rebuild the engine from the document the driver resolved: the file may be gone; keys
+    stay references (an env key is read where the engine is built, never pickled)."""
+    import pickle
+    import shutil
+
+    from redactline.pipelines.redact import PolicyEngineFactory
+    from redactline.policies import load_policy
+    from tests.support.demo import DEMO_POLICY
+
+    copy = tmp_path / "policy.yaml"
+    shutil.copy(DEMO_POLICY, copy)
+    policy = load_policy(copy)
+    factory = PolicyEngineFactory(str(policy.path), policy.identity.sha256)
+    graph = pickle.dumps(factory)
+    copy.unlink()
+    for key in policy.keys.values():
+        assert key.material not in graph
+    rebuilt = pickle.loads(graph)._policy.load()
+    assert rebuilt.identity.sha256 == policy.identity.sha256
