@@ -54,6 +54,10 @@ _COMPOUND = (
 )
 _H = r"[ \t]+"  # horizontal white space
 
+_NAMED_FIRST = (
+    rf"(?-i:\b(?=\p{{Lu}}){_TYPE_FIRST_NAMED}){_H}(?:{_PARTICLE}{_H})*{_CAP}"
+    rf"(?:{_H}(?:{_PARTICLE}{_H})*{_CAP}){{0,3}}"
+)
 STREET = regex.compile(
     "|".join(
         [
@@ -63,8 +67,7 @@ STREET = regex.compile(
             # street type first: a leading number or a capitalised type word
             rf"(?P<first>\b(?:{_NUM},?{_H}){{1,2}}{_TYPE_FIRST}{_H}(?:{_PARTICLE}{_H})*{_CAP}"
             rf"(?:{_H}(?:{_PARTICLE}{_H})*{_CAP}){{0,3}}(?:,?{_H}(?:n[º°o]?\.?{_H}?)?{_NUM}\b)?"
-            rf"|(?-i:\b(?=\p{{Lu}}){_TYPE_FIRST_NAMED}){_H}(?:{_PARTICLE}{_H})*{_CAP}(?:{_H}(?:{_PARTICLE}{_H})*{_CAP}){{0,3}}"
-            rf"(?:,?{_H}(?:n[º°o]?\.?{_H}?)?{_NUM}\b)?)",
+            rf"|{_NAMED_FIRST}(?:,?{_H}(?:n[º°o]?\.?{_H}?)?{_NUM}\b)?)",
             # compound street name + number
             rf"(?P<compound>\b(?:{_NUM}{_H})?{_COMPOUND}{_H}{_NUM}\b)",
             # number, words, number (no street type written): checked for a cue below
@@ -80,6 +83,9 @@ STREET = regex.compile(
         ]
     )
 )
+# Every other kind of street line has a digit: a text without one needs only this search.
+STREET_WITHOUT_DIGITS = regex.compile(rf"(?P<first>{_NAMED_FIRST})")
+_ANY_DIGIT = regex.compile(r"\d")
 # "Address:" (and its kin) labels the value after it, on the same line or on the lines below it.
 _LABEL = regex.compile(
     r"(?im)^[ \t]*(?:(?:home|mailing|postal|billing|shipping|delivery|street|business|office|work|"
@@ -136,7 +142,8 @@ class AddressBlockRecognizer(EntityRecognizer):
         """(start, end) of every address block in ``text``, merged where they touch."""
         source = normalise_case(text) if case_of(text) else text
         found: list[tuple[int, int]] = []
-        for match in STREET.finditer(source):
+        streets = STREET if _ANY_DIGIT.search(source) else STREET_WITHOUT_DIGITS
+        for match in streets.finditer(source):
             start, end = match.span()
             if match.lastgroup == "bare" and not _CUE.search(source, 0, start):
                 continue
@@ -149,7 +156,7 @@ class AddressBlockRecognizer(EntityRecognizer):
                 if other:
                     end = _extend(source, other.end(), text)
             found.append((start, end))
-        for label in _LABEL.finditer(source):
+        for label in _LABEL.finditer(source) if ":" in source else ():
             block = _labelled_block(source, label.end())
             if block is not None:
                 found.append(block)

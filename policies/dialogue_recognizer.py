@@ -69,6 +69,15 @@ _ROLES = """
 _NOT_NAMES = COMMON_WORDS | frozenset(_ROLES.split())
 
 
+# Words each cue pattern needs (lower-cased): a text without any of them skips that pattern.
+_VERBS = _VERB.strip("(?:)").split("|")
+_GREETING_WORDS = ("dear", "hi", "hello", "hey", "good", "bonjour", "hallo", "liebe", "ciao", "hola")
+_SIGN_OFF_WORDS = (
+    "regards", "best", "thank", "cheers", "sincerely", "yours", "respectfully", "cordialement",
+    "vous", "grüße", "saludos", "saluto",
+)
+
+
 def _is_name(value: str) -> bool:
     words = [w.strip(".").lower() for w in value.split()]
     return bool(words) and not any(w in _NOT_NAMES for w in words)
@@ -96,7 +105,8 @@ class DialogueNameRecognizer(EntityRecognizer):
         found: set[tuple[int, int]] = set()
         labels: dict[str, list[tuple[int, int]]] = {}
         spoken: set[str] = set()  # labels followed by speech at least once
-        for match in _SPEAKER.finditer(source):
+        colon = ":" in source
+        for match in _SPEAKER.finditer(source) if colon else ():
             labels.setdefault(match.group(1), []).append(match.span(1))
             if _PROSE.search(match.group(2)):
                 spoken.add(match.group(1))
@@ -104,7 +114,19 @@ class DialogueNameRecognizer(EntityRecognizer):
         for label, where in labels.items():
             if (len(where) >= 2 or len(spoken) >= 2 and label in spoken) and _is_name(label):
                 found.update(where)
-        for pattern in (_AFTER_VERB, _BEFORE_VERB, _GREETING, _SIGN_OFF, _SIGNATURE, _PERSON_LABEL):
+        lower = source.lower()
+        patterns = []
+        if any(verb in lower for verb in _VERBS):
+            patterns += [_AFTER_VERB, _BEFORE_VERB]
+        if any(word in lower for word in _GREETING_WORDS):
+            patterns.append(_GREETING)
+        if any(word in lower for word in _SIGN_OFF_WORDS):
+            patterns.append(_SIGN_OFF)
+        if "--" in source:
+            patterns.append(_SIGNATURE)
+        if colon:
+            patterns.append(_PERSON_LABEL)
+        for pattern in patterns:
             for match in pattern.finditer(source):
                 if _is_name(match.group(1)):
                     found.add(match.span(1))

@@ -9,7 +9,7 @@ in one warning and ignored, so nothing is logged per document.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import spacy
@@ -60,6 +60,10 @@ class NerOnlySpacyEngine(SpacyEngineHooks):
             models=[{"lang_code": lang, "model_name": model} for lang in languages],
             ner_model_configuration=configuration,
         )
+        # Second NER passes registered by recognizers (``text_structure.LineNerRecognizer``): name ->
+        # function (text, artifacts) -> the (offset, text) pieces to read again. Their docs are made
+        # in one ``pipe`` per batch and attached to each text's artifacts as ``second_pass[name]``.
+        self.second_passes: dict[str, Callable[[str, NlpArtifacts], list[tuple[int, str]]]] = {}
 
     @classmethod
     def for_policy(cls, config: NlpConfig, languages: Iterable[str]) -> NerOnlySpacyEngine:
@@ -106,7 +110,24 @@ class NerOnlySpacyEngine(SpacyEngineHooks):
         if not self.nlp:
             raise ValueError("NLP engine is not loaded. Consider calling .load()")
         docs = self.nlp[language].pipe((str(text) for text in texts), batch_size=batch_size)
-        return [self.artifacts_from_doc(doc, language) for doc in docs]
+        artifacts = [self.artifacts_from_doc(doc, language) for doc in docs]
+        for name, pieces_of in self.second_passes.items():
+            self._second_pass(name, pieces_of, texts, artifacts, language, batch_size)
+        return artifacts
+
+    def _second_pass(self, name, pieces_of, texts, artifacts, language, batch_size) -> None:
+        """One ``pipe`` over the pieces ``pieces_of`` gives for every text of the batch."""
+        owners: list[tuple[NlpArtifacts, int]] = []
+        pieces: list[str] = []
+        for text, found in zip(texts, artifacts, strict=True):
+            found.second_pass = getattr(found, "second_pass", {})
+            found.second_pass[name] = []
+            for offset, piece in pieces_of(str(text), found):
+                owners.append((found, offset))
+                pieces.append(piece)
+        docs = self.nlp[language].pipe(pieces, batch_size=batch_size)
+        for (found, offset), doc in zip(owners, docs, strict=True):
+            found.second_pass[name].append((offset, doc))
 
     def artifacts_from_doc(self, doc: Doc, language: str) -> NlpArtifacts:
         """Presidio's artifacts for ``doc`` (its ``process_batch`` calls this too), with lemmas

@@ -43,19 +43,13 @@ _LETTER = regex.compile(r"\p{L}")
 def case_of(text: str) -> str | None:
     """``"upper"`` or ``"lower"`` when every cased letter of ``text`` has that case (and there are at
     least three letters), else None."""
-    upper = lower = 0
-    for ch in text:
-        if ch.isupper():
-            upper += 1
-        elif ch.islower():
-            lower += 1
-    if upper + lower < 3:
+    if text.isupper():
+        mono = "upper"
+    elif text.islower():
+        mono = "lower"
+    else:
         return None
-    if not lower:
-        return "upper"
-    if not upper:
-        return "lower"
-    return None
+    return mono if len(_LETTER.findall(text)) >= 3 else None
 
 
 def normalise_case(text: str) -> str:
@@ -85,6 +79,10 @@ def line_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+_NAME_LINE = regex.compile(r"\p{Lu}\p{L}")
+_DIGIT = regex.compile(r"\d")
+
+
 def _names_only(entity: str) -> bool:
     """True if no word at either end of ``entity`` is a common word ("the delivery window")."""
     words = entity.lower().split()
@@ -101,6 +99,7 @@ class LineNerRecognizer(EntityRecognizer):
 
     ENTITIES = ["PERSON", "LOCATION", "ORGANIZATION", "NRP"]
     NORMALISED_ENTITIES = frozenset({"PERSON", "LOCATION"})
+    NORMALISED = False  # whether the pieces are case-normalised copies
 
     def __init__(self, supported_language: str = "en", nlp_engine=None, context: list[str] | None = None):
         super().__init__(
@@ -110,30 +109,45 @@ class LineNerRecognizer(EntityRecognizer):
             context=context,
         )
         self.nlp_engine = nlp_engine
+        # the engine reads the pieces of a whole batch in one spaCy pass (``spacy_ner``)
+        if hasattr(nlp_engine, "second_passes"):
+            nlp_engine.second_passes[self.name] = lambda text, artifacts: self.pieces(text)
 
     def load(self) -> None:
         pass
 
-    def pieces(self, text: str) -> tuple[list[tuple[int, str]], bool]:
-        """(offset, text) of each piece the model reads again, and whether the pieces are a
-        case-normalised copy: here the lines of a multi-line text in ordinary case."""
+    def pieces(self, text: str) -> list[tuple[int, str]]:
+        """(offset, text) of each piece the model reads again: here the lines of a multi-line text
+        in ordinary case that have a capitalised word and no digit. A line with a digit is a street,
+        phone or identifier line, which the pattern recognizers read; a line with no capital has
+        nothing the small model takes for a name."""
         if "\n" not in text.strip() or case_of(text) is not None:
-            return [], False
-        return [(start, text[start:end]) for start, end in line_spans(text)], False
+            return []
+        return [
+            (start, line)
+            for start, end in line_spans(text)
+            if _NAME_LINE.search(line := text[start:end]) and not _DIGIT.search(line)
+        ]
 
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
         engine = self.nlp_engine
-        pieces, normalised = self.pieces(text)
-        if not pieces or engine is None or not getattr(engine, "nlp", None):
+        if engine is None or not getattr(engine, "nlp", None):
             return []
-        nlp = engine.nlp[self.supported_language]
+        docs = getattr(nlp_artifacts, "second_pass", {}).get(self.name)
+        if docs is None:  # artifacts from elsewhere: read the pieces now
+            pieces = self.pieces(text)
+            nlp = engine.nlp[self.supported_language]
+            docs = list(zip((o for o, _ in pieces), nlp.pipe(p for _, p in pieces), strict=True))
+        if not docs:
+            return []
         wanted = set(entities or self.ENTITIES) & set(self.ENTITIES)
+        normalised = self.NORMALISED
         if normalised:  # on a normalised copy, every uncommon word looks like a name
             wanted &= self.NORMALISED_ENTITIES
         results: list[RecognizerResult] = []
-        for (offset, _), doc in zip(pieces, nlp.pipe(piece for _, piece in pieces), strict=True):
+        for offset, doc in docs:
             found, scores = engine.ner_entities(doc)
             for ent, score in zip(found, scores, strict=True):
                 if ent.label_ not in wanted:
@@ -160,10 +174,12 @@ class CaseNormalisedNerRecognizer(LineNerRecognizer):
     """spaCy NER on a case-normalised copy of an ALL-CAPS or all-lower text (line by line if it has
     several), keeping PERSON and LOCATION entities that neither start nor end with a common word."""
 
-    def pieces(self, text: str) -> tuple[list[tuple[int, str]], bool]:
+    NORMALISED = True
+
+    def pieces(self, text: str) -> list[tuple[int, str]]:
         if case_of(text) is None:
-            return [], False
+            return []
         source = normalise_case(text)
         if "\n" not in text.strip():
-            return [(0, source)], True
-        return [(start, source[start:end]) for start, end in line_spans(source)], True
+            return [(0, source)]
+        return [(start, source[start:end]) for start, end in line_spans(source)]
