@@ -166,7 +166,10 @@ def format_text(results: list[CaseResult]) -> str:
         for problem in r.problems:
             lines.extend("      " + line for line in problem.splitlines())
     passed, failed, errors = _counts(results)
-    lines.append(f"{passed} passed, {failed} failed" + (f", {errors} errors" if errors else ""))
+    summary = f"{passed} passed, {failed} failed"
+    if errors:
+        summary += f", {errors} error{'' if errors == 1 else 's'}"
+    lines.append(summary)
     if not results:
         lines.append("no test cases ran")
     return "\n".join(lines)

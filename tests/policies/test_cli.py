@@ -118,7 +118,7 @@ def keyed(tmp_path, monkeypatch) -> Path:
 def test_policy_test_without_secrets_errors_clearly_or_runs_with_test_keys(keyed, capsys):
     assert main(["policy", "test", str(keyed)]) == 1
     out = capsys.readouterr().out
-    assert "ERROR" in out and "0 passed, 0 failed, 1 errors" in out and "--test-keys" in out
+    assert "ERROR" in out and "0 passed, 0 failed, 1 error" in out and "--test-keys" in out
     assert main(["policy", "test", "--test-keys", str(keyed)]) == 0
     out = capsys.readouterr().out
     assert "2 passed, 0 failed" in out and "compared by shape" in out
