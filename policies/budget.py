@@ -19,7 +19,7 @@ the pattern, i.e. fails open); these pass through it to the caller.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -183,3 +183,30 @@ class Meter:
                 return result
         finally:
             self.spent[owner] = self.spent.get(owner, 0.0) + time.monotonic() - start
+
+
+# The meter (and the owner of each text) the next ``analyze_texts`` call charges; see :func:`metered`.
+_METERING: ContextVar[tuple[Meter, Sequence[Hashable] | None] | None] = ContextVar(
+    "redactline_metering", default=None
+)
+
+
+@contextmanager
+def metered(meter: Meter, owners: Sequence[Hashable] | None = None) -> Iterator[Meter]:
+    """Charge the analysis calls in the block to ``meter``, text ``i`` to ``owners[i]`` (default: each text
+    its own owner). The engine's callers use it so that ``analyze_texts(texts)`` keeps its signature."""
+    token = _METERING.set((meter, owners))
+    try:
+        yield meter
+    finally:
+        _METERING.reset(token)
+
+
+def current_meter(count: int, max_seconds: float) -> tuple[Meter, Sequence[Hashable]]:
+    """The meter and owners set by :func:`metered` for ``count`` texts, else a fresh meter with each text
+    its own owner."""
+    found = _METERING.get()
+    if found is None:
+        return Meter(max_seconds), range(count)
+    meter, owners = found
+    return meter, range(count) if owners is None else owners

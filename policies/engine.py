@@ -303,21 +303,19 @@ class RedactionEngine:
         return self._transforms.field_names
 
     # ---- free text -------------------------------------------------------------------------
-    def analyze_texts(
-        self, texts: list[str], owners: list[Any] | None = None, meter: budget.Meter | None = None
-    ) -> list[list[RecognizerResult]]:
+    def analyze_texts(self, texts: list[str]) -> list[list[RecognizerResult]]:
         """Presidio results for each text, with one spaCy ``pipe`` pass for the whole list.
 
         Budgets (``budget.py``): each text over ``max_text_bytes`` raises ``budget.TextTooLarge`` before
-        spaCy runs; recognizers run on a text under the time left to its owner (``owners[i]``, default: the
-        text itself) in ``meter``, and ``budget.EngineTimeout`` is raised when it runs out.
+        spaCy runs; recognizers run on a text under the time left to its owner in the meter the caller set
+        with ``budget.metered`` (default: each text its own owner, with the policy's ``max_seconds``), and
+        ``budget.EngineTimeout`` is raised when it runs out.
         """
         if not texts:
             return []
         for text in texts:
             self.budget.check_size((text,), "text")
-        meter = meter if meter is not None else budget.Meter(self.budget.max_seconds)
-        keys = owners if owners is not None else range(len(texts))
+        meter, keys = budget.current_meter(len(texts), self.budget.max_seconds)
         batch_size = max(1, len(texts))
         if hasattr(self._nlp_engine, "artifacts_batch"):  # ours: skips rebuilding each text from its tokens
             artifacts = self._nlp_engine.artifacts_batch(texts, self._language, batch_size=batch_size)
@@ -375,7 +373,8 @@ class RedactionEngine:
         """Redact many texts, one spaCy pass per batch. Each text gets its own pseudonym context."""
         for chunk in _batched(texts, batch_size):
             meter = budget.Meter(self.budget.max_seconds)
-            analyses = self.analyze_texts(chunk, meter=meter)
+            with budget.metered(meter):
+                analyses = self.analyze_texts(chunk)
             for index, (text, results) in enumerate(zip(chunk, analyses, strict=True)):
                 redacted, findings = meter.run(
                     index, lambda text=text, found=results: self._apply(text, found, RecordContext(), None)
@@ -387,7 +386,8 @@ class RedactionEngine:
         if context is None:
             return next(self.redact_texts([text], batch_size=1))
         meter = budget.Meter(self.budget.max_seconds)
-        results = self.analyze_texts([text], meter=meter)[0]
+        with budget.metered(meter):
+            results = self.analyze_texts([text])[0]
         redacted, findings = meter.run(0, lambda: self._apply(text, results, context, None))
         return TextResult(redacted, tuple(findings))
 
@@ -485,7 +485,8 @@ class RedactionEngine:
             meter = budget.Meter(self.budget.max_seconds)  # time per record; a name is its own owner
             owners = [("name", i) if source is None else source[0] for i, source in enumerate(batch.slots)]
             self._check_record_sizes(batch, len(chunk))
-            analyses = self.analyze_texts(batch.texts, owners, meter) if batch.texts else []
+            with budget.metered(meter, owners):
+                analyses = self.analyze_texts(batch.texts) if batch.texts else []
             renamed = self._rename(batch, analyses) if batch.names else {}
             resolved: list[Any] = [None] * len(batch.texts)
             findings: list[list[Finding]] = [[] for _ in chunk]
