@@ -26,8 +26,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from redactline.connectors.records import SOURCE_ERROR
-
-from .route import held_reason
+from redactline.policies.lineage import held_reason
 
 _READ, _DELIVERED, _HELD, _QUARANTINED, _ENTITY = "read", "delivered", "held:", "quarantined:", "entity:"
 _DESTINATION = "destination:"  # counters of the destination stage (enclave batches, LLM tokens, ...)

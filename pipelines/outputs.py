@@ -28,12 +28,9 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
-
-if TYPE_CHECKING:
-    from .run import RunPlan
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +49,7 @@ class Output:
     sink: bool = False  # a file sink (temporary names <final>.tmp-<hex>) rather than a Beam text write
 
 
-def of_plan(plan: RunPlan) -> list[Output]:
+def of_plan(plan: Any) -> list[Output]:
     """The outputs a run writes: file sinks (delivered, held), the quarantine and the manifest."""
     shards = max(plan.opts.num_shards, 1)
     outputs = [Output(ep.flag, ep.uri, shards if ep.flag == "--sink" else 1, sink=True)

@@ -26,6 +26,8 @@ from typing import Any, TextIO
 
 import apache_beam as beam
 
+from redactline.policies.lineage import held_reason
+
 _lock = threading.Lock()
 _counts = {"processed": 0, "quarantined": 0}
 # keys: "read", "delivered", "held:R", "quarantined:R", "entity:T", "destination:K"
@@ -88,8 +90,6 @@ class _TallyFn(beam.DoFn):
         if kind in ("read", "delivered"):
             _tally(kind)
         elif kind == "held":
-            from .route import held_reason  # route -> redact -> progress: imported late
-
             _tally("held:" + held_reason(element))
         elif kind == "quarantined":
             _tally("quarantined:" + element.reason)

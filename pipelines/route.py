@@ -73,8 +73,3 @@ class RouteByResidency(beam.PTransform):
             HELD, main=DELIVERED
         )
         return {DELIVERED: out[DELIVERED], HELD: out[HELD]}
-
-
-def held_reason(fields: dict[str, Any]) -> str:
-    """The held reason recorded in a held record (for counting)."""
-    return fields[LINEAGE_KEY]["held"]["reason"]

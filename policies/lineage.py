@@ -24,3 +24,8 @@ def with_lineage(fields: Mapping[str, Any], lineage: Mapping[str, Any]) -> dict[
     out = dict(fields)
     out[LINEAGE_KEY] = dict(lineage)
     return out
+
+
+def held_reason(record: Mapping[str, Any]) -> str:
+    """The reason code a held record carries in its lineage (for counting)."""
+    return record[LINEAGE_KEY]["held"]["reason"]
