@@ -155,7 +155,7 @@ class AddressBlockRecognizer(EntityRecognizer):
                 other = _AND_STREET.match(source, end)
                 if other:
                     end = _extend(source, other.end(), text)
-            found.append((start, end))
+            found.append((start, _sentence_end(source, start, end)))
         for label in _LABEL.finditer(source) if ":" in source else ():
             block = _labelled_block(source, label.end())
             if block is not None:
@@ -188,6 +188,14 @@ class AddressBlockRecognizer(EntityRecognizer):
             )
             for start, end in self.spans(text)
         ]
+
+
+def _sentence_end(text: str, start: int, end: int) -> int:
+    """``end`` without a full stop that closes a sentence rather than an abbreviation ("France.",
+    not "St." or "Apt.": an abbreviation is a word of at most four letters)."""
+    if end > start and text[end - 1] == "." and len(regex.split(r"\s", text[start : end - 1])[-1]) > 4:
+        return end - 1
+    return end
 
 
 def _labelled_block(text: str, pos: int) -> tuple[int, int] | None:
