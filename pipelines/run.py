@@ -85,6 +85,7 @@ from .redact import REJECTED as PREPARE_REJECTED
 from .sink_check import DELIVERED as SINK_DELIVERED
 from .sink_check import REJECTED as SINK_REJECTED
 from .sink_check import Deliver
+from .source_check import SourcePathError, check_source
 
 log = logging.getLogger(__name__)
 
@@ -219,8 +220,9 @@ def prepare(plan: RunPlan) -> Prepared:
     enclave), then profile the source's fields (after the preflight: a refused destination reads no
     record). Raises :class:`UsageError` or :class:`DestinationPreflightError`."""
     try:
+        check_source(plan.source.flag, plan.source.uri, plan.source.kind)
         outputs.check_outputs(outputs.of_plan(plan), overwrite=plan.opts.overwrite)
-    except outputs.OutputPathError as exc:
+    except (SourcePathError, outputs.OutputPathError) as exc:
         raise UsageError(str(exc)) from None
     for path in (plan.quarantine_path, plan.manifest_path,
                  *(e.uri for e in (plan.sink, plan.held) if e.kind == "file")):

@@ -209,7 +209,11 @@ def test_user_errors_exit_2_with_one_line(tmp_path, monkeypatch, capsys):
     cases = [
         (["run", "--policy", policy, "--source", str(tmp_path / "missing.csv"), "--sink", sink,
           "--quarantine-key-env", "RL_TEST_QKEY", "--quiet", "--no-profile"], "missing.csv"),
-        (["run", "--policy", policy, "--source", "s3://bucket/x.csv", "--sink", sink], "--source"),
+        (["run", "--policy", policy, "--source", str(tmp_path), "--sink", sink,
+          "--quarantine-key-env", "RL_TEST_QKEY", "--quiet"], f"--source {tmp_path}: is a directory"),
+        (["run", "--policy", policy, "--source", str(tmp_path / "fifo.csv"), "--sink", sink,
+          "--quarantine-key-env", "RL_TEST_QKEY", "--quiet"], "fifo.csv: not a regular file"),
+        (["run", "--policy", policy, "--source", "nope://bucket/x.csv", "--sink", sink], "--source"),
         (["run", "--policy", str(tmp_path / "nope.yaml"), "--source", "x.csv", "--sink", sink], "nope.yaml"),
         (["run", "--policy", str(tmp_path), "--source", "x.csv", "--sink", sink], "is a directory"),
         (["demo", "--out", "/dev/null/x", "--no-enclave", "--quiet"], "--out /dev/null/x"),
@@ -217,6 +221,7 @@ def test_user_errors_exit_2_with_one_line(tmp_path, monkeypatch, capsys):
         (["quarantine", "show", str(tmp_path), "--key-env", "RL_TEST_QKEY"], "is a directory"),
         (["quarantine", "show", str(tmp_path / "gone.jsonl"), "--key-env", "RL_TEST_QKEY"], "no such file"),
     ]
+    os.mkfifo(tmp_path / "fifo.csv")
     garbage = {"text.jsonl": b"not json at all\n", "shape.jsonl": b'{"a": 1}\n', "list.jsonl": b"[1, 2]\n",
                "binary.jsonl": bytes(range(128, 256))}
     for name, data in garbage.items():
