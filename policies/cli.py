@@ -88,6 +88,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(CI and pre-commit without secrets); an expect whose output depends on key values is compared "
         "by shape and says so",
     )
+    test.add_argument(
+        "--coverage",
+        action="store_true",
+        help="report which of each policy's recognizers, entity types and field rules the cases exercised "
+        "(in the text or JSON report; on stderr with --format junit)",
+    )
+    test.add_argument(
+        "--fail-under",
+        type=float,
+        metavar="PCT",
+        help="exit 1 when a policy's coverage is under PCT percent (implies --coverage)",
+    )
     _add_extends_flag(test)
     _add_skip_flag(test)
     test.set_defaults(func=_test)
@@ -228,8 +240,18 @@ def _hash(args: argparse.Namespace) -> int:
 
 
 def _test(args: argparse.Namespace) -> int:
-    from .testing import format_json, format_junit, format_text, load_error, run_policy_tests
+    from .testing import (
+        Coverage,
+        format_coverage,
+        format_json,
+        format_junit,
+        format_text,
+        load_error,
+        run_policy_tests,
+    )
 
+    want_coverage = args.coverage or args.fail_under is not None
+    coverages: list[Coverage] = []
     results = []
     broken = 0
     for path in _policy_files(args):
@@ -242,9 +264,16 @@ def _test(args: argparse.Namespace) -> int:
                 message += "\n(no key material here: --test-keys runs the cases with throwaway keys)"
             results.append(load_error(str(path), message))
             continue
-        results.extend(run_policy_tests(policy, args.pattern, test_keys=args.test_keys))
+        coverage = Coverage.of(policy) if want_coverage else None
+        results.extend(run_policy_tests(policy, args.pattern, test_keys=args.test_keys, coverage=coverage))
+        if coverage is not None:
+            coverages.append(coverage)
     render = {"text": format_text, "json": format_json, "junit": format_junit}[args.format]
-    report = render(results)  # a policy that did not load is an errored case in every format
+    # a policy that did not load is an errored case in every format
+    report = render(results, coverages if want_coverage else None)
+    if want_coverage and args.format == "junit":
+        for coverage in coverages:
+            _error(format_coverage(coverage))
     if args.output:
         args.output.write_text(report + "\n", encoding="utf-8")
     else:
@@ -254,7 +283,10 @@ def _test(args: argparse.Namespace) -> int:
     if args.pattern and not any(not r.errored for r in results):
         _error(f"no test case matches {args.pattern!r}")
         return EXIT_FAILED
-    return EXIT_FAILED if broken or any(not r.passed for r in results) else EXIT_OK
+    under = [c for c in coverages if args.fail_under is not None and c.percent < args.fail_under]
+    for coverage in under:
+        _error(f"FAIL: coverage of {coverage.policy} is {coverage.percent:g}%, under {args.fail_under:g}%")
+    return EXIT_FAILED if broken or under or any(not r.passed for r in results) else EXIT_OK
 
 
 def _diff(args: argparse.Namespace) -> int:

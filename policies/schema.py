@@ -217,6 +217,12 @@ class TestCase(Strict):
     expect_entities: list[str] | None = Field(None, description="entity types that must be found")
     unchanged: bool = Field(False, description="the input must come out exactly as it went in")
     must_not_contain: list[str] = Field(default_factory=list, description="substrings that must not survive")
+    expect_miss: str | None = Field(
+        None,
+        min_length=1,
+        description="the case documents a known gap (the reason): its failure is reported as an expected "
+        "miss, not a failure; a case that starts passing is reported as unexpectedly passing",
+    )
 
     @model_validator(mode="after")
     def _one_input(self) -> TestCase:

@@ -4,6 +4,11 @@ A policy that cannot be loaded is an *errored* case in every report (never silen
 throwaway keys (:func:`throwaway_keys`, ``policy test --test-keys``) cases run without the real key
 material; an ``expect`` whose output depends on key values (hash digests, tokens, shifted dates,
 field-name placeholders) is then compared by shape (:func:`output_shape`) and says so.
+
+A case with ``expect_miss: REASON`` documents a known gap: its failure is an *expected miss* (not a
+failure) and, once the gap closes, it is reported as *unexpectedly passing* (remove the marker).
+:class:`Coverage` records which of the policy's recognizers, entity types and field rules the cases
+exercised (``policy test --coverage``, ``--fail-under``).
 """
 
 from __future__ import annotations
@@ -47,6 +52,88 @@ class CaseResult:
     errored: bool = False
     #: how the case was checked when not exactly (e.g. by shape under throwaway keys)
     note: str | None = None
+    #: ``expect_miss`` case: "expected miss" (it failed as documented) or "unexpectedly passing"
+    outcome: str | None = None
+
+
+EXPECTED_MISS, UNEXPECTED_PASS = "expected miss", "unexpectedly passing"
+
+
+@dataclass
+class Coverage:
+    """What one policy's cases exercised: each configured recognizer (found something), entity type
+    (found) and field rule (its path held a value in a record case) maps to whether it was reached."""
+
+    policy: str
+    recognizers: dict[str, bool] = field(default_factory=dict)
+    entities: dict[str, bool] = field(default_factory=dict)
+    fields: dict[str, bool] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, policy: Policy) -> Coverage:
+        """The items of ``policy`` to cover, none reached yet."""
+        detection, transforms = policy.document.detection, policy.document.transforms
+        recognizers = [r.name for r in detection.recognizers if r.enabled]
+        entities = set(transforms.entities) | set(detection.entities or ())
+        entities |= {r.supported_entity for r in detection.recognizers if r.enabled and r.supported_entity}
+        return cls(
+            str(policy.path),
+            dict.fromkeys(recognizers, False),
+            dict.fromkeys(sorted(entities), False),
+            dict.fromkeys(transforms.fields, False),
+        )
+
+    def record(self, findings: Any, record: dict[str, Any] | None) -> None:
+        """Mark what one case reached: the recognizers and entity types of its findings, and the field
+        rules whose path holds a value in its record."""
+        for finding in findings:
+            if finding.recognizer in self.recognizers:
+                self.recognizers[finding.recognizer] = True
+            if finding.entity_type in self.entities:
+                self.entities[finding.entity_type] = True
+        if record is not None:
+            for path in self.fields:
+                if not self.fields[path] and _has_path(record, path):
+                    self.fields[path] = True
+
+    @property
+    def total(self) -> int:
+        return len(self.recognizers) + len(self.entities) + len(self.fields)
+
+    @property
+    def covered(self) -> int:
+        return sum(self.recognizers.values()) + sum(self.entities.values()) + sum(self.fields.values())
+
+    @property
+    def percent(self) -> float:
+        """Share of items reached (100 when the policy configures nothing to cover)."""
+        return 100.0 if not self.total else round(100.0 * self.covered / self.total, 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        groups = {"recognizers": self.recognizers, "entities": self.entities, "fields": self.fields}
+        return {
+            "policy": self.policy,
+            "covered": self.covered,
+            "total": self.total,
+            "percent": self.percent,
+            **{
+                name: {"covered": sorted(k for k, v in items.items() if v),
+                       "missed": sorted(k for k, v in items.items() if not v)}
+                for name, items in groups.items()
+            },
+        }
+
+
+def _has_path(value: Any, path: str) -> bool:
+    """Whether ``value`` holds something at the field path ``path`` (``a.b``, ``items[*].name``)."""
+    nodes = [value]
+    for part in path.split("."):
+        many = part.endswith("[*]")
+        key = part.removesuffix("[*]")
+        nodes = [node[key] for node in nodes if isinstance(node, dict) and key in node]
+        if many:
+            nodes = [item for node in nodes if isinstance(node, list) for item in node]
+    return bool(nodes)
 
 
 def load_error(policy: str, message: str) -> CaseResult:
@@ -84,10 +171,15 @@ def _diff(expected: Any, actual: Any) -> str:
 
 
 def run_case(
-    engine: RedactionEngine, case: TestCase, by_shape: bool = False, notes: list[str] | None = None
+    engine: RedactionEngine,
+    case: TestCase,
+    by_shape: bool = False,
+    notes: list[str] | None = None,
+    coverage: Coverage | None = None,
 ) -> list[str]:
     """Problems found with one case (empty when it passes). ``by_shape``: an ``expect`` that differs
-    passes when it has the same :func:`output_shape` (outputs under throwaway keys; noted in ``notes``)."""
+    passes when it has the same :func:`output_shape` (outputs under throwaway keys; noted in ``notes``).
+    ``coverage``: marks what the case reached."""
     problems: list[str] = []
     if case.text is not None:
         result = engine.redact_text(case.text)
@@ -98,6 +190,8 @@ def run_case(
         original, output = case.record, strip_lineage(record_result.record)
         result = record_result
     found = Counter(f.entity_type for f in result.findings)
+    if coverage is not None:
+        coverage.record(result.findings, case.record)
     if case.expect is not None and output != case.expect:
         if by_shape and output_shape(output) == output_shape(case.expect):
             if notes is not None:
@@ -124,9 +218,10 @@ def run_policy_tests(
     engine: RedactionEngine | None = None,
     *,
     test_keys: bool = False,
+    coverage: Coverage | None = None,
 ) -> list[CaseResult]:
     """Run the cases of ``policy`` (``test_keys``: under :func:`throwaway_keys`, outputs that depend on
-    key values compared by shape)."""
+    key values compared by shape; ``coverage``: filled with what the cases reached)."""
     if test_keys:
         policy.keys = throwaway_keys(policy.document)
     engine = engine or policy.engine()
@@ -136,15 +231,25 @@ def run_policy_tests(
             continue
         start = time.perf_counter()
         notes: list[str] = []
-        problems = run_case(engine, case, by_shape=test_keys and bool(policy.keys), notes=notes)
+        problems = run_case(
+            engine, case, by_shape=test_keys and bool(policy.keys), notes=notes, coverage=coverage
+        )
+        outcome = None
+        if case.expect_miss is not None:
+            # a documented gap: its failure is expected; a pass means the gap closed
+            outcome = EXPECTED_MISS if problems else UNEXPECTED_PASS
+            notes.insert(0, f"{outcome}: {case.expect_miss}")
+            if outcome == UNEXPECTED_PASS:
+                notes.append("the gap is closed: remove expect_miss")
         results.append(
             CaseResult(
                 str(policy.path),
                 case.name,
-                not problems,
+                not problems or outcome == EXPECTED_MISS,
                 problems,
                 round(time.perf_counter() - start, 4),
                 note="; ".join(notes) or None,
+                outcome=outcome,
             )
         )
     return results
@@ -156,10 +261,21 @@ def _counts(results: list[CaseResult]) -> tuple[int, int, int]:
     return len(results) - failed - errors, failed, errors
 
 
-def format_text(results: list[CaseResult]) -> str:
+_STATUS = {EXPECTED_MISS: "XMISS", UNEXPECTED_PASS: "XPASS"}
+
+
+def _outcomes(results: list[CaseResult]) -> tuple[int, int]:
+    """(expected misses, unexpectedly passing): both included in the passed count."""
+    return (
+        sum(r.outcome == EXPECTED_MISS for r in results),
+        sum(r.outcome == UNEXPECTED_PASS for r in results),
+    )
+
+
+def format_text(results: list[CaseResult], coverage: list[Coverage] | None = None) -> str:
     lines = []
     for r in results:
-        status = "ERROR" if r.errored else "PASS" if r.passed else "FAIL"
+        status = "ERROR" if r.errored else _STATUS.get(r.outcome or "") or ("PASS" if r.passed else "FAIL")
         lines.append(f"{status}  {r.policy} :: {r.name}")
         if r.note:
             lines.append(f"      ({r.note})")
@@ -169,19 +285,50 @@ def format_text(results: list[CaseResult]) -> str:
     summary = f"{passed} passed, {failed} failed"
     if errors:
         summary += f", {errors} error{'' if errors == 1 else 's'}"
+    misses, xpasses = _outcomes(results)
+    if misses:
+        summary += f", {misses} expected miss{'' if misses == 1 else 'es'}"
+    if xpasses:
+        summary += f", {xpasses} unexpectedly passing"
     lines.append(summary)
     if not results:
         lines.append("no test cases ran")
+    for cov in coverage or ():
+        lines.append(format_coverage(cov))
     return "\n".join(lines)
 
 
-def format_json(results: list[CaseResult]) -> str:
+def format_coverage(cov: Coverage) -> str:
+    """Text lines of one policy's coverage: the totals, then each group with what was missed."""
+    lines = [f"coverage {cov.policy}: {cov.covered}/{cov.total} ({cov.percent:g}%)"]
+    groups = (("recognizers", cov.recognizers), ("entity types", cov.entities), ("field rules", cov.fields))
+    for label, items in groups:
+        if items:
+            missed = sorted(k for k, v in items.items() if not v)
+            line = f"  {label}: {sum(items.values())}/{len(items)}"
+            lines.append(line + (f"; not exercised: {', '.join(missed)}" if missed else ""))
+    return "\n".join(lines)
+
+
+def format_json(results: list[CaseResult], coverage: list[Coverage] | None = None) -> str:
     passed, failed, errors = _counts(results)
-    payload = {"passed": passed, "failed": failed, "errors": errors, "cases": [asdict(r) for r in results]}
+    misses, xpasses = _outcomes(results)
+    payload: dict[str, Any] = {
+        "passed": passed,
+        "failed": failed,
+        "errors": errors,
+        "expected_misses": misses,
+        "unexpectedly_passing": xpasses,
+        "cases": [asdict(r) for r in results],
+    }
+    if coverage is not None:
+        payload["coverage"] = [cov.to_dict() for cov in coverage]
     return json.dumps(payload, indent=2, ensure_ascii=False)
 
 
-def format_junit(results: list[CaseResult]) -> str:
+def format_junit(results: list[CaseResult], coverage: list[Coverage] | None = None) -> str:
+    """JUnit XML (coverage is not part of JUnit: ``policy test`` prints it to stderr then); an expected
+    miss is a skipped case."""
     suites = ElementTree.Element("testsuites")
     by_policy: dict[str, list[CaseResult]] = {}
     for r in results:
@@ -200,7 +347,9 @@ def format_junit(results: list[CaseResult]) -> str:
             case = ElementTree.SubElement(
                 suite, "testcase", classname=policy, name=c.name, time=str(c.seconds)
             )
-            if not c.passed:
+            if c.outcome == EXPECTED_MISS:
+                ElementTree.SubElement(case, "skipped", message=c.note or EXPECTED_MISS)
+            elif not c.passed:
                 tag = "error" if c.errored else "failure"
                 element = ElementTree.SubElement(case, tag, message=c.problems[0].splitlines()[0])
                 element.text = "\n\n".join(c.problems)
