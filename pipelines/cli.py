@@ -1,19 +1,23 @@
 """The ``redactline`` command: one entry point, sub-commands registered by each part of the package.
 
 Each area owns its verbs in a small module exposing ``register(subparsers)``; heavy imports (Presidio,
-Beam, spaCy) happen inside the command functions so that ``--help`` stays instant.
+Beam, spaCy) happen inside the command functions so that ``--help`` stays instant. A reader that
+closes the pipe early (``redactline policy schema | head -1``) ends the command quietly with exit 141
+(128 + SIGPIPE, what a shell reports for a command killed by it).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import logging
 import os
 import sys
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_LEVEL_ENV = "REDACTLINE_LOG_LEVEL"
+EXIT_BROKEN_PIPE = 128 + 13  # SIGPIPE
 
 # (module, attribute): each module defines register(subparsers) that adds its verbs.
 _COMMAND_MODULES = (
@@ -31,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Redact records under versioned policies, then seal them for an attested enclave "
         "or send sanitized prompts to an LLM API.",
     )
+    parser.add_argument("--version", action="version", version=f"redactline {_version()}")
     parser.add_argument("--log-level", choices=LOG_LEVELS, type=str.upper, default=None,
                         help=f"logging level (default: ${LOG_LEVEL_ENV} or WARNING); DEBUG shows the details "
                         "an error points to (types and code locations, never record values)")
@@ -44,6 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
             continue  # that area has no CLI yet
         module.register(subparsers)
     return parser
+
+
+def _version() -> str:
+    """The installed distribution's version (package metadata)."""
+    try:
+        return importlib.metadata.version("redactline")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 class LogLevelError(ValueError):
@@ -62,6 +75,20 @@ def configure_logging(level: str | None = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit flush
+    except BrokenPipeError:
+        # the reader went away: nothing left to say. Point stdout at /dev/null so that the exit flush
+        # does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -1,0 +1,39 @@
+"""The ``redactline`` entry point itself: ``--version``, ``python -m redactline``, a closed pipe."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import subprocess
+import sys
+
+from redactline.pipelines.cli import EXIT_BROKEN_PIPE, main
+
+
+def test_version_comes_from_package_metadata(capsys) -> None:
+    try:
+        main(["--version"])
+    except SystemExit as exc:
+        assert exc.code == 0
+    assert capsys.readouterr().out.strip() == f"redactline {importlib.metadata.version('redactline')}"
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "redactline", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("redactline ")
+
+
+def test_closed_pipe_exits_quietly() -> None:
+    # the reader closes its end before the command writes: every write fails with EPIPE
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "redactline", "policy", "schema"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) in (0, EXIT_BROKEN_PIPE)
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
