@@ -61,6 +61,11 @@ FILLER = [
     "Customer Support has escalated the ticket to Billing.",
     "The Premium plan includes priority handling and a longer warranty.",
 ]
+# Title-case headings that open some texts: capitalised words that are not names.
+HEADINGS = [
+    "Delivery Update", "Order Confirmation", "Account Notice", "Meeting Notes", "Quarterly Review",
+    "Returns Policy", "Service Announcement", "Warranty Claim",
+]
 CHAT_AGENT_LINES = [
     "How can I help you today?",
     "Sure, can you confirm the address on the account?",
@@ -166,6 +171,8 @@ def chat(rng: random.Random) -> Doc:
 
 def email(rng: random.Random) -> Doc:
     doc = Doc()
+    if rng.random() < 0.4:
+        doc.add(rng.choice(HEADINGS)).add("\n\n")
     doc.add(rng.choice(["Hi ", "Hello ", "Dear "]))
     _person(rng, doc, full=False)
     doc.add(",\n\n").add(" ".join(rng.sample(FILLER, 2))).add("\n\n")
@@ -189,6 +196,8 @@ def narrative(rng: random.Random) -> Doc:
 
 def address_block(rng: random.Random) -> Doc:
     doc = Doc()
+    if rng.random() < 0.4:
+        doc.add(rng.choice(HEADINGS)).add("\n")
     doc.add(rng.choice(["Ship to:\n", "Billing address:\n", "Please send the replacement to\n"]))
     _person(rng, doc)
     doc.add("\n")

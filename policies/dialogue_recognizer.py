@@ -6,6 +6,9 @@
 * **Speech verbs**: "said X to Y", "told X", "asked X", "X replied".
 * **Greetings and sign-offs**: "Dear X,", "Hi X", a name on the line after "Regards," / "Thanks,"
   or on the same line ("Thanks, X"), a name after a signature separator ``--``.
+* **Person labels**: "Name: X", "From: X <...>", "Directed by: X".
+* **Letter heads**: the first line of a multi-line text made only of name words and initials
+  ("Vittore G. Fiorentini"), unless it ends in a company's legal form.
 
 Every name found is also taken wherever else it occurs in the same text as a whole word.
 Mono-case text is read through ``text_structure.normalise_case`` (same length).
@@ -17,6 +20,7 @@ import regex
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
+from .organisation_recognizer import ORGANISATION
 from .text_structure import COMMON_WORDS, case_of, normalise_case
 
 _NAME_WORD = r"\p{Lu}[\p{Ll}\p{Lu}'’\-]*\p{L}"
@@ -52,6 +56,11 @@ _SIGN_OFF = regex.compile(
     r"yours[ \t]+truly|yours[ \t]+faithfully|respectfully|cordialement|bien[ \t]+à[ \t]+vous|"
     r"mit[ \t]+freundlichen[ \t]+grüßen|viele[ \t]+grüße|liebe[ \t]+grüße|saludos|un[ \t]+saluto)"
     rf"[ \t]*[,.!\-]*[ \t]*(?:\n[ \t]*|(?<=,)[ \t]*)(?-i:({_NAME}))[ \t]*(?=\n|$)"
+)
+# The first line of a multi-line text made only of name words and initials ("Vittore G. Fiorentini"):
+# the head of a letter, a signature or a contact card.
+_HEAD_LINE = regex.compile(
+    rf"^[ \t]*({_NAME_WORD}(?:[ \t]+(?:\p{{Lu}}\.?|{_NAME_WORD})){{1,3}})[ \t]*\n"
 )
 _SIGNATURE = regex.compile(rf"(?m)^[ \t]*--[ \t]*\n[ \t]*({_NAME})[ \t]*$")
 
@@ -126,8 +135,12 @@ class DialogueNameRecognizer(EntityRecognizer):
             patterns.append(_SIGNATURE)
         if colon:
             patterns.append(_PERSON_LABEL)
+        if "\n" in source:
+            patterns.append(_HEAD_LINE)
         for pattern in patterns:
             for match in pattern.finditer(source):
+                if pattern is _HEAD_LINE and ORGANISATION.search(match.group(1)):
+                    continue  # a company's name heads the text
                 if _is_name(match.group(1)):
                     found.add(match.span(1))
         # the same name elsewhere in the text, as whole words

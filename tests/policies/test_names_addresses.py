@@ -142,6 +142,7 @@ def test_address_results_are_street_addresses():
         ("Thanks for this.\n\nThanks,\nVeda\n--\nVeda Moreau", ["Veda", "Veda", "Veda Moreau"]),
         ("Name:    Keiko B Soto\nAddress: 1 Main St", ["Keiko B Soto"]),
         ("hi ludo,\n\nthanks,\nveda", ["ludo", "veda"]),
+        ("Vittore G. Fiorentini\nFood preparation worker", ["Vittore G. Fiorentini"]),
     ],
 )
 def test_dialogue_names(text: str, expected: list[str]):
@@ -156,6 +157,8 @@ def test_dialogue_names(text: str, expected: list[str]):
         "Dear Customer,\nThanks for your patience.",
         "The manager said no. Customer Support replied later.",
         "Thanks for the update, it helps.",
+        "Harrowgate Logistics Ltd\n12 Main Street",
+        "Customer Support\nOpening hours",
     ],
 )
 def test_no_dialogue_names(text: str):
