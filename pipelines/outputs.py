@@ -11,7 +11,10 @@ created or any record read. For each output (``--sink`` and ``--held`` when they
   existing directory is probed by creating and removing an empty file;
 * two outputs naming the same file.
 
-Remote URIs (``gs://...``) are only checked for an existing file (through Beam's FileSystems).
+Remote URIs (``s3://...``, ``gs://...``) are checked through Beam's FileSystems, with the run's storage
+options (``--s3_endpoint_url`` ...): an existing object (or shard) is refused unless ``--overwrite``, and
+two outputs naming the same object are refused. Whether the bucket can be written is learnt when the
+job writes; a failed check of existence (no credentials yet, an unknown scheme) is left to the run.
 
 :class:`Leftovers` removes what an unfinished run leaves beside its outputs: the file sinks'
 ``<name>.tmp-<hex>`` files and Beam's ``beam-temp-<name>-<uuid>`` folders (quarantine and counts) that
@@ -76,9 +79,10 @@ def check_outputs(outputs: Iterable[Output], *, overwrite: bool) -> None:
         local = _local(out.path)
         if local is None:
             _check_remote(out, overwrite)
-            continue
-        _check_local(out, local, overwrite)
-        key = os.path.realpath(local)
+            key = out.path
+        else:
+            _check_local(out, local, overwrite)
+            key = os.path.realpath(local)
         if key in seen:
             raise OutputPathError(f"{out.flag} {out.path}: {seen[key]} names the same file")
         seen[key] = out.flag
@@ -133,14 +137,22 @@ def _probe(where: str, directory: Path) -> None:
 
 
 def _check_remote(out: Output, overwrite: bool) -> None:
-    if overwrite or out.shards > 1:
+    if overwrite:
         return
     try:
-        exists = FileSystems.exists(out.path)
+        if out.shards > 1:
+            stem, ext = os.path.splitext(out.path)
+            found = FileSystems.match([f"{stem}-*-of-*{ext}"])[0].metadata_list
+            existing = sorted(m.path for m in found)
+        else:
+            existing = [out.path] if FileSystems.exists(out.path) else []
     except Exception:  # noqa: BLE001 - an unknown scheme or missing credentials: the run reports it later
         log.debug("could not check whether %s exists", out.flag)
         return
-    if exists:
+    if existing and out.shards > 1:
+        raise OutputPathError(f"{out.flag} {out.path}: shard {existing[0]} already exists; add --overwrite "
+                              "to replace the shards")
+    if existing:
         raise OutputPathError(f"{out.flag} {out.path}: already exists; add --overwrite to replace it")
 
 
@@ -160,6 +172,7 @@ class Leftovers:
                 final = _shard_glob(local) if out.shards > 1 else glob.escape(local)
                 self._patterns.append(final + ".tmp-*")
         self._files = [p for p in (_local(f) for f in extra_files) if p is not None]
+        self._remote_files = [f for f in extra_files if _local(f) is None]  # the run's own, e.g. counts
         for local in self._files:  # written with Beam's text sink: its temporary folder too
             directory, name = os.path.split(os.path.abspath(local))
             self._patterns.append(os.path.join(glob.escape(directory), f"beam-temp-{glob.escape(name)}-*"))
@@ -185,4 +198,11 @@ class Leftovers:
                 log.warning("could not remove the temporary %s: %s", path, exc.strerror or type(exc).__name__)
                 continue
             removed.append(path)
+        for uri in self._remote_files:
+            try:
+                if FileSystems.exists(uri):
+                    FileSystems.delete([uri])
+                    removed.append(uri)
+            except Exception as exc:  # noqa: BLE001 - Beam wraps storage errors in its own types
+                log.warning("could not remove the temporary %s: %s", uri, type(exc).__name__)
         return removed

@@ -16,6 +16,7 @@ freezes an entry byte for byte.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import sys
@@ -185,7 +186,13 @@ def read_entries(path: str | Path, key: bytes) -> Iterator[dict[str, Any]]:
     An entry sealed under another key, or tampered with, gets ``raw=None`` and ``error`` set.
     """
     sealer = Sealer(key)
-    with open(path, encoding="utf-8") as handle:
+    if "://" in str(path) and not str(path).startswith("file://"):  # s3://, gs://: through Beam
+        from apache_beam.io.filesystems import FileSystems
+
+        handle: Any = io.TextIOWrapper(FileSystems.open(str(path)), encoding="utf-8")
+    else:
+        handle = open(str(path).removeprefix("file://"), encoding="utf-8")  # noqa: SIM115 - closed below
+    with handle:
         for line in handle:
             if not line.strip():
                 continue

@@ -55,9 +55,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from redactline.policies import PolicyError, load_policy
+from redactline.policies.loader import MAX_POLICY_BYTES
 from redactline.policies.regions import parse_jurisdiction
 
 from . import failures, outputs, policy_ship, progress, runners, uris
@@ -155,8 +157,12 @@ def validate(options: PipelineOptions, engine_factory: EngineFactory | None = No
     opts = options.view_as(RedactlineOptions)
     if not opts.policy:
         raise UsageError("--policy is required")
+    FileSystems.set_options(options)  # s3:// and gs:// paths below use the run's storage options
     try:
-        policy = load_policy(opts.policy)
+        # a policy in cloud storage is copied to a private local file first (the loader's size limit)
+        policy = load_policy(uris.read_policy(opts.policy, MAX_POLICY_BYTES))
+    except uris.UriError as exc:
+        raise UsageError(str(exc)) from None
     except PolicyError as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:
@@ -194,9 +200,8 @@ def validate(options: PipelineOptions, engine_factory: EngineFactory | None = No
     except DestinationConfigError as exc:
         raise UsageError(str(exc)) from None
 
-    out_dir, stem = uris.default_outputs(sink)
     try:
-        held = uris.parse("--held", opts.held or str(out_dir / f"{stem}.held.jsonl"))
+        held = uris.parse("--held", opts.held or uris.default_output(sink, ".held.jsonl"))
     except uris.UriError as exc:
         raise UsageError(str(exc)) from None
     return RunPlan(
@@ -205,8 +210,8 @@ def validate(options: PipelineOptions, engine_factory: EngineFactory | None = No
         source=source,
         sink=sink,
         held=held,
-        quarantine_path=opts.quarantine or str(out_dir / f"{stem}.quarantine.jsonl"),
-        manifest_path=opts.manifest or str(out_dir / f"{stem}.manifest.json"),
+        quarantine_path=opts.quarantine or uris.default_output(sink, ".quarantine.jsonl"),
+        manifest_path=opts.manifest or uris.default_output(sink, ".manifest.json"),
         jurisdiction=jurisdiction,
         opts=opts,
         job=job,

@@ -2,21 +2,39 @@
 
 * ``postgresql://user@host:5432/db#schema.table`` - PostgreSQL (the part after ``#`` is the table);
 * ``http://...`` / ``https://...`` - a paginated JSON API (source only);
+* ``s3://bucket/key`` / ``gs://bucket/key`` - an object (or a glob of objects) in cloud storage, read and
+  written through Beam's ``FileSystems`` like a local file (``--s3_endpoint_url``, ``--s3_region_name``
+  and the other Beam S3 options reach boto3; ``gs://`` needs ``apache-beam[gcp]`` and is not tested here);
 * anything else - a file path or glob; the format comes from the extension (.csv, .jsonl, .parquet).
+
+:func:`read_policy` fetches a ``--policy`` given as such a URI (see there for ``extends`` and keys).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import posixpath
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 
 from redactline.connectors.http_api import safe_url
 from redactline.connectors.records import redact_dsn
 
 FILE_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
+#: Object stores reached through Beam's FileSystems (``s3://`` is tested against a local S3 server;
+#: ``gs://`` goes through the same code path but cannot be tested here).
+REMOTE_SCHEMES = ("s3://", "gs://")
+
+
+def is_remote(uri: str) -> bool:
+    """Whether ``uri`` names an object in cloud storage rather than a local file."""
+    return uri.startswith(REMOTE_SCHEMES)
 
 
 class UriError(ValueError):
@@ -60,9 +78,12 @@ def parse(flag: str, uri: str | None, *, allow_http: bool = False) -> Endpoint:
         if not allow_http:
             raise UriError(f"{flag}: an HTTP API is supported as a source only")
         return Endpoint(flag, uri, "http")
-    if "://" in uri and not uri.startswith("file://"):
-        raise UriError(f"{flag} {redact_dsn(uri)}: unsupported scheme")
-    suffix = Path(uri).suffix.lower()
+    if "://" in uri and not uri.startswith("file://") and not is_remote(uri):
+        raise UriError(f"{flag} {redact_dsn(uri)}: unsupported scheme (files: a path, file://, "
+                       f"{', '.join(REMOTE_SCHEMES)})")
+    if is_remote(uri) and not uri.split("://", 1)[1].split("/", 1)[0]:
+        raise UriError(f"{flag} {uri}: name a bucket, e.g. {uri[:5]}bucket/path")
+    suffix = posixpath.splitext(uri)[1].lower()
     fmt = FILE_FORMATS.get(suffix)
     if fmt is None and flag != "--source":
         raise UriError(f"{flag} {uri}: the file extension must be one of {sorted(FILE_FORMATS)}")
@@ -102,18 +123,66 @@ def sink_transform(ep: Endpoint, *, key: str, num_shards: int) -> beam.PTransfor
     assert ep.fmt is not None
     if num_shards <= 1:
         return WriteRecords(ep.uri, ep.fmt, report=True)  # exactly the named file
-    prefix = ep.uri[: -len(Path(ep.uri).suffix)]
+    prefix = ep.uri[: -len(posixpath.splitext(ep.uri)[1])]
     return WriteRecords(prefix, ep.fmt, num_shards=num_shards, report=True)
 
 
-def default_outputs(sink: Endpoint) -> tuple[Path, str]:
-    """Directory and file stem for outputs not named on the command line.
+def default_output(sink: Endpoint, suffix: str) -> str:
+    """The path of an output not named on the command line, ``suffix`` appended to the sink's stem.
 
-    A file sink ``out/result.jsonl`` gives ``out/`` and ``result``; any other sink gives
-    ``./redactline-out/`` and the table name.
+    A file sink ``out/result.jsonl`` (or ``s3://b/out/result.jsonl``) gives ``out/result<suffix>``
+    (``s3://b/out/result<suffix>``); any other sink gives ``redactline-out/<table><suffix>``.
     """
+    if sink.kind == "file" and is_remote(sink.uri):
+        directory, name = sink.uri.rsplit("/", 1)
+        return f"{directory}/{posixpath.splitext(name)[0]}{suffix}"
     if sink.kind == "file":
         path = Path(sink.uri.removeprefix("file://"))
-        return path.parent, path.stem
+        return str(path.parent / f"{path.stem}{suffix}")
     name = (sink.table or "run").replace(os.sep, "_")
-    return Path("redactline-out"), name
+    return str(Path("redactline-out") / f"{name}{suffix}")
+
+
+def read_policy(uri: str, limit: int) -> str:
+    """A local path for ``--policy``: ``uri`` itself when local, else the object copied (at most ``limit``
+    bytes, or ``UriError``) into a new private temporary directory, under its own file name.
+
+    The copy is what the policy loader reads and what the driver ships to the workers
+    (``policy_ship``); workers never read the policy from storage. Because a remote policy is read
+    alone, its ``extends`` may name only ``library:NAME`` and a ``file:`` key must be an absolute path
+    on the machines that run the job (``env`` keys are the usual choice): anything else is refused here
+    rather than looked up beside the temporary copy. The copy is removed when the process exits.
+    """
+    if not is_remote(uri):
+        return uri.removeprefix("file://")
+    try:
+        with FileSystems.open(uri) as handle:
+            data = handle.read(limit + 1)
+    except Exception as exc:  # noqa: BLE001 - Beam wraps every storage failure in its own types
+        raise UriError(f"--policy {uri}: cannot read it ({type(exc).__name__})") from None
+    if len(data) > limit:
+        raise UriError(f"--policy {uri}: larger than {limit} bytes")
+    directory = tempfile.mkdtemp(prefix="redactline-policy-")  # 0700: only this user reads it
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    path = os.path.join(directory, posixpath.basename(uri) or "policy.yaml")
+    with open(path, "wb") as out:
+        out.write(data)
+    _refuse_relative_references(uri, path)
+    return path
+
+
+def _refuse_relative_references(uri: str, path: str) -> None:
+    """Refuse what a policy read from storage would resolve beside its temporary copy (see read_policy)."""
+    from redactline.policies.loader import LIBRARY_PREFIX, read_policy_file
+
+    data = read_policy_file(Path(path)).data  # bounded, safe YAML; a PolicyError reaches the caller
+    for index, ref in enumerate(data.get("extends") or []):
+        if not (isinstance(ref, str) and ref.startswith(LIBRARY_PREFIX)):
+            raise UriError(f"--policy {uri}: extends[{index}]: a policy read from storage may extend only "
+                           f"{LIBRARY_PREFIX}NAME; copy the policy and its bases to a local directory")
+    keys = data.get("keys")
+    for name, spec in (keys.items() if isinstance(keys, dict) else ()):
+        key_file = spec.get("file") if isinstance(spec, dict) else None
+        if isinstance(key_file, str) and not os.path.isabs(key_file):
+            raise UriError(f"--policy {uri}: keys.{name}.file: a policy read from storage needs an absolute "
+                           "key path (or an env key)")
