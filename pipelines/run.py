@@ -150,7 +150,8 @@ def _check_unknown_flags(options: PipelineOptions) -> None:
 def validate(options: PipelineOptions, engine_factory: EngineFactory | None = None) -> RunPlan:
     """Check the flags, load the policy, parse the URIs and resolve the destination.
 
-    Reads files (the policy, the enclave's trust files) but writes nothing and contacts nothing.
+    Reads files (the policy, the enclave's trust files) but writes nothing and contacts nothing, except
+    the storage a ``--policy s3://...`` or ``gs://...`` is read from.
     ``engine_factory`` replaces the policy's engine on the workers (tests).
     """
     _check_unknown_flags(options)

@@ -136,3 +136,57 @@ def test_s3_policy_extending_a_relative_file_is_refused(s3, tmp_path, capsys, no
     assert code == 2 and "extends[0]" in err and "library:NAME" in err, err
     assert not Path(tmp_path / "out.jsonl").exists()
     assert no_remote_network == []
+
+
+@pytest.mark.parametrize(("flag", "uri", "fmt"), [
+    ("--source", "s3://b/in/*.csv", "csv"), ("--source", "gs://b/in/part-*.jsonl", "jsonl"),
+    ("--sink", "s3://b/out/x.parquet", "parquet"), ("--held", "gs://b/h.jsonl", "jsonl"),
+])
+def test_cloud_uris_are_files(flag, uri, fmt):
+    from redactline.pipelines import uris
+
+    endpoint = uris.parse(flag, uri)
+    assert (endpoint.kind, endpoint.fmt, endpoint.safe) == ("file", fmt, uri)
+
+
+@pytest.mark.parametrize("uri", ["hdfs://nn/x.csv", "ftp://h/x.csv", "s3:///x.csv"])
+def test_other_schemes_and_no_bucket_are_refused(uri):
+    from redactline.pipelines import uris
+
+    with pytest.raises(uris.UriError, match="--sink"):
+        uris.parse("--sink", uri)
+
+
+def test_default_outputs_sit_beside_a_cloud_sink():
+    from redactline.pipelines import uris
+
+    sink = uris.parse("--sink", "s3://b/out/run.v1.jsonl")
+    assert uris.default_output(sink, ".held.jsonl") == "s3://b/out/run.v1.held.jsonl"
+    assert uris.default_output(uris.parse("--sink", "out/r.csv"), ".manifest.json") == str(
+        Path("out") / "r.manifest.json")
+
+
+def test_existing_object_refused_without_overwrite_and_oversize_policy(s3, monkeypatch, no_remote_network):
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from redactline.pipelines import outputs, uris
+
+    endpoint, client = s3
+    monkeypatch.setattr(FileSystems, "_pipeline_options", PipelineOptions(["--s3_endpoint_url", endpoint]))
+    client.put_object(Bucket=BUCKET, Key="out/m.json", Body=b"{}")
+    client.put_object(Bucket=BUCKET, Key="out/s-00000-of-00002.jsonl", Body=b"")
+    taken = outputs.Output("--manifest", f"s3://{BUCKET}/out/m.json")
+    with pytest.raises(outputs.OutputPathError, match="--manifest .*already exists"):
+        outputs.check_outputs([taken], overwrite=False)
+    outputs.check_outputs([taken], overwrite=True)
+    with pytest.raises(outputs.OutputPathError, match="shard .*already exists"):
+        outputs.check_outputs([outputs.Output("--sink", f"s3://{BUCKET}/out/s.jsonl", shards=2)],
+                              overwrite=False)
+    with pytest.raises(outputs.OutputPathError, match="names the same file"):
+        outputs.check_outputs([outputs.Output("--held", f"s3://{BUCKET}/out/h.jsonl"),
+                               outputs.Output("--quarantine", f"s3://{BUCKET}/out/h.jsonl")], overwrite=True)
+    client.put_object(Bucket=BUCKET, Key="p/big.yaml", Body=b"#" * 2048)
+    with pytest.raises(uris.UriError, match="larger than 1024 bytes"):
+        uris.read_policy(f"s3://{BUCKET}/p/big.yaml", 1024)
+    assert no_remote_network == []
