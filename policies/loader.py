@@ -282,6 +282,18 @@ def _extends_target(path: Path, index: int, ref: str, line: int | None, roots: t
             known = ", ".join(sorted(p.stem for p in library.glob("*.yaml")))
             raise refuse(f"no library policy {name!r} (known: {known})", refused=False)
         return library / f"{name}.yaml"
+    return _confined_file(path, where, ref, line, roots, "extended file")
+
+
+def _confined_file(
+    path: Path, where: str, ref: str, line: int | None, roots: tuple[Path, ...], what: str
+) -> Path:
+    """The real path of the file ``ref`` named by ``path`` at ``where`` (relative to ``path``'s
+    directory), refused outside ``roots``; a ``PolicyError`` names only ``ref``."""
+
+    def refuse(message: str, refused: bool = True) -> PolicyError:
+        return PolicyError([Issue(str(path), line, where, message, refused=refused)])
+
     candidate = Path(ref).expanduser()
     candidate = candidate if candidate.is_absolute() else path.parent / candidate
     try:
@@ -299,7 +311,7 @@ def _extends_target(path: Path, index: int, ref: str, line: int | None, roots: t
             f"(or {EXTENDS_ENV})"
         )
     if real is None or not real.is_file():
-        raise refuse(f"extended file not found: {ref}", refused=False)
+        raise refuse(f"{what} not found: {ref}", refused=False)
     return real
 
 
@@ -309,6 +321,8 @@ def _chain(path: Path, stack: tuple[Path, ...], roots: tuple[Path, ...]) -> Iter
     document = validate_source(source)
     if issues := unsafe_pattern_issues(source, document):
         raise PolicyError(issues)
+    if document.detection.presidio_registry is not None:
+        source = _with_presidio_registry(source, document, roots)
     for index, ref in enumerate(document.extends):
         line = source.line_of(("extends", index))
         base = _extends_target(path, index, ref, line, roots)
@@ -317,6 +331,72 @@ def _chain(path: Path, stack: tuple[Path, ...], roots: tuple[Path, ...]) -> Iter
             raise PolicyError([Issue(str(path), line, f"extends[{index}]", f"extends cycle: {cycle}", True)])
         yield from _chain(base, (*stack, path), roots)
     yield source
+
+
+def _with_presidio_registry(
+    source: SourceFile, document: PolicyDocument, roots: tuple[Path, ...]
+) -> SourceFile:
+    """``source`` with its ``detection.presidio_registry`` file read (confined like ``extends``, bounded,
+    ``safe_yaml``) and put in place: the file's recognizers before the listed ones, its
+    ``global_regex_flags`` unless the policy sets them, ``use_predefined: false`` unless the policy says.
+    Errors name the registry file, its line and field."""
+    from .recognizers import registry_entries
+    from .schema import PresidioRegistryFile, RecognizerConfig
+
+    detection = document.detection
+    loc = ("detection", "presidio_registry")
+    where = _dotted(loc)
+    target = _confined_file(
+        source.path, where, detection.presidio_registry or "", source.line_of(loc), roots, "registry file"
+    )
+    registry_source = read_policy_file(target)
+    try:
+        registry = PresidioRegistryFile.model_validate(registry_source.data)
+    except ValidationError as exc:
+        raise PolicyError(_issues_from(exc, registry_source)) from None
+    name = str(target)
+    issues = []
+    flags = detection.global_regex_flags
+    flags = registry.global_regex_flags if flags is None else flags
+    for r_index, entry in enumerate(registry.recognizers):
+        for p_index, pattern in enumerate(entry.patterns):
+            reason = check_pattern(pattern.regex, *(() if flags is None else (flags,)))
+            if reason is not None:
+                at = ("recognizers", r_index, "patterns", p_index, "regex")
+                message = f"regular expression refused: {reason}"
+                issues.append(Issue(name, registry_source.line_of(at), _dotted(at), message, refused=True))
+    entries, problems = registry_entries(registry, list(detection.languages))
+    issues += [Issue(name, registry_source.line_of(at), _dotted(at), message) for at, message in problems]
+    for index, config in entries:
+        try:
+            RecognizerConfig.model_validate(config)
+        except ValidationError as exc:
+            at = ("recognizers", index)
+            for error in exc.errors():
+                message = error["msg"].removeprefix("Value error, ")
+                issues.append(Issue(name, registry_source.line_of(at), _dotted(at), message))
+    if issues:
+        raise PolicyError(issues)
+    data = copy.deepcopy(source.data)
+    section = data["detection"]
+    del section["presidio_registry"]
+    listed = section.get("recognizers") or []
+    section["recognizers"] = [config for _, config in entries] + listed
+    section.setdefault("use_predefined", False)
+    if registry.global_regex_flags is not None:
+        section.setdefault("global_regex_flags", registry.global_regex_flags)
+    # the listed recognizers moved down by the registry's count: their lines move with them
+    shift, prefix = len(entries), ("detection", "recognizers")
+    registry_line = source.line_of(loc)
+    lines: dict[Path_, int] = {}
+    for key, line in source.lines.items():
+        if key[:2] == prefix and len(key) > 2 and isinstance(key[2], int):
+            key = (*prefix, key[2] + shift, *key[3:])
+        lines[key] = line
+    for index in range(shift):  # a later issue about a registry entry points at presidio_registry
+        if registry_line is not None:
+            lines[(*prefix, index)] = registry_line
+    return SourceFile(source.path, data, lines)
 
 
 # How sections merge when a policy extends another: mappings merge key by key (the child wins),

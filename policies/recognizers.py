@@ -22,7 +22,7 @@ from presidio_analyzer.recognizer_registry.recognizers_loader_utils import Recog
 from . import budget
 from . import presidio_compat as compat
 from .identifier_recognizers import builtin_recognizer
-from .schema import Detection, RecognizerConfig
+from .schema import Detection, PresidioRecognizerEntry, PresidioRegistryFile, RecognizerConfig
 
 # phonenumbers' matcher only forms candidates from digit groups joined by punctuation (and "x" for
 # extensions): any other letter ends a candidate. Splitting on those letters gives segments that
@@ -317,6 +317,81 @@ def predefined_class(name: str) -> Any:
         raise LookupError(f"Presidio has no predefined recognizer named {name!r}") from None
 
 
+def _entry_languages(
+    entry: PresidioRecognizerEntry, registry_languages: list[str]
+) -> list[tuple[str, list[str] | None]]:
+    """(language, context) pairs of a registry entry, as Presidio's ``RecognizerListLoader`` reads them:
+    a custom entry's legacy ``supported_language``; else each item of ``supported_languages`` (a bare
+    language takes no context, an item ``{language, context}`` its own); else every registry language
+    with the entry's ``context``."""
+    if entry.type == "custom" and entry.supported_language:
+        return [(entry.supported_language, entry.context)]
+    if entry.supported_languages is None:
+        return [(language, entry.context) for language in registry_languages]
+    return [
+        (item, None) if isinstance(item, str) else (item.language, item.context)
+        for item in entry.supported_languages
+    ]
+
+
+def registry_entries(
+    registry: PresidioRegistryFile, languages: list[str]
+) -> tuple[list[tuple[int, dict[str, Any]]], list[tuple[tuple[str | int, ...], str]]]:
+    """The policy recognizer entries (``RecognizerConfig`` data) of a Presidio registry file, each with
+    the index of the registry entry it came from, and the problems found (location in the file, message).
+
+    As in Presidio: one recognizer per language the entry and the registry support (here also the
+    policy's ``languages``; others are dropped, as Presidio drops them), per-language context, a
+    predefined entry's ``country_code`` must match its class's ``COUNTRY_CODE``, ``supported_countries``
+    keeps only recognizers of those countries (and every one without a country), a disabled custom entry
+    is left out and a disabled predefined one switches the predefined recognizer off.
+    """
+    registry_languages = [lang for lang in registry.supported_languages or languages if lang in languages]
+    countries = None
+    if registry.supported_countries is not None:
+        countries = {code.strip().lower() for code in registry.supported_countries}
+    entries: list[tuple[int, dict[str, Any]]] = []
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for index, entry in enumerate(registry.recognizers):
+        name = entry.class_name or entry.name
+        country = entry.country_code.strip().lower() if entry.country_code else None
+        if entry.type == "predefined":
+            try:
+                cls = predefined_class(name)
+            except LookupError as exc:
+                field_name = "class_name" if entry.class_name else "name"
+                problems.append((("recognizers", index, field_name), str(exc)))
+                continue
+            class_country = getattr(cls, "COUNTRY_CODE", None)
+            if country is not None and country != (class_country or "").lower():
+                problems.append((
+                    ("recognizers", index, "country_code"),
+                    f"country_code {country!r} does not match {name}'s COUNTRY_CODE {class_country!r}",
+                ))
+                continue
+            country = class_country.lower() if class_country else None
+            if not entry.enabled:
+                entries.append((index, {"name": name, "type": "predefined", "enabled": False}))
+                continue
+        elif not entry.enabled:
+            continue
+        if countries is not None and country is not None and country not in countries:
+            continue
+        for language, context in _entry_languages(entry, registry_languages):
+            if language not in registry_languages:
+                continue
+            config: dict[str, Any] = {"name": name, "type": entry.type, "supported_language": language}
+            config["context"] = list(context or [])
+            if entry.type == "custom":
+                plural = entry.supported_entities or [None]
+                config["supported_entity"] = entry.supported_entity or plural[0]
+                config["patterns"] = [pattern.model_dump() for pattern in entry.patterns]
+                config["deny_list"] = list(entry.deny_list)
+                config["deny_list_score"] = entry.deny_list_score
+            entries.append((index, config))
+    return entries, problems
+
+
 def _languages(config: RecognizerConfig, detection: Detection) -> list[str]:
     return [config.supported_language] if config.supported_language else list(detection.languages)
 
@@ -378,6 +453,10 @@ def build_registry(detection: Detection, nlp_engine: NlpEngine) -> RecognizerReg
                         }
                     )
                 )
+    if detection.global_regex_flags is not None:  # Presidio's registry-wide setting
+        for recognizer in registry.recognizers:
+            if isinstance(recognizer, PatternRecognizer):
+                recognizer.global_regex_flags = detection.global_regex_flags
     _gate_phone_recognizers(registry)
     _linear_url_recognizers(registry)
     return registry

@@ -94,6 +94,49 @@ class RecognizerConfig(Strict):
         return self
 
 
+class LanguageContext(Strict):
+    """One item of a Presidio registry entry's ``supported_languages``: a language and its context words."""
+
+    language: str
+    context: list[str] | None = None
+
+
+class PresidioRecognizerEntry(Strict):
+    """One entry of a Presidio recognizer-registry YAML file, as Presidio defines it (see
+    ``presidio_analyzer/conf/default_recognizers.yaml``); ``recognizers.registry_entries`` turns it into
+    the policy's own :class:`RecognizerConfig` entries, one per language."""
+
+    name: str
+    class_name: str | None = None
+    type: Literal["predefined", "custom"] = "custom"
+    enabled: bool = True
+    supported_language: str | None = None
+    supported_languages: list[str | LanguageContext] | None = None
+    supported_entity: str | None = None
+    supported_entities: list[str] | None = None
+    patterns: list[PatternConfig] = Field(default_factory=list)
+    context: list[str] | None = None
+    deny_list: list[str] = Field(default_factory=list)
+    deny_list_score: float = Field(1.0, ge=0.0, le=1.0)
+    country_code: str | None = Field(None, min_length=2, max_length=2, description="ISO-3166-1 alpha-2")
+    config_path: str | None = None
+
+    @model_validator(mode="after")
+    def _supported(self) -> PresidioRecognizerEntry:
+        if self.enabled and self.config_path is not None:
+            raise ValueError("config_path (a recognizer's own configuration file) is not supported")
+        return self
+
+
+class PresidioRegistryFile(Strict):
+    """A Presidio recognizer-registry YAML file (``detection.presidio_registry``)."""
+
+    supported_languages: list[str] | None = None
+    global_regex_flags: int | None = Field(None, ge=0)
+    supported_countries: list[str] | None = None
+    recognizers: list[PresidioRecognizerEntry] = Field(default_factory=list)
+
+
 class NlpConfig(Strict):
     model: str = Field(DEFAULT_MODEL, description="installed spaCy model package used for NER")
     labels_to_ignore: list[str] = Field(
@@ -144,6 +187,16 @@ class Detection(Strict):
     score_threshold: float = Field(0.35, ge=0.0, le=1.0)
     use_predefined: bool = Field(True, description="start from Presidio's predefined recognizers")
     recognizers: list[RecognizerConfig] = Field(default_factory=list)
+    presidio_registry: str | None = Field(
+        None,
+        description="a Presidio recognizer-registry YAML file (relative to this policy file, inside its "
+        "directory tree like extends): its recognizers are put before the ones listed here when the policy "
+        "loads, its global_regex_flags apply unless set here, and use_predefined defaults to false (the "
+        "file is the registry, as in Presidio)",
+    )
+    global_regex_flags: int | None = Field(
+        None, ge=0, description="regex flags of every pattern recognizer (Presidio's; unset: its default)"
+    )
     allow_list: list[str] = Field(default_factory=list, description="values never treated as PII")
     entities: list[str] | None = Field(None, description="restrict detection to these entity types")
     nlp: NlpConfig = Field(default_factory=NlpConfig)
