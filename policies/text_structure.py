@@ -79,6 +79,9 @@ def line_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+# Lines longer than this are prose, which the whole-text pass reads well: only the short lines of
+# letter heads, signatures and address blocks are read again.
+_SHORT_LINE = 60
 _NAME_LINE = regex.compile(r"\p{Lu}\p{L}")
 _DIGIT = regex.compile(r"\d")
 
@@ -118,15 +121,17 @@ class LineNerRecognizer(EntityRecognizer):
 
     def pieces(self, text: str) -> list[tuple[int, str]]:
         """(offset, text) of each piece the model reads again: here the lines of a multi-line text
-        in ordinary case that have a capitalised word and no digit. A line with a digit is a street,
-        phone or identifier line, which the pattern recognizers read; a line with no capital has
-        nothing the small model takes for a name."""
+        in ordinary case that are short (``_SHORT_LINE``), have a capitalised word and no digit. A
+        line with a digit is a street, phone or identifier line, which the pattern recognizers read;
+        a line with no capital has nothing the small model takes for a name."""
         if "\n" not in text.strip() or case_of(text) is not None:
             return []
         return [
             (start, line)
             for start, end in line_spans(text)
-            if _NAME_LINE.search(line := text[start:end]) and not _DIGIT.search(line)
+            if end - start <= _SHORT_LINE
+            and _NAME_LINE.search(line := text[start:end])
+            and not _DIGIT.search(line)
         ]
 
     def analyze(
