@@ -35,11 +35,13 @@ to this process over 127.0.0.1 only). Every other Beam option reaches Beam untou
     --runner SparkRunner --spark_master_url spark://host:7077
 
 (``--runner DirectRunner`` is Beam's own default and may download the Prism runner binary.) On remote
-runners the policy file, the quarantine key (``--quarantine-key-env`` must be set on workers, or
-``--quarantine-key-file`` readable there) and the output paths must be reachable from the workers.
+runners the policy travels inside the job (resolved once on the driver); the quarantine key and policy
+keys stay references (``--quarantine-key-env`` must be set on workers, or ``--quarantine-key-file``
+readable there) and the output paths must be reachable from the workers.
 
 Exit codes: 0 success (quarantined or held records included), 1 the run failed or its manifest
-check failed, 2 a usage or configuration error (the message names the flag or file).
+check failed, 2 a usage or configuration error (the message names the flag or file), 130/143
+interrupted by SIGINT/SIGTERM (a FAILED manifest with partial counts is still written).
 """
 
 from __future__ import annotations
