@@ -23,10 +23,8 @@ Mono-case text (all-caps notes, all-lower chats) is read through ``text_structur
 from __future__ import annotations
 
 import regex
-from presidio_analyzer import EntityRecognizer, RecognizerResult
-from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from .text_structure import COMMON_WORDS, case_of, normalise_case
+from .text_structure import COMMON_WORDS, SpanRecognizer, case_of, normalise_case
 
 _CAP = r"\p{Lu}[\p{L}'’\-]*\.?"  # a capitalised (or all-caps) word, maybe abbreviated
 _NUM = r"\d{1,5}[A-Za-z]?(?:[-/]\d{1,5})?"
@@ -121,22 +119,11 @@ _MAX_PIECES = 6
 _MAX_WORDS = 5
 
 
-class AddressBlockRecognizer(EntityRecognizer):
+class AddressBlockRecognizer(SpanRecognizer):
     """STREET_ADDRESS: a street line and the unit, town, region, postcode and country lines after it."""
 
-    ENTITIES = ["STREET_ADDRESS"]
-
-    def __init__(self, supported_language: str = "en", context: list[str] | None = None, score: float = 0.9):
-        super().__init__(
-            supported_entities=list(self.ENTITIES),
-            name="AddressBlockRecognizer",
-            supported_language=supported_language,
-            context=context,
-        )
-        self.score = score
-
-    def load(self) -> None:
-        pass
+    ENTITY = "STREET_ADDRESS"
+    DEFAULT_SCORE = 0.9
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         """(start, end) of every address block in ``text``, merged where they touch."""
@@ -168,26 +155,6 @@ class AddressBlockRecognizer(EntityRecognizer):
             else:
                 merged.append((start, end))
         return merged
-
-    def analyze(
-        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
-    ) -> list[RecognizerResult]:
-        if entities and "STREET_ADDRESS" not in entities:
-            return []
-        return [
-            RecognizerResult(
-                entity_type="STREET_ADDRESS",
-                start=start,
-                end=end,
-                score=self.score,
-                analysis_explanation=None,
-                recognition_metadata={
-                    RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
-                    RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-                },
-            )
-            for start, end in self.spans(text)
-        ]
 
 
 def _sentence_end(text: str, start: int, end: int) -> int:

@@ -17,11 +17,9 @@ Mono-case text is read through ``text_structure.normalise_case`` (same length).
 from __future__ import annotations
 
 import regex
-from presidio_analyzer import EntityRecognizer, RecognizerResult
-from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from .organisation_recognizer import ORGANISATION
-from .text_structure import COMMON_WORDS, case_of, normalise_case
+from .text_structure import COMMON_WORDS, SpanRecognizer, case_of, normalise_case
 
 _NAME_WORD = r"\p{Lu}[\p{Ll}\p{Lu}'’\-]*\p{L}"
 _NAME = rf"(?:\p{{Lu}}\.[ \t]?)?{_NAME_WORD}(?:[ \t]+(?:\p{{Lu}}\.[ \t]?)?{_NAME_WORD}){{0,2}}"
@@ -92,22 +90,11 @@ def _is_name(value: str) -> bool:
     return bool(words) and not any(w in _NOT_NAMES for w in words)
 
 
-class DialogueNameRecognizer(EntityRecognizer):
+class DialogueNameRecognizer(SpanRecognizer):
     """PERSON from speaker labels, speech verbs, greetings, sign-offs and signatures."""
 
-    ENTITIES = ["PERSON"]
-
-    def __init__(self, supported_language: str = "en", context: list[str] | None = None, score: float = 0.7):
-        super().__init__(
-            supported_entities=list(self.ENTITIES),
-            name="DialogueNameRecognizer",
-            supported_language=supported_language,
-            context=context,
-        )
-        self.score = score
-
-    def load(self) -> None:
-        pass
+    ENTITY = "PERSON"
+    DEFAULT_SCORE = 0.7
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         source = normalise_case(text) if case_of(text) else text
@@ -149,23 +136,3 @@ class DialogueNameRecognizer(EntityRecognizer):
             for match in regex.finditer(rf"(?<![\w]){regex.escape(name)}(?![\w])", source):
                 found.add(match.span())
         return sorted(found)
-
-    def analyze(
-        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
-    ) -> list[RecognizerResult]:
-        if entities and "PERSON" not in entities:
-            return []
-        return [
-            RecognizerResult(
-                entity_type="PERSON",
-                start=start,
-                end=end,
-                score=self.score,
-                analysis_explanation=None,
-                recognition_metadata={
-                    RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
-                    RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-                },
-            )
-            for start, end in self.spans(text)
-        ]

@@ -10,10 +10,8 @@ right before the legal form, at most six words.
 from __future__ import annotations
 
 import regex
-from presidio_analyzer import EntityRecognizer, RecognizerResult
-from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from .text_structure import COMMON_WORDS
+from .text_structure import COMMON_WORDS, SpanRecognizer
 
 _WORD = r"(?:\p{Lu}[\p{L}\d'’.\-]*|\d+[\p{L}]*|&)"
 _JOIN = r"(?:[ \t]+(?:of|and|for|de|du|des|der|und|&)[ \t]+|[ \t]+|[ \t]*-[ \t]*)"
@@ -31,22 +29,11 @@ _FORM = "|".join(
 ORGANISATION = regex.compile(rf"(?<![\p{{L}}\d])(?:{_WORD}{_JOIN}){{1,6}}(?:{_FORM})(?![\p{{L}}\d])")
 
 
-class OrganisationSuffixRecognizer(EntityRecognizer):
+class OrganisationSuffixRecognizer(SpanRecognizer):
     """ORGANIZATION: capitalised words ending in a legal form or institution word."""
 
-    ENTITIES = ["ORGANIZATION"]
-
-    def __init__(self, supported_language: str = "en", context: list[str] | None = None, score: float = 0.6):
-        super().__init__(
-            supported_entities=list(self.ENTITIES),
-            name="OrganisationSuffixRecognizer",
-            supported_language=supported_language,
-            context=context,
-        )
-        self.score = score
-
-    def load(self) -> None:
-        pass
+    ENTITY = "ORGANIZATION"
+    DEFAULT_SCORE = 0.6
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         found = []
@@ -60,23 +47,3 @@ class OrganisationSuffixRecognizer(EntityRecognizer):
             if len(words) >= 2:
                 found.append((start, end))
         return found
-
-    def analyze(
-        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
-    ) -> list[RecognizerResult]:
-        if entities and "ORGANIZATION" not in entities:
-            return []
-        return [
-            RecognizerResult(
-                entity_type="ORGANIZATION",
-                start=start,
-                end=end,
-                score=self.score,
-                analysis_explanation=None,
-                recognition_metadata={
-                    RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
-                    RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-                },
-            )
-            for start, end in self.spans(text)
-        ]

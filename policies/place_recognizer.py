@@ -16,10 +16,8 @@ from __future__ import annotations
 import functools
 
 import regex
-from presidio_analyzer import EntityRecognizer, RecognizerResult
-from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from .text_structure import COMMON_WORDS, line_spans
+from .text_structure import COMMON_WORDS, SpanRecognizer, line_spans
 
 _LANGUAGES = ("en", "fr", "de", "es", "it", "pt", "nl", "sv", "pl")
 
@@ -84,22 +82,11 @@ _TOWN_LINE = regex.compile(rf"{_TOWN_WORD}(?:[ \t,]+{_TOWN_WORD}){{0,4}}")
 _POSTCODE_TAIL = regex.compile(r"[ \t,]*(?:\d{3,6}(?:[ \-]\d{2,4})?)?")
 
 
-class PlaceRecognizer(EntityRecognizer):
+class PlaceRecognizer(SpanRecognizer):
     """LOCATION: country names; in multi-line text, the town lines above a country line."""
 
-    ENTITIES = ["LOCATION"]
-
-    def __init__(self, supported_language: str = "en", context: list[str] | None = None, score: float = 0.6):
-        super().__init__(
-            supported_entities=list(self.ENTITIES),
-            name="PlaceRecognizer",
-            supported_language=supported_language,
-            context=context,
-        )
-        self.score = score
-
-    def load(self) -> None:
-        pass
+    ENTITY = "LOCATION"
+    DEFAULT_SCORE = 0.6
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         found = _countries(text)
@@ -128,23 +115,3 @@ class PlaceRecognizer(EntityRecognizer):
                     break
                 found.append((line_start, line_end))
         return sorted(set(found))
-
-    def analyze(
-        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
-    ) -> list[RecognizerResult]:
-        if entities and "LOCATION" not in entities:
-            return []
-        return [
-            RecognizerResult(
-                entity_type="LOCATION",
-                start=start,
-                end=end,
-                score=self.score,
-                analysis_explanation=None,
-                recognition_metadata={
-                    RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
-                    RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-                },
-            )
-            for start, end in self.spans(text)
-        ]

@@ -92,6 +92,46 @@ def _names_only(entity: str) -> bool:
     return bool(words) and words[0] not in COMMON_WORDS and words[-1] not in COMMON_WORDS
 
 
+class SpanRecognizer(EntityRecognizer):
+    """A recognizer of one entity type whose subclass only says where: :meth:`spans` -> (start, end) pairs.
+
+    Carries what Presidio needs (name, language, context words, a fixed score) so each text recognizer
+    is just its rules.
+    """
+
+    ENTITY = ""
+    DEFAULT_SCORE = 0.5
+
+    def __init__(self, supported_language: str = "en", context: list[str] | None = None,
+                 score: float | None = None):
+        super().__init__(
+            supported_entities=[self.ENTITY],
+            name=type(self).__name__,
+            supported_language=supported_language,
+            context=context,
+        )
+        self.score = self.DEFAULT_SCORE if score is None else score
+
+    def load(self) -> None:
+        pass
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        raise NotImplementedError
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        if entities and self.ENTITY not in entities:
+            return []
+        metadata = {RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                    RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}
+        return [
+            RecognizerResult(entity_type=self.ENTITY, start=start, end=end, score=self.score,
+                             analysis_explanation=None, recognition_metadata=dict(metadata))
+            for start, end in self.spans(text)
+        ]
+
+
 class LineNerRecognizer(EntityRecognizer):
     """spaCy NER per line of a multi-line text in ordinary case.
 
