@@ -71,7 +71,19 @@ def configure_logging(level: str | None = None) -> None:
     if name not in LOG_LEVELS:
         raise LogLevelError(f"{LOG_LEVEL_ENV}={name!r}: expected one of {', '.join(LOG_LEVELS)}")
     logging.basicConfig(level=name)
-    logging.getLogger().setLevel(name)
+    root = logging.getLogger()
+    root.setLevel(name)
+    for handler in root.handlers:
+        if not any(isinstance(f, _BeamImportNoise) for f in handler.filters):
+            handler.addFilter(_BeamImportNoise())
+
+
+class _BeamImportNoise(logging.Filter):
+    """Drops Beam's import-time "apitools not found" warning: it is about BigQuery, which no redactline
+    run uses, and it reads like a problem on every command."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name == "root" and str(record.msg).startswith("apitools not found"))
 
 
 def main(argv: list[str] | None = None) -> int:

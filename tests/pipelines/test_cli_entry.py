@@ -37,3 +37,18 @@ def test_closed_pipe_exits_quietly() -> None:
     proc.stderr.close()
     assert proc.wait(timeout=60) in (0, EXIT_BROKEN_PIPE)
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+
+
+def test_beams_apitools_import_warning_is_dropped_and_nothing_else():
+    import logging
+
+    from redactline.pipelines.cli import configure_logging
+
+    configure_logging("WARNING")
+    records: list[str] = []
+    handler = logging.getLogger().handlers[0]
+    seen = [r for r in (logging.makeLogRecord({"name": "root", "msg": m, "levelno": logging.WARNING})
+                        for m in ("apitools not found, and bigquery client libraries are not available",
+                                  "something else")) if handler.filter(r)]
+    records.extend(str(r.msg) for r in seen)
+    assert records == ["something else"]
