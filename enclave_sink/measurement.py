@@ -69,6 +69,14 @@ def short_hex(value: bytes | None, keep: int = 8) -> str:
     return text if len(text) <= 2 * keep + 3 else f"{text[:keep]}...{text[-keep:]}"
 
 
+
+def _check_allowlisted(actual: bytes, allowed: Sequence[bytes], label: str) -> None:
+    """``actual`` must equal one allowed value. Constant-time per comparison; the allowlist is public,
+    so stopping at a match is fine."""
+    if not any(hmac.compare_digest(actual, value) for value in allowed):
+        expected = ", ".join(short_hex(a) for a in allowed)
+        raise MeasurementError(f"{label} {short_hex(actual)} is not in the allowlist [{expected}]")
+
 class PcrAllowlist:
     """PCR ``index`` must equal one of ``allowed`` (hex strings or bytes)."""
 
@@ -86,12 +94,7 @@ class PcrAllowlist:
         actual = doc.pcrs.get(self.index)
         if actual is None:
             raise MeasurementError(f"PCR{self.index} is absent from the document")
-        # Constant-time per comparison; the allowlist is public, so early exit on a match is fine.
-        if not any(hmac.compare_digest(actual, allowed) for allowed in self.allowed):
-            expected = ", ".join(short_hex(a) for a in self.allowed)
-            raise MeasurementError(
-                f"PCR{self.index} {short_hex(actual)} is not in the allowlist [{expected}]"
-            )
+        _check_allowlisted(actual, self.allowed, f"PCR{self.index}")
 
     def __repr__(self) -> str:
         return f"PcrAllowlist({self.index}, {len(self.allowed)} value(s))"
@@ -147,11 +150,7 @@ class MeasurementAllowlist:
         actual = doc.measurements.get(self.name)
         if actual is None:
             raise MeasurementError(f"measurement: {self.name} is absent from the {doc.tee} evidence")
-        if not any(hmac.compare_digest(actual, allowed) for allowed in self.allowed):
-            expected = ", ".join(short_hex(a) for a in self.allowed)
-            raise MeasurementError(
-                f"measurement: {self.name} {short_hex(actual)} is not in the allowlist [{expected}]"
-            )
+        _check_allowlisted(actual, self.allowed, f"measurement: {self.name}")
 
     def __repr__(self) -> str:
         return f"MeasurementAllowlist({self.tee}, {self.name}, {len(self.allowed)} value(s))"
