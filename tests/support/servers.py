@@ -105,7 +105,25 @@ def _encode(body: Any) -> bytes:
 Handler = Callable[[Seen, int], tuple]
 
 
-class LoopbackServer:
+class _Running:
+    """Stop a loopback server started in a thread (``_server``, ``_thread``); usable as a context manager."""
+
+    _server: ThreadingHTTPServer
+    _thread: threading.Thread
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LoopbackServer(_Running):
     """A ThreadingHTTPServer on 127.0.0.1:<ephemeral>; set ``handler`` to script the replies."""
 
     def __init__(self) -> None:
@@ -146,16 +164,6 @@ class LoopbackServer:
     def url(self, path: str = "/items") -> str:
         return self.base + path
 
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 # --------------------------------------------------------------------------- fake LLM APIs
@@ -235,7 +243,7 @@ def _words(*texts: str) -> int:
     return sum(len(t.split()) for t in texts)
 
 
-class _FakeLlmServer:
+class _FakeLlmServer(_Running):
     provider = ""
     api_path = ""
     base_suffix = ""
@@ -452,17 +460,6 @@ class _FakeLlmServer:
         h.end_headers()
         h.wfile.write(data)
 
-    # ---- lifecycle -------------------------------------------------------------------------------
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _content_text(content: Any) -> str:
