@@ -1,8 +1,9 @@
 """Policy files as of a git revision, for ``policy diff --base REF FILE...``.
 
-A policy's meaning at a revision is the policy file *and everything it extends* as they were at that
-revision. :func:`policies_at` mirrors exactly those files into a temporary directory, read with
-``git ls-tree`` / ``git cat-file`` (never a checkout, the working tree is left alone), so the loader
+A policy's meaning at a revision is the policy file *and everything it extends* (and any
+``detection.presidio_registry`` file) as they were at that revision. :func:`policies_at` mirrors
+exactly those files into a temporary directory, read with ``git ls-tree`` / ``git cat-file`` (never a
+checkout, the working tree is left alone), so the loader
 resolves the old policy with its usual rules (confinement to the root policy's tree, symlinks, cycles,
 size and YAML limits) against the old files. Symbolic links are mirrored as links. ``library:NAME``
 reads the library as of the revision when the library lives in the same repository (redactline's own
@@ -150,6 +151,10 @@ class _Mirror:
                 continue
             if not posixpath.isabs(ref):
                 self.add(posixpath.join(here, ref))
+        detection = data.get("detection")
+        registry = detection.get("presidio_registry") if isinstance(detection, dict) else None
+        if isinstance(registry, str) and not posixpath.isabs(registry):
+            self.add(posixpath.join(here, registry))  # a Presidio registry file is versioned like extends
         keys = data.get("keys")
         for spec in keys.values() if isinstance(keys, dict) else []:
             key_file = spec.get("file") if isinstance(spec, dict) else None

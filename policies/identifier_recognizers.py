@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from presidio_analyzer import Pattern, PatternRecognizer
 
 from . import checksums
+from .secret_recognizers import password_recognizer, private_key_recognizer, secret_token_recognizer
 
 # Left and right edges of a number: no digit, letter or "+" glued to it, and no digit one dot, slash
 # or hyphen away (a longer number, a decimal, a date or a phone number written with dots or slashes).
@@ -230,7 +231,7 @@ def fr_nir_recognizer(language: str = "en") -> ChecksumRecognizer:
 
 @dataclass(frozen=True)
 class Builtin:
-    factory: Callable[[str], ChecksumRecognizer]
+    factory: Callable[[str], PatternRecognizer]
     entity: str
 
 
@@ -244,10 +245,14 @@ BUILTIN_RECOGNIZERS: dict[str, Builtin] = {
     "NlBsnRecognizer": Builtin(nl_bsn_recognizer, "NL_BSN"),
     "DeSteuerIdRecognizer": Builtin(de_tax_id_recognizer, "DE_TAX_ID"),
     "FrNirRecognizer": Builtin(fr_nir_recognizer, "FR_NIR"),
+    # secrets (policies/secret_recognizers.py): shapes providers publish, no check digits
+    "SecretTokenRecognizer": Builtin(secret_token_recognizer, "API_KEY"),
+    "PrivateKeyRecognizer": Builtin(private_key_recognizer, "PRIVATE_KEY"),
+    "PasswordRecognizer": Builtin(password_recognizer, "PASSWORD"),
 }
 
 
-def builtin_recognizer(name: str, language: str, context: list[str] | None = None) -> ChecksumRecognizer:
+def builtin_recognizer(name: str, language: str, context: list[str] | None = None) -> PatternRecognizer:
     """A new instance of the built-in recognizer ``name``; ``context`` replaces its context words."""
     recognizer = BUILTIN_RECOGNIZERS[name].factory(language)
     if context:

@@ -12,6 +12,7 @@ from redactline.policies import PolicyError, load_policy
 from redactline.policies import checksums as cs
 from redactline.policies.identifier_recognizers import BUILTIN_RECOGNIZERS, builtin_recognizer
 from redactline.policies.recognizers import pattern_gate, requires_digit
+from redactline.policies.secret_recognizers import SECRET_RECOGNIZER_NAMES
 
 
 def _found(name: str, text: str) -> list[tuple[str, float]]:
@@ -25,7 +26,7 @@ def _card(body: str) -> str:
     return body + cs.luhn_check_digit(body)
 
 
-@pytest.mark.parametrize("name", sorted(BUILTIN_RECOGNIZERS))
+@pytest.mark.parametrize("name", sorted(set(BUILTIN_RECOGNIZERS) - set(SECRET_RECOGNIZER_NAMES)))
 def test_every_pattern_needs_a_digit_and_is_gated(name: str) -> None:
     recognizer = builtin_recognizer(name, "en")
     assert recognizer.supported_entities == [BUILTIN_RECOGNIZERS[name].entity]

@@ -164,3 +164,17 @@ def test_general_pii_pseudonyms_are_consistent(engines) -> None:
     out = engines["general-pii"].redact_text("Contact: Olga Petrova. Later Olga Petrova called.").text
     assert "Olga" not in out and "Petrova" not in out
     assert out.count("<PERSON_1>") == 2
+
+
+GITHUB_TOKEN = "ghp_" + "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5"  # made-up characters, GitHub's shape
+PEM = ("-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7x9Zq3Lk2Yw8\nVb5Nc1Xd4Fe7Gh0Jk3Lm6Np9Qr2\n"
+       "-----END RSA PRIVATE KEY-----")
+
+
+def test_general_pii_redacts_planted_secrets(engines: dict[str, RedactionEngine]) -> None:
+    engine = engines["general-pii"]
+    text = f"token {GITHUB_TOKEN} and db postgres://svc:Xk9-pLq2@db/app and\n{PEM}"
+    out = engine.redact_text(text).text
+    for secret in (GITHUB_TOKEN, "Xk9-pLq2", "MIIEowIBAAKCAQEA7x9Zq3Lk2Yw8"):
+        assert secret not in out
+    assert "db/app" in out  # only the password of the URL is taken

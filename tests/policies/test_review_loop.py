@@ -172,3 +172,22 @@ def test_pre_commit_hooks_check_only_policy_files(repo: Path, capsys, monkeypatc
     # a broken policy is still caught, named by file and line
     (repo / "policies" / "tickets.yaml").write_text(TICKETS + "version: 1.0\n", encoding="utf-8")
     assert main(["policy", "validate", "--no-keys", "--skip-non-policies", "policies/tickets.yaml"]) == 1
+
+
+def test_diff_base_reads_a_presidio_registry_file_as_of_the_base(repo: Path, capsys, monkeypatch) -> None:
+    # the only change is inside the registry file: seen only if the base reads the registry at the base
+    registry = ("recognizers:\n  - name: EmailRecognizer\n    type: predefined\n"
+                "    supported_languages: [en]\n")
+    (repo / "policies" / "registry.yaml").write_text(registry, encoding="utf-8")
+    (repo / "policies" / "tickets.yaml").write_text(
+        TICKETS + "detection:\n  presidio_registry: registry.yaml\n", encoding="utf-8")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "registry")
+    git(repo, "tag", "with-registry")
+    extra = "  - name: PhoneRecognizer\n    type: predefined\n    supported_languages: [en]\n"
+    (repo / "policies" / "registry.yaml").write_text(registry + extra, encoding="utf-8")
+    git(repo, "commit", "-q", "-am", "more recognizers")
+    monkeypatch.chdir(repo)
+    assert main(["policy", "diff", "--base", "with-registry", "policies/tickets.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert "PhoneRecognizer" in out and "No change in meaning" not in out
