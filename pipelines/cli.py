@@ -48,7 +48,26 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue  # that area has no CLI yet
         module.register(subparsers)
+    completion = subparsers.add_parser(
+        "completion", help="print a shell completion script (bash or zsh)",
+        description="Print a completion script generated from redactline's own parsers. Install with e.g. "
+        "'redactline completion bash > ~/.local/share/bash-completion/completions/redactline' or, for "
+        "zsh, into a file named _redactline on your $fpath.",
+    )
+    completion.add_argument("shell", choices=COMPLETION_SHELLS)
+    completion.set_defaults(func=lambda args: _completion(parser, args.shell))
     return parser
+
+
+COMPLETION_SHELLS = ("bash", "zsh")
+
+
+def _completion(parser: argparse.ArgumentParser, shell: str) -> int:
+    """The script shtab generates from the real parser, so completion never drifts from the flags."""
+    import shtab
+
+    sys.stdout.write(shtab.complete(parser, shell=shell))
+    return 0
 
 
 def _version() -> str:

@@ -206,4 +206,7 @@ def _cmd_quarantine_show(args: argparse.Namespace) -> int:
         print(f"redactline quarantine show: error: {args.path}: entry {at} is not a quarantine entry "
               "(one JSON object per line with reason, source, ref, detail, sealed)", file=sys.stderr)
         return 2
+    if failed:  # wrong key or corrupt entries: what could be opened was printed, the check fails
+        print(f"redactline quarantine show: {failed} entr{'y' if failed == 1 else 'ies'} could not be opened "
+              "(sealed under another key, or corrupt); exit 1", file=sys.stderr)
     return 1 if failed else 0

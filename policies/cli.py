@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -35,6 +36,20 @@ def _add_skip_flag(parser: argparse.ArgumentParser) -> None:
         help="skip files that are not redaction policies (no top-level kind: RedactionPolicy or "
         "apiVersion: redactline.dev/...), e.g. CI workflows passed by a pre-commit hook",
     )
+
+
+def _add_format_flag(parser: argparse.ArgumentParser, text: str = "text") -> None:
+    parser.add_argument(
+        "--format", choices=[text, "json"], default=text,
+        help=f"output format (default {text}); json: one JSON document on stdout, errors included, "
+        "same exit codes",
+    )
+
+
+def _json_out(args: argparse.Namespace, code: int, **document: object) -> int:
+    """Print the command's one JSON document (``ok``, ``exit_code``, then ``document``); return ``code``."""
+    print(json.dumps({"ok": code == EXIT_OK, "exit_code": code, **document}, indent=2, ensure_ascii=False))
+    return code
 
 
 def _policy_files(args: argparse.Namespace) -> list[Path]:
@@ -66,6 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="do not resolve key material (check the references only), e.g. in CI without secrets",
     )
+    _add_format_flag(validate)
     _add_extends_flag(validate)
     _add_skip_flag(validate)
     validate.set_defaults(func=_validate)
@@ -124,6 +140,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     diff.add_argument("--sample", type=Path, help="JSONL records or text lines: show before/after outputs")
     diff.add_argument("--fail-on-loosening", action="store_true", help="exit 1 when anything loosens")
+    _add_format_flag(diff, "markdown")
     _add_extends_flag(diff)
     diff.set_defaults(func=_diff)
 
@@ -216,14 +233,23 @@ def _failed(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     failed = 0
+    as_json = args.format == "json"
+    results: list[dict[str, object]] = []
     for path in _policy_files(args):
-        policy = _load(path, args, resolve_keys=not args.no_keys)
+        errors: list[str] = []
+        policy = _load(path, args, errors, resolve_keys=not args.no_keys)
         if policy is None:
             failed += 1
+            results.append({"file": str(path), "valid": False, "errors": errors})
             continue
         ident = policy.identity
-        print(f"OK  {path}  {ident.name} {ident.version}  sha256:{ident.sha256}")
-    return _failed(args) if failed else EXIT_OK
+        results.append({"file": str(path), "valid": True, "errors": [], "name": ident.name,
+                        "version": ident.version, "sha256": ident.sha256,
+                        "document_sha256": ident.document_sha256})
+        if not as_json:
+            print(f"OK  {path}  {ident.name} {ident.version}  sha256:{ident.sha256}")
+    code = _failed(args) if failed else EXIT_OK
+    return _json_out(args, code, policies=results) if as_json else code
 
 
 def _hash(args: argparse.Namespace) -> int:
@@ -292,64 +318,98 @@ def _test(args: argparse.Namespace) -> int:
 def _diff(args: argparse.Namespace) -> int:
     from .at_revision import RevisionError, policies_at
 
+    errors: list[str] = []
+
+    def fail(code: int, message: str | None = None) -> int:
+        if message is not None:
+            _error(message)
+            errors.append(message)
+        return _json_out(args, code, errors=errors, policies=[]) if args.format == "json" else code
+
     if args.base is None:
         if len(args.files) != 2:
-            _error("policy diff: give OLD NEW, or --base REF FILE...")
-            return EXIT_USAGE
-        old, new = (_load(path, args, resolve_keys=args.sample is not None) for path in args.files)
+            return fail(EXIT_USAGE, "policy diff: give OLD NEW, or --base REF FILE...")
+        old, new = (_load(path, args, errors, resolve_keys=args.sample is not None) for path in args.files)
         if old is None or new is None:
-            return _failed(args)
+            return fail(_failed(args))
         return _diff_report(args, [(old, new)])
     missing = [str(path) for path in args.files if not path.is_file()]
     if missing:
-        _error(f"policy diff: not a file: {', '.join(missing)}")
-        return EXIT_USAGE
+        return fail(EXIT_USAGE, f"policy diff: not a file: {', '.join(missing)}")
     pairs = []
     try:
         with policies_at(args.base, args.files, args.allow_extends_outside) as snapshot:
             for path in args.files:
-                new = _load(path, args, resolve_keys=args.sample is not None)
+                new = _load(path, args, errors, resolve_keys=args.sample is not None)
                 base_path = snapshot.path_of(path)
                 old = None
                 if base_path is not None:
                     with snapshot.resolving():
-                        old = _load(base_path, args, resolve_keys=args.sample is not None)
+                        old = _load(base_path, args, errors, resolve_keys=args.sample is not None)
                     if old is None:
-                        _error(f"(the file above is {path} as of {args.base})")
-                        return _failed(args)
+                        return fail(_failed(args), f"(the file above is {path} as of {args.base})")
                     old.revision = snapshot.commit
                 if new is None:
-                    return _failed(args)
+                    return fail(_failed(args))
                 pairs.append((old, new))
             return _diff_report(args, pairs)
     except RevisionError as exc:
-        _error(f"policy diff --base {args.base}: {exc}")
-        return EXIT_USAGE
+        return fail(EXIT_USAGE, f"policy diff --base {args.base}: {exc}")
 
 
 def _diff_report(args: argparse.Namespace, pairs: list) -> int:
-    """Markdown for each (old, new) pair (old None: a new policy); exit 1 on loosening when asked."""
+    """Markdown (or JSON) for each (old, new) pair (old None: a new policy); exit 1 on loosening when
+    asked."""
     from .diff import diff_policies, read_samples, render_markdown, render_new_policy, sample_outputs
 
+    as_json = args.format == "json"
     rows = None
     if args.sample:
         try:
             rows = read_samples(args.sample)
         except (OSError, ValueError) as exc:
             _error(f"{args.sample}: {exc}")
-            return EXIT_USAGE
+            return _json_out(args, EXIT_USAGE, errors=[f"{args.sample}: {exc}"], policies=[]) if as_json \
+                else EXIT_USAGE
     loosened = False
     reports = []
+    documents: list[dict[str, object]] = []
     for old, new in pairs:
         if old is None:
             reports.append(render_new_policy(new.identity))
+            documents.append({"new": True, "old": None, "current": new.identity.as_dict(), "changes": [],
+                              "loosening": False})
             continue
         changes = diff_policies(old.document, new.document)
         samples = sample_outputs(old.engine(), new.engine(), rows) if rows is not None else None
-        reports.append(render_markdown(changes, old.identity, new.identity, samples))
-        loosened = loosened or any(c.effect == "loosening" for c in changes)
+        loosens = any(c.effect == "loosening" for c in changes)
+        loosened = loosened or loosens
+        if as_json:
+            documents.append(_diff_json(old.identity, new.identity, changes, samples, loosens))
+        else:
+            reports.append(render_markdown(changes, old.identity, new.identity, samples))
+    code = EXIT_FAILED if args.fail_on_loosening and loosened else EXIT_OK
+    if as_json:
+        return _json_out(args, code, errors=[], loosening=loosened, policies=documents)
     print("\n".join(reports))
-    return EXIT_FAILED if args.fail_on_loosening and loosened else EXIT_OK
+    return code
+
+
+def _diff_json(old: Any, new: Any, changes: list, samples: list | None, loosens: bool) -> dict[str, object]:
+    """One policy pair as JSON. Samples give entity types and whether the output changed, never the
+    outputs themselves (a loosened policy's output may hold a kept value)."""
+    document: dict[str, object] = {
+        "new": False,
+        "old": old.as_dict(),
+        "current": new.as_dict(),
+        "loosening": loosens,
+        "changes": [{"section": c.section, "subject": c.subject, "before": c.before, "after": c.after,
+                     "effect": c.effect, "note": c.note} for c in changes],
+    }
+    if samples is not None:
+        document["samples"] = [{"index": r.index, "changed": r.changed, "found_before": list(r.found_before),
+                                "found_after": list(r.found_after)} for r in samples]
+    return document
 
 
 def _explain(args: argparse.Namespace) -> int:

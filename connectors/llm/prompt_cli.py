@@ -15,7 +15,8 @@ The same egress exchange (:mod:`redactline.policies.exchange`) as the batch rout
 
 Exit codes: 0 answered; 1 the request failed (after retries); 2 usage or configuration error (bad
 policy, unknown destination, missing API key variable, empty text); 3 refused by the policy (residency
-or egress: nothing was sent).
+or egress: nothing was sent). With ``--json`` every outcome is one JSON object on stdout (``ok`` true
+with the answer, or false with ``error: {kind, code, message}``), the exit code unchanged.
 """
 
 from __future__ import annotations
@@ -62,19 +63,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--show-sent", action="store_true",
                         help="print the exact request body sent (on stderr; with --json, as 'sent')")
     parser.add_argument("--json", action="store_true",
-                        help="print one JSON object (answer, destination, model, usage) instead of text")
+                        help="print one JSON object instead of text, in every outcome: the answer "
+                        "(destination, model, usage) or the error (kind usage|refused|upstream, code, "
+                        "message), with the same exit codes")
     parser.set_defaults(func=run_prompt)
 
 
-def _fail(code: int, message: str) -> int:
+_KINDS = {EXIT_FAILED: "upstream", EXIT_USAGE: "usage", EXIT_REFUSED: "refused"}
+
+
+def _fail(code: int, message: str, args: argparse.Namespace | None = None, *, reason: str | None = None,
+          extra: dict[str, Any] | None = None) -> int:
+    """Report a failure on stderr, and with ``--json`` also as one JSON object on stdout (PII-free:
+    messages name fields, codes and statuses, never prompt text)."""
     print(f"redactline prompt: {message}", file=sys.stderr)
+    if args is not None and getattr(args, "json", False):
+        error: dict[str, Any] = {"kind": _KINDS[code], "code": reason or _KINDS[code], "message": message}
+        print(json.dumps({"ok": False, "exit_code": code, "error": error, **(extra or {})},
+                         ensure_ascii=False, indent=2))
     return code
 
 
 def run_prompt(args: argparse.Namespace) -> int:
     text = sys.stdin.read() if args.text == "-" else args.text
     if not text.strip():
-        return _fail(EXIT_USAGE, "the prompt is empty")
+        return _fail(EXIT_USAGE, "the prompt is empty", args, reason="empty_prompt")
 
     from redactline.policies import PolicyError, load_policy
     from redactline.policies.destinations import lookup_destination
@@ -87,9 +100,10 @@ def run_prompt(args: argparse.Namespace) -> int:
     try:
         policy = load_policy(args.policy)
     except PolicyError as exc:
-        return _fail(EXIT_USAGE, str(exc))
+        return _fail(EXIT_USAGE, str(exc), args, reason="policy_error")
     except OSError as exc:
-        return _fail(EXIT_USAGE, f"cannot read {args.policy}: {exc.strerror or type(exc).__name__}")
+        return _fail(EXIT_USAGE, f"cannot read {args.policy}: {exc.strerror or type(exc).__name__}", args,
+                     reason="policy_error")
     try:
         jurisdiction = parse_jurisdiction(args.jurisdiction)
         destination = lookup_destination(policy.destinations, args.destination, "external_api")
@@ -97,21 +111,24 @@ def run_prompt(args: argparse.Namespace) -> int:
         client = client_from_destination(destination, args.destination)
     except PromptError as exc:
         return _fail(EXIT_USAGE, f"destination {args.destination!r}: its system message refers to record "
-                     f"fields, which a single prompt does not have ({exc})")
+                     f"fields, which a single prompt does not have ({exc})", args, reason="prompt_error")
     except ValueError as exc:  # --jurisdiction, DestinationLookupError, LlmConfigError (missing key)
-        return _fail(EXIT_USAGE, str(exc))
+        return _fail(EXIT_USAGE, str(exc), args, reason="configuration_error")
 
     with client:
         exchange = EgressExchange(policy.engine(), destination, residency=policy.residency)
         redacted = exchange.redact_prompt(text)
         decision = redacted.decide(jurisdiction)
         if not decision.allowed:
+            held = {"destination": args.destination, "control": decision.control,
+                    "jurisdiction": decision.jurisdiction, "entities": redacted.entity_counts()}
             if decision.control == RESIDENCY:
                 shown = decision.jurisdiction or "unknown (use --jurisdiction)"
                 return _fail(EXIT_REFUSED, f"refused by residency: {decision.reason} (jurisdiction {shown}, "
-                             f"destination region {destination.region}); nothing was sent")
+                             f"destination region {destination.region}); nothing was sent", args,
+                             reason=decision.reason, extra=held)
             return _fail(EXIT_REFUSED, f"refused by destination {args.destination!r}: {decision.reason}: "
-                         f"{decision.detail}; nothing was sent")
+                         f"{decision.detail}; nothing was sent", args, reason=decision.reason, extra=held)
 
         rendered = redacted.render()
         body = client.encode(Prompt(user=rendered.user, system=rendered.system))
@@ -122,11 +139,17 @@ def run_prompt(args: argparse.Namespace) -> int:
         try:
             answer = client.post(body)
         except LlmError as exc:
-            return _fail(EXIT_FAILED, str(exc))
+            failed: dict[str, Any] = {"destination": args.destination, "attempts": exc.attempts,
+                                      "status": exc.status}
+            if args.show_sent:
+                failed["sent"] = json.loads(body)
+            return _fail(EXIT_FAILED, str(exc), args, reason=exc.code, extra=failed)
         restored = redacted.reidentify(answer.text)
 
     if args.json:
         out: dict[str, Any] = {
+            "ok": True,
+            "exit_code": EXIT_OK,
             "answer": restored,
             "destination": args.destination,
             "provider": destination.provider,

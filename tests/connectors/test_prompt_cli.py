@@ -205,3 +205,26 @@ def test_stdin_through_the_installed_command(fresh):
     assert NAME in proc.stdout and EMAIL in proc.stdout
     no_pii(fresh.servers["openai"])
     assert len(fresh.servers["openai"].requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "kind", "reason"),
+    [
+        (["--destination", "gpt"], 3, "refused", "unknown_jurisdiction"),  # residency
+        (["--destination", "strict", "--jurisdiction", "US"], 3, "refused", "jurisdiction_not_allowed"),
+        (["--destination", "gpt", "--jurisdiction", "DE"], 1, "upstream", "http_status"),  # 500s
+        (["--destination", "nope"], 2, "usage", "configuration_error"),
+    ],
+)
+def test_json_answers_every_outcome(fresh, capsys, args, code, kind, reason):
+    fresh.servers["openai"].fail_next(10, status=500, retry_after="0")
+    assert prompt(fresh, *args, "--json", TEXT) == code
+    out, _ = capsys.readouterr()
+    data = json.loads(out)  # all of stdout is one JSON object
+    assert data["ok"] is False and data["exit_code"] == code
+    assert data["error"]["kind"] == kind and data["error"]["code"] == reason and data["error"]["message"]
+    assert NAME not in out and EMAIL not in out
+    if kind == "refused":
+        assert data["entities"]["EMAIL_ADDRESS"] == 1 and fresh.servers["openai"].requests == []
+    if kind == "upstream":
+        assert data["attempts"] == 3 and data["status"] == 500
