@@ -17,6 +17,11 @@ runtime's name and version. A client pins it (``--enclave-model-digest``) and re
   to an LLM server on the enclave's own loopback (an enclave has no other network), with a prompt
   template from the configuration. The weights live in that server, outside this process, so its
   digest covers only the model name, template and ``max_tokens``.
+* :class:`~.embeddings_backend.OnnxEmbeddingsBackend` (``embeddings``): all-MiniLM-L6-v2 sentence
+  embeddings through onnxruntime, in process; its digest covers ``model.onnx`` and ``tokenizer.json``.
+
+:func:`~.backend_factory.build_backend` picks one by name (a module of its own: the in-process model
+backends import this one for :class:`BackendError` and :func:`files_digest`).
 """
 
 from __future__ import annotations
@@ -202,12 +207,3 @@ class OpenAICompatibleBackend:
 
     def close(self) -> None:
         self._client.close()
-
-
-def build_backend(config: Any) -> InferenceBackend:
-    """The backend named by ``config.backend`` (a :class:`~.config.ServiceConfig`)."""
-    if config.backend == "spacy-analysis":
-        return SpacyAnalysisBackend(config.spacy_model)
-    if config.backend == "openai-compatible":
-        return OpenAICompatibleBackend(config.openai)
-    raise ValueError(f"unknown backend {config.backend!r}")

