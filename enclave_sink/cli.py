@@ -95,8 +95,11 @@ def _register_verify(verbs: Any) -> None:
     p.set_defaults(func=_verify)
 
 
-def _fail_usage(message: str) -> int:
+def _fail_usage(args: argparse.Namespace, message: str) -> int:
+    """A usage or file error: on stderr, and with ``--format json`` also as the one JSON document."""
     print(f"redactline enclave verify: error: {message}", file=sys.stderr)
+    if getattr(args, "format", "text") == "json":
+        print(json.dumps({"verdict": "ERROR", "exit_code": EXIT_USAGE, "error": message}))
     return EXIT_USAGE
 
 
@@ -109,22 +112,22 @@ def _verify(args: argparse.Namespace) -> int:
     from .trust import trust_root_from_pem
 
     if (args.document is None) == (args.manifest is None):
-        return _fail_usage("give an evidence file DOC or --manifest M (one of them)")
+        return _fail_usage(args, "give an evidence file DOC or --manifest M (one of them)")
     try:
         # bounded: an oversized file is refused unread
         raw = b"" if args.manifest else read_document_file(args.document)
     except BoundedReadError as exc:
         problem = f"cannot read {args.document}: {exc.os_error}" if exc.os_error else str(exc)
-        return _fail_usage(problem)
+        return _fail_usage(args, problem)
     root = None
     if args.root:
         try:
             root = trust_root_from_pem(read_bounded(args.root, 64 * 1024))  # a PEM root is ~1 KiB
         except BoundedReadError as exc:
             problem = f"cannot read {args.root}: {exc.os_error}" if exc.os_error else str(exc)
-            return _fail_usage(problem)
+            return _fail_usage(args, problem)
         except ValueError:
-            return _fail_usage(f"{args.root} is not a PEM certificate")
+            return _fail_usage(args, f"{args.root} is not a PEM certificate")
         if root.unsafe:
             print(
                 f"WARNING: --root {args.root} is not the AWS Nitro root; trusting it is UNSAFE and proves "
@@ -134,19 +137,19 @@ def _verify(args: argparse.Namespace) -> int:
     try:
         at = _parse_time(args.at) if args.at else None
     except ValueError:
-        return _fail_usage(f"--at {args.at!r} is not an ISO 8601 time")
+        return _fail_usage(args, f"--at {args.at!r} is not an ISO 8601 time")
     try:
         nonce = bytes.fromhex(args.nonce) if args.nonce else None
     except ValueError:
-        return _fail_usage("--nonce must be hex")
+        return _fail_usage(args, "--nonce must be hex")
     policy = None
     if args.pcr_policy:
         try:
             policy = load_measurement_policy(args.pcr_policy)
         except PolicyFileError as exc:
-            return _fail_usage(str(exc))
+            return _fail_usage(args, str(exc))
     if args.max_age <= 0:
-        return _fail_usage("--max-age must be positive")
+        return _fail_usage(args, "--max-age must be positive")
 
     if args.manifest:
         return _verify_manifest(args, root, policy)
@@ -166,13 +169,13 @@ def _verify_manifest(args: argparse.Namespace, root: Any, policy: Any) -> int:
     try:
         manifest = json.loads(read_bounded(args.manifest, MAX_MANIFEST_BYTES))
     except BoundedReadError as exc:
-        return _fail_usage(f"cannot read {args.manifest}: {exc.os_error}" if exc.os_error else str(exc))
+        return _fail_usage(args, f"cannot read {args.manifest}: {exc.os_error}" if exc.os_error else str(exc))
     except ValueError:
-        return _fail_usage(f"{args.manifest} is not JSON")
+        return _fail_usage(args, f"{args.manifest} is not JSON")
     destination = manifest.get("destination") if isinstance(manifest, dict) else None
     entries = (destination or {}).get("evidence") if isinstance(destination, dict) else None
     if not isinstance(entries, list):
-        return _fail_usage(f"{args.manifest} keeps no attestation evidence (not an enclave run?)")
+        return _fail_usage(args, f"{args.manifest} keeps no attestation evidence (not an enclave run?)")
     options = VerifyOptions(
         tee=args.tee, root=root, max_age=dt.timedelta(seconds=args.max_age), policy=policy,
         allow_debug=args.allow_debug, allow_tcb_unknown=args.allow_tcb_unknown,
@@ -180,7 +183,8 @@ def _verify_manifest(args: argparse.Namespace, root: Any, policy: Any) -> int:
     checks = [reverify(entry, options) if isinstance(entry, dict) else None for entry in entries]
     ok = bool(checks) and all(c is not None and c.ok for c in checks)
     if args.format == "json":
-        print(json.dumps({"verdict": "PASS" if ok else "FAIL", "evidence": [
+        print(json.dumps({"verdict": "PASS" if ok else "FAIL", "exit_code": EXIT_OK if ok else EXIT_FAILED,
+                          "evidence": [
             {"document_sha256": c.document_sha256, "tee": c.tee, "verified_at": c.verified_at,
              "verdict": "PASS" if c.ok else "FAIL", "reason": c.reason or None}
             if c is not None else {"verdict": "FAIL", "reason": "not an evidence entry"} for c in checks
@@ -215,17 +219,17 @@ def _verify_and_report(
         try:
             certificates.extend(load_certificates(read_bounded(name, 64 * 1024)))
         except BoundedReadError as exc:
-            return _fail_usage(f"cannot read {name}: {exc.os_error}" if exc.os_error else str(exc))
+            return _fail_usage(args, f"cannot read {name}: {exc.os_error}" if exc.os_error else str(exc))
         except AttestationError:
-            return _fail_usage(f"{name} is not a PEM or DER certificate")
+            return _fail_usage(args, f"{name} is not a PEM or DER certificate")
     collateral = None
     if args.collateral:
         if not os.path.isdir(args.collateral):
-            return _fail_usage(f"--collateral {args.collateral} is not a folder")
+            return _fail_usage(args, f"--collateral {args.collateral} is not a folder")
         try:
             collateral = load_collateral(args.collateral)
         except (AttestationError, ValueError, OSError) as exc:
-            return _fail_usage(f"--collateral {args.collateral}: {getattr(exc, 'reason', exc)}")
+            return _fail_usage(args, f"--collateral {args.collateral}: {getattr(exc, 'reason', exc)}")
     options = VerifyOptions(
         tee=args.tee,
         root=root,
@@ -243,7 +247,8 @@ def _verify_and_report(
     except AttestationError as exc:
         if args.format == "json":
             check = exc.reason.split(":", 1)[0] if ":" in exc.reason else "verification"
-            print(json.dumps({"verdict": "FAIL", "check": check, "reason": exc.reason, "bytes": len(raw)}))
+            print(json.dumps({"verdict": "FAIL", "exit_code": EXIT_FAILED, "check": check,
+                              "reason": exc.reason, "bytes": len(raw)}))
         else:
             _print_summary(raw, None)
             print(f"verdict: FAIL: {exc.reason}")
@@ -260,7 +265,8 @@ def _verify_and_report(
     if verified.trusted_root_unsafe:
         notes.append("chained to an UNSAFE root")
     if args.format == "json":
-        print(json.dumps({"verdict": "PASS", "notes": notes, **_summary(verified)}, default=str))
+        print(json.dumps({"verdict": "PASS", "exit_code": EXIT_OK, "notes": notes, **_summary(verified)},
+                         default=str))
     else:
         _print_summary(raw, verified)
         print("verdict: PASS" + ("" if not notes else " (" + "; ".join(notes) + ")"))
