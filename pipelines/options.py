@@ -107,6 +107,9 @@ class RedactlineOptions(PipelineOptions):
         group.add_argument("--run-id", help="run id (default: a random UUID)")
         group.add_argument("--quiet", action="store_true", default=False,
                            help="no progress line or summary on the terminal (for scripts)")
+        group.add_argument("--format", dest="summary_format", choices=("text", "json"), default="text",
+                           help="end-of-run summary format: json prints one JSON document on stdout (counts, "
+                           "check, outputs; errors too), with the same exit codes")
         group.add_argument("--overwrite", action="store_true", default=False,
                            help="replace existing output files (sink, held, quarantine, manifest); without "
                            "it an existing output file stops the run before it starts (exit 2)")

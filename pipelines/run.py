@@ -49,6 +49,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import difflib
+import json
 import logging
 import sys
 import uuid
@@ -310,6 +311,15 @@ def run(argv: list[str] | None = None, *, engine_factory: EngineFactory | None =
     if "-h" in argv or "--help" in argv:
         _help_parser().print_help(stdout)
         return 0
+    as_json = _wants_json(argv)
+
+    def failed(code: int, message: str) -> int:
+        print(message, file=sys.stderr)
+        if as_json:
+            print(json.dumps({"ok": False, "exit_code": code, "state": "NOT STARTED", "error": message}),
+                  file=stdout)
+        return code
+
     try:
         options = PipelineOptions(argv)
         level = options.view_as(RedactlineOptions).log_level
@@ -317,14 +327,11 @@ def run(argv: list[str] | None = None, *, engine_factory: EngineFactory | None =
             configure_logging(level)
         prepared = prepare(validate(options, engine_factory))
     except KeyboardInterrupt:  # Ctrl-C while loading the policy or profiling: nothing was written yet
-        print("redactline run: interrupted before the pipeline started (nothing written)", file=sys.stderr)
-        return 130
+        return failed(130, "redactline run: interrupted before the pipeline started (nothing written)")
     except UsageError as exc:
-        print(f"redactline run: error: {exc}", file=sys.stderr)
-        return 2
+        return failed(2, f"redactline run: error: {exc}")
     except DestinationPreflightError as exc:
-        print(f"redactline run: FAILED before reading any record: {exc}", file=sys.stderr)
-        return 1
+        return failed(1, f"redactline run: FAILED before reading any record: {exc}")
     rp = prepared.plan
     chosen = runners.choose(options)
     runner, runner_name = chosen.runner, chosen.name
@@ -349,8 +356,7 @@ def run(argv: list[str] | None = None, *, engine_factory: EngineFactory | None =
         except (uris.UriError, FileNotFoundError) as exc:
             guard.cleaning_up()
             leftovers.remove()
-            print(f"redactline run: error: {exc}", file=sys.stderr)
-            return 2
+            return failed(2, f"redactline run: error: {exc}")
         except Exception as exc:  # the run failed; the message may quote data, so report its type only
             error = type(exc).__name__
             log.debug("pipeline failed: %s", failures.describe(exc))
@@ -403,6 +409,11 @@ def _finish(prepared: Prepared, runner_name: str, started: str, state: str, erro
                                           "incomplete" if partial else "no counts"))
     mf.write_manifest(manifest, rp.manifest_path)
     ok = finished and manifest["check"]["holds"] and state.endswith("DONE")
+    code = stopped.exit_code if stopped is not None else 0 if ok else 1
+    if rp.opts.summary_format == "json":
+        print(json.dumps(_summary_json(manifest, rp, code, ok, error), ensure_ascii=False, indent=2),
+              file=stdout)
+        return code
     if (not rp.opts.quiet if summary is None else summary) or not ok:
         out = stdout if ok else sys.stderr
         print(f"run {rp.run_id}: {'done' if ok else 'FAILED'} on {runner_name}", file=out)
@@ -417,9 +428,37 @@ def _finish(prepared: Prepared, runner_name: str, started: str, state: str, erro
         print(f"  held:       {rp.held.safe}", file=out)
         print(f"  quarantine: {rp.quarantine_path}", file=out)
         print(f"  manifest:   {rp.manifest_path}", file=out)
-    if stopped is not None:
-        return stopped.exit_code
-    return 0 if ok else 1
+    return code
+
+
+def _wants_json(argv: list[str]) -> bool:
+    """Whether ``--format json`` is among the flags (read before they are parsed: errors in parsing
+    them are reported as JSON too)."""
+    for index, arg in enumerate(argv):
+        if arg == "--format=json" or (arg == "--format" and argv[index + 1:index + 2] == ["json"]):
+            return True
+    return False
+
+
+def _summary_json(manifest: dict[str, Any], rp: RunPlan, code: int, ok: bool, error: str | None
+                  ) -> dict[str, Any]:
+    """The end-of-run summary as one JSON document (stable keys; counts as in the manifest, no values)."""
+    return {
+        "ok": ok,
+        "exit_code": code,
+        "run_id": rp.run_id,
+        "state": manifest["state"],
+        "runner": manifest["runner"],
+        "error": error,
+        "counts": manifest["counts"],
+        "counts_status": manifest["counts_status"],
+        "entities": manifest["entities"],
+        "check": manifest["check"],
+        "destination": manifest.get("destination"),
+        "interrupted": manifest.get("interrupted"),
+        "outputs": {"delivered": rp.sink.safe, "held": rp.held.safe, "quarantine": rp.quarantine_path,
+                    "manifest": rp.manifest_path},
+    }
 
 
 _EMPTY: dict[str, Any] = {

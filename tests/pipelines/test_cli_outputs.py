@@ -69,3 +69,25 @@ def test_quarantine_show_exits_1_on_a_corrupt_entry_and_prints_the_rest(tmp_path
     assert [e["raw"] for e in entries] == [None, None]
     assert {e["error"] for e in entries} == {"sealed under a different key"}
     assert "2 entries could not be opened" in err
+
+
+def test_run_summary_as_json_with_the_same_exit_codes(tmp_path, capsys, monkeypatch):
+    from tests.support.demo import DEMO_POLICY
+
+    monkeypatch.setenv("RL_TEST_QKEY", KEY_HEX)
+    src = tmp_path / "in.csv"
+    src.write_bytes(b"id,name\n1,ok\n2,\"unclosed\n")
+    argv = ["run", "--policy", str(DEMO_POLICY), "--source", str(src), "--sink", str(tmp_path / "o.jsonl"),
+            "--quarantine-key-env", "RL_TEST_QKEY", "--format", "json"]
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] is True and doc["exit_code"] == 0 and doc["state"].endswith("DONE")
+    counts = doc["counts"]
+    assert counts["read"] == 2 == counts["delivered"] + counts["held"]["total"] + counts["quarantined"]["total"]
+    assert counts["quarantined"]["by_reason"]["unclosed_quote"] == 1
+    assert doc["check"]["holds"] is True and doc["outputs"]["delivered"].endswith("o.jsonl")
+    # a usage error is a JSON document too, exit 2 as in text mode
+    assert main([*argv[:-2], "--batch-size", "0", "--format=json"]) == 2
+    doc = json.loads(capsys.readouterr().out)
+    assert doc == {"ok": False, "exit_code": 2, "state": "NOT STARTED", "error": doc["error"]}
+    assert "--batch-size" in doc["error"]
