@@ -12,6 +12,7 @@ from typing import Any
 
 from .backends import InferenceBackend, OpenAICompatibleBackend, SpacyAnalysisBackend
 from .embeddings_backend import OnnxEmbeddingsBackend
+from .llm_backend import LlamaCppBackend
 
 
 def build_backend(config: Any) -> InferenceBackend:
@@ -22,4 +23,6 @@ def build_backend(config: Any) -> InferenceBackend:
         return OpenAICompatibleBackend(config.openai)
     if config.backend == "embeddings":
         return OnnxEmbeddingsBackend(config.model_path, threads=config.threads)
+    if config.backend == "llm":
+        return LlamaCppBackend(config.model_path, threads=config.threads)
     raise ValueError(f"unknown backend {config.backend!r}")

