@@ -69,6 +69,14 @@ class OperatorError(ValueError):
 class _Op(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    entity: str | None = Field(
+        None,
+        pattern="^" + LABEL_PATTERN.pattern + "$",
+        description="fields only: the entity type the field holds (PERSON, EMAIL_ADDRESS...); the field's "
+        "placeholders, pseudonyms and tokens then carry that type, so the same person gets the same "
+        "pseudonym in this column and in free text of the record. Without it: the field's name, upper-cased",
+    )
+
 
 class KeepOp(_Op):
     """Leave the value as it is.

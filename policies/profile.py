@@ -228,7 +228,8 @@ class Profile:
                 continue
             spec = transforms.entities.get(fp.entity_type or "", transforms.default)
             if spec.type not in ("keep", "inspect"):
-                out[fp.path] = spec
+                # the field's values are that type: same pseudonyms as the type found in free text
+                out[fp.path] = spec.model_copy(update={"entity": fp.entity_type}) if fp.entity_type else spec
         return out
 
     def digest(self, transforms: Transforms) -> str:

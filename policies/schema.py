@@ -259,6 +259,8 @@ class Transforms(Strict):
         for where, spec in specs:
             if getattr(spec, "keep_subtree", False):
                 raise ValueError(f"{where}: keep_subtree applies to field rules only")
+            if spec.entity is not None:
+                raise ValueError(f"{where}: entity applies to field rules only (an entity rule has its type)")
         return self
 
 

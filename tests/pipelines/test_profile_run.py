@@ -63,7 +63,8 @@ def test_a_profiled_run_delivers_no_value_of_a_profiled_column(tickets, tmp_path
         "email": "replace", "phone": "replace", "ssn": "replace",
     }
     delivered = [json.loads(line) for line in (out / "tickets.jsonl").read_text().splitlines()]
-    assert all(r["customer_name"] == "<CUSTOMER_NAME_1>" for r in delivered)
+    # a profiled column carries its entity type: the same pseudonym as that person in the notes
+    assert all(r["customer_name"] == "<PERSON_1>" for r in delivered)
     assert all(r["card"].startswith("*") and r["card"][-4:].isdigit() for r in delivered)
 
 
@@ -80,7 +81,7 @@ def test_policy_profile_prints_the_fields_block_and_no_value(tickets, capsys):
                      "--sample", "50", "--format", "yaml"]) == 0
     text = capsys.readouterr().out
     block = yaml.safe_load(text)["fields"]
-    assert block["customer_name"] == "pseudonym" and block["card"]["type"] == "mask"
+    assert block["customer_name"] == {"type": "pseudonym", "entity": "PERSON"} and block["card"]["type"] == "mask"
     assert "ticket_id" not in block and "# ticket_id: inspected" in text
     assert cli_main(["policy", "profile", "--policy", str(GENERAL), "--source", str(tickets),
                      "--sample", "50", "--format", "json"]) == 0

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from redactline.policies import load_policy
+from redactline.policies import PolicyError, load_policy
 
 KEY = "5a" * 32
 POLICY = """
@@ -32,6 +32,8 @@ transforms:
     zip: {type: generalize, to: zip3}
     photo: drop_field
     visits[*].date: {type: generalize, to: year}
+    customer_name: {type: pseudonym, entity: PERSON}
+    contact: pseudonym
 """
 
 TEXT = "John Smith wrote to john.smith@example.com about card 4111-1111-1111-1111 and EMP-123456."
@@ -105,6 +107,22 @@ def test_pseudonyms_are_consistent_within_a_record_and_fresh_per_record(engine):
     assert a.startswith("<PERSON_1>") and "<PERSON_1>" in b
     second = engine.redact_record({"a": "Peter Parker arrived."})
     assert second.record["a"].startswith("<PERSON_1>")
+
+
+def test_one_pseudonym_per_person_in_a_named_column_and_in_free_text(engine):
+    out = engine.redact_record({"customer_name": "Maria Gonzalez", "contact": "Maria Gonzalez",
+                                "notes": "Maria Gonzalez called twice; Peter Parker too."}).record
+    assert out["customer_name"] == "<PERSON_1>"  # the rule's entity type, shared with free text
+    assert out["notes"].startswith("<PERSON_1> called") and "<PERSON_2>" in out["notes"]
+    assert out["contact"] == "<CONTACT_1>"  # no entity named: the field's name, as before
+
+
+def test_entity_on_a_rule_is_for_field_rules_only(tmp_path):
+    bad = POLICY.replace("PERSON: pseudonym", "PERSON: {type: pseudonym, entity: PERSON}")
+    path = tmp_path / "bad.yaml"
+    path.write_text(bad, encoding="utf-8")
+    with pytest.raises(PolicyError, match="entity applies to field rules only"):
+        load_policy(path, environ={"RL_ENGINE_KEY": KEY})
 
 
 def test_a_caller_supplied_context_exposes_the_vault_and_spans_texts(engine):
