@@ -413,7 +413,8 @@ class RedactionEngine:
             elif kind == "keep":
                 return value
             elif kind != "inspect" and value is not None:
-                label = match.rsplit(".", 1)[-1].split("[", 1)[0].upper()
+                # the entity type the rule names (shared pseudonyms with free text), else the field's name
+                label = rule.entity or match.rsplit(".", 1)[-1].split("[", 1)[0].upper()
                 out = apply_operator(rule, str(value), label, ctx, self._keys)
                 return value if out == str(value) else out
             else:
