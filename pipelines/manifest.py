@@ -10,9 +10,9 @@ file, an unreadable Parquet file or row group, a duplicate column, an HTTP page 
 listed under ``sources_incomplete`` (source, position reached, detail; no values) and fails the check:
 the rows it still held were never read, so no count can account for them.
 
-The manifest also carries OpenLineage-style ``run``/``job``/``inputs``/``outputs`` facets so lineage
-tools can pick it up. It never contains field values: only names, counts, reason codes and URIs with
-passwords masked.
+The driver adds the run's final OpenLineage event (``openlineage``: COMPLETE, FAIL or ABORT, the very
+event a configured transport sends; see :mod:`.run_lineage`). The manifest never contains field values:
+only names, counts, reason codes and URIs with passwords masked.
 """
 
 from __future__ import annotations
@@ -178,7 +178,6 @@ def build_manifest(
         "profile": profile,
         "sources_incomplete": list(counts.get("sources_incomplete") or []),
         "check": checked,
-        "openlineage": _openlineage(run_id, ended_at, policy, source, sinks, checked["holds"]),
     }
 
 
@@ -197,22 +196,6 @@ def _destination_section(destination: dict[str, Any], stage_counts: dict[str, in
     if workers or "evidence" in destination:
         section["evidence"] = merge_evidence(list(destination.get("evidence") or []), workers)
     return section
-
-
-def _openlineage(run_id: str, event_time: str, policy: dict[str, Any], source: str, sinks: dict[str, str],
-                 ok: bool) -> dict[str, Any]:
-    def dataset(uri: str) -> dict[str, str]:
-        namespace, _, name = uri.rpartition("/")
-        return {"namespace": namespace or "file", "name": name or uri}
-
-    return {
-        "eventType": "COMPLETE" if ok else "FAIL",
-        "eventTime": event_time,
-        "run": {"runId": run_id, "facets": {"redactline_policy": policy}},
-        "job": {"namespace": "redactline", "name": f"redact:{policy.get('name')}"},
-        "inputs": [dataset(source)],
-        "outputs": [{**dataset(uri), "facets": {"role": role}} for role, uri in sinks.items()],
-    }
 
 
 def write_manifest(manifest: dict[str, Any], path: str) -> None:

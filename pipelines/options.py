@@ -105,6 +105,14 @@ class RedactlineOptions(PipelineOptions):
                              help=f"records read from the start of the source for the profile (default "
                              f"{DEFAULT_PROFILE_SAMPLE})")
         group.add_argument("--run-id", help="run id (default: a random UUID)")
+        group.add_argument("--lineage-transport", metavar="SPEC", default=None,
+                           help="send OpenLineage START and COMPLETE/FAIL events: console, file:PATH, "
+                           "http:URL (e.g. Marquez; key in $OPENLINEAGE_API_KEY) or none (default: the "
+                           "OpenLineage client's configuration, $OPENLINEAGE_URL / $OPENLINEAGE_CONFIG; "
+                           "unconfigured: nothing is sent)")
+        group.add_argument("--lineage-job", metavar="NAME", default=None,
+                           help="OpenLineage job name (default: redact.<policy name>; namespace "
+                           "$OPENLINEAGE_NAMESPACE or redactline)")
         group.add_argument("--quiet", action="store_true", default=False,
                            help="no progress line or summary on the terminal (for scripts)")
         group.add_argument("--format", dest="summary_format", choices=("text", "json"), default="text",

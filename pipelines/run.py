@@ -81,6 +81,8 @@ from .destinations.base import (
 )
 from .destinations.resolve import resolve_destination
 from .interrupt import Interrupted, InterruptGuard
+from .lineage_emit import LineageConfigError
+from .lineage_emit import configure as configure_lineage
 from .options import RedactlineOptions
 from .profile_sample import profile_for_run
 from .progress import Progress
@@ -325,10 +327,12 @@ def run(argv: list[str] | None = None, *, engine_factory: EngineFactory | None =
         level = options.view_as(RedactlineOptions).log_level
         if level:
             configure_logging(level)
-        prepared = prepare(validate(options, engine_factory))
+        plan = validate(options, engine_factory)
+        emitter = configure_lineage(plan.opts.lineage_transport)  # before prepare writes anything
+        prepared = prepare(plan)
     except KeyboardInterrupt:  # Ctrl-C while loading the policy or profiling: nothing was written yet
         return failed(130, "redactline run: interrupted before the pipeline started (nothing written)")
-    except UsageError as exc:
+    except (UsageError, LineageConfigError) as exc:
         return failed(2, f"redactline run: error: {exc}")
     except DestinationPreflightError as exc:
         return failed(1, f"redactline run: FAILED before reading any record: {exc}")
@@ -340,6 +344,10 @@ def run(argv: list[str] | None = None, *, engine_factory: EngineFactory | None =
     leftovers = outputs.Leftovers(outputs.of_plan(rp), extra_files=[counts_path])
     leftovers.snapshot()
     started = _now()
+    from .run_lineage import RunLineage  # imports the OpenLineage client (~0.3 s): runs only
+
+    lineage = RunLineage(prepared, runner_name, emitter)
+    lineage.start(started)  # sent only when a transport is configured
     state = "FAILED"
     error: str | None = None
     stopped: Interrupted | None = None
@@ -365,12 +373,13 @@ def run(argv: list[str] | None = None, *, engine_factory: EngineFactory | None =
             stopped, error = Interrupted(guard.received), None
         return _finish(prepared, runner_name, started, state, error, stopped, counts_path,
                        partial_visible=runner is not None and in_process, leftovers=leftovers,
-                       stdout=stdout, summary=summary)
+                       stdout=stdout, summary=summary, lineage=lineage)
 
 
 def _finish(prepared: Prepared, runner_name: str, started: str, state: str, error: str | None,
             stopped: Interrupted | None, counts_path: str, *, partial_visible: bool,
-            leftovers: outputs.Leftovers, stdout: TextIO, summary: bool | None) -> int:
+            leftovers: outputs.Leftovers, stdout: TextIO, summary: bool | None,
+            lineage: Any = None) -> int:
     """After the pipeline: remove temporary files, write the manifest, print the summary; the exit code.
 
     A run that failed or was interrupted has no counts file: its manifest takes the outcomes tallied
@@ -407,6 +416,8 @@ def _finish(prepared: Prepared, runner_name: str, started: str, state: str, erro
         manifest["check"]["error"] = (
             "the run did not finish: " + ("counts are partial, as tallied when it stopped; outputs may be "
                                           "incomplete" if partial else "no counts"))
+    if lineage is not None:
+        lineage.finish(manifest)  # the final OpenLineage event, embedded as manifest["openlineage"]
     mf.write_manifest(manifest, rp.manifest_path)
     ok = finished and manifest["check"]["holds"] and state.endswith("DONE")
     code = stopped.exit_code if stopped is not None else 0 if ok else 1
