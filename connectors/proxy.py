@@ -36,6 +36,7 @@ import contextlib
 import hmac
 import json
 import logging
+import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -49,20 +50,40 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from redactline.policies.answer_scan import AnswerScan, scan_answers
 from redactline.policies.budget import EngineTimeout, Limits, TextTooLarge, deadline
 from redactline.policies.destinations import DestinationConfig
 from redactline.policies.exchange import RESIDENCY, EgressExchange, ExchangeDecision, Redacted, Restorer
 from redactline.policies.log_hygiene import quiet_text_loggers
 from redactline.policies.reidentify import StreamingReidentifier
 
+from .llm.anthropic_messages import ANTHROPIC_VERSION
 from .local_server import UvicornThread
-from .proxy_request import REQUEST_ERROR, ParsedRequest, ProxyRefusal, parse_request, refuse_identifiers
+from .proxy_apis import (
+    message_texts,
+    parse_anthropic_request,
+    parse_embeddings_request,
+    parse_responses_request,
+    reidentify_message,
+    reidentify_response,
+    response_texts,
+)
+from .proxy_request import (
+    REQUEST_ERROR,
+    UNSUPPORTED_FIELD,
+    ParsedRequest,
+    ProxyRefusal,
+    parse_request,
+    refuse_identifiers,
+)
 from .records import ENGINE_TIMEOUT, OVERSIZE
 
 logger = logging.getLogger(__name__)
 
 POLICY_ERROR = "redactline_policy"
 UPSTREAM_ERROR = "redactline_upstream"
+OPENAI, ANTHROPIC = "openai", "anthropic"  # upstream wire formats
+ANSWER_SCAN_HEADER = "x-redactline-answer-entities"  # entity types/counts the answer scan found
 
 _LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
@@ -149,6 +170,21 @@ class Redactor:
                                    "it was not sent") from None
 
 
+    def scan(self, texts: list[str], mode: str) -> AnswerScan:
+        """Scan answer ``texts`` (placeholders not yet restored) on a free engine (see answer_scan)."""
+        if mode == "off" or not texts:
+            return AnswerScan(list(texts))
+        limits = self.budget
+        with self._checkout() as engine:
+            try:
+                with deadline(limits.max_seconds):
+                    return scan_answers(engine, texts, mode)
+            except (EngineTimeout, TextTooLarge):
+                # fail closed: an answer the scan could not finish is not delivered
+                raise ProxyRefusal(502, UPSTREAM_ERROR, "answer_scan_failed",
+                                   "the answer could not be scanned within the policy's budget") from None
+
+
 @dataclass
 class ProxyConfig:
     """Where to forward and under which controls. ``api_key`` None: the client's Authorization header
@@ -164,6 +200,8 @@ class ProxyConfig:
     timeout_s: float = 120.0
     max_body_bytes: int = 16 * 1024 * 1024
     local_token: str | None = field(default=None, repr=False)
+    upstream_format: str = OPENAI  # openai: chat, responses, embeddings, models; anthropic: messages
+    scan_answers: str = "off"  # off | flag | redact (policies/answer_scan.py)
 
     @property
     def base(self) -> str:
@@ -431,13 +469,35 @@ def _refused(refusal: ProxyRefusal) -> JSONResponse:
     return JSONResponse(refusal.payload(), status_code=refusal.status, headers=headers)
 
 
+_ANTHROPIC_VERSION_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _upstream_headers(config: ProxyConfig, request: Request) -> dict[str, str]:
     headers = {"accept": request.headers.get("accept", "application/json")}
+    if config.upstream_format == ANTHROPIC:
+        version = request.headers.get("anthropic-version", "")
+        headers["anthropic-version"] = version if _ANTHROPIC_VERSION_SHAPE.fullmatch(version) \
+            else ANTHROPIC_VERSION
+        if config.api_key is not None:
+            headers["x-api-key"] = config.api_key
+        elif config.local_token is None and "x-api-key" in request.headers:
+            headers["x-api-key"] = request.headers["x-api-key"]
+        return headers
     if config.api_key is not None:
         headers["authorization"] = f"Bearer {config.api_key}"
     elif config.local_token is None and "authorization" in request.headers:
         headers["authorization"] = request.headers["authorization"]
     return headers
+
+
+def completion_texts(body: Any) -> list[tuple[dict[str, Any], str]]:
+    """The (holder, key) of every text a chat completion's choices carry (``content``, ``refusal``)."""
+    slots: list[tuple[dict[str, Any], str]] = []
+    for choice in (body.get("choices") or []) if isinstance(body, dict) else []:
+        message = choice.get("message") if isinstance(choice, dict) else None
+        if isinstance(message, dict):
+            slots += [(message, k) for k in ("content", "refusal") if isinstance(message.get(k), str)]
+    return slots
 
 
 def _upstream_failure(response: httpx.Response) -> JSONResponse:
@@ -478,22 +538,28 @@ def build_app(config: ProxyConfig, redactor: Redactor, *, transport: httpx.Async
             )
         return state["client"]
 
-    async def completions(request: Request) -> Response:
-        try:
-            if (forbidden := _forbidden(config, request, json_body=True)) is not None:
-                raise forbidden
-            parsed = parse_request(await _read_json(request, config.max_body_bytes))
-            redacted = await run_in_threadpool(redactor.redact_request, exchange_for, parsed)
-            assert redacted.texts is not None
-            body = parsed.apply(redacted.texts)
-            decision = redacted.decide(config.jurisdiction)
-            if not decision.allowed:
-                raise _refusal(config, decision)
-        except ProxyRefusal as refusal:
-            return _refused(refusal)
-        stream = parsed.stream
+    async def prepare(request: Request, parse: Callable[[dict[str, Any]], ParsedRequest]
+                      ) -> tuple[ParsedRequest, Redacted, dict[str, Any]]:
+        """Admission, the closed request model, redaction and the egress decision; ProxyRefusal else."""
+        if (forbidden := _forbidden(config, request, json_body=True)) is not None:
+            raise forbidden
+        parsed = parse(await _read_json(request, config.max_body_bytes))
+        if parsed.stream and config.scan_answers != "off":
+            raise ProxyRefusal(400, REQUEST_ERROR, UNSUPPORTED_FIELD,
+                               "stream: answers are scanned (scan_answers), which needs the whole answer; "
+                               "send stream: false")
+        redacted = await run_in_threadpool(redactor.redact_request, exchange_for, parsed)
+        assert redacted.texts is not None
+        body = parsed.apply(redacted.texts)
+        decision = redacted.decide(config.jurisdiction)
+        if not decision.allowed:
+            raise _refusal(config, decision)
+        return parsed, redacted, body
+
+    async def send(request: Request, path: str, body: dict[str, Any]) -> httpx.Response | Response:
+        """POST ``body`` upstream (streamed response); a JSON error response on failure."""
         upstream = client().build_request(
-            "POST", f"{config.base}/chat/completions",
+            "POST", f"{config.base}{path}",
             content=json.dumps(body, ensure_ascii=False).encode("utf-8"),
             headers={**_upstream_headers(config, request), "content-type": "application/json"},
         )
@@ -504,18 +570,74 @@ def build_app(config: ProxyConfig, redactor: Redactor, *, transport: httpx.Async
         if response.status_code >= 400:
             await response.aclose()
             return _upstream_failure(response)
-        if not stream:
+        return response
+
+    async def answer_json(response: httpx.Response) -> Any:
+        try:
+            raw = await response.aread()
+        except httpx.HTTPError as exc:
+            return _transport_failure(exc)
+        finally:
+            await response.aclose()
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return _error(502, UPSTREAM_ERROR, "upstream_bad_response", "the upstream answer is not JSON")
+
+    async def restored(answer: Any, redacted: Redacted,
+                       texts: Callable[[Any], list[tuple[dict[str, Any], str]]],
+                       reidentify: Callable[[Any, Restorer], Any]) -> Response:
+        """The answer scanned (scan_answers) and re-identified."""
+        headers = None
+        slots = texts(answer) if config.scan_answers != "off" else []
+        if slots:
             try:
-                raw = await response.aread()
-            except httpx.HTTPError as exc:
-                return _transport_failure(exc)
-            finally:
-                await response.aclose()
+                scan = await run_in_threadpool(redactor.scan, [h[k] for h, k in slots], config.scan_answers)
+            except ProxyRefusal as refusal:
+                return _refused(refusal)
+            if config.scan_answers == "redact":
+                for (holder, key), text in zip(slots, scan.texts, strict=True):
+                    holder[key] = text
+            if scan.total:
+                logger.warning("proxy: the answer held %d entit%s the prompt did not carry (%s): %s",
+                               scan.total, "y" if scan.total == 1 else "ies", scan.summary(),
+                               "redacted" if config.scan_answers == "redact" else "flagged")
+                headers = {ANSWER_SCAN_HEADER: scan.summary()}
+        return JSONResponse(reidentify(answer, redacted), headers=headers)
+
+    def json_route(path: str, parse: Callable[[dict[str, Any]], ParsedRequest],
+                   texts: Callable[[Any], list[tuple[dict[str, Any], str]]],
+                   reidentify: Callable[[Any, Restorer], Any]) -> Callable[[Request], Any]:
+        """A non-streaming endpoint: prepare, send to ``path`` upstream, scan and restore the answer."""
+
+        async def endpoint(request: Request) -> Response:
             try:
-                answer = json.loads(raw)
-            except ValueError:
-                return _error(502, UPSTREAM_ERROR, "upstream_bad_response", "the upstream answer is not JSON")
-            return JSONResponse(reidentify_completion(answer, redacted))
+                _, redacted, body = await prepare(request, parse)
+            except ProxyRefusal as refusal:
+                return _refused(refusal)
+            response = await send(request, path, body)
+            if not isinstance(response, httpx.Response):
+                return response
+            answer = await answer_json(response)
+            if isinstance(answer, Response):
+                return answer
+            return await restored(answer, redacted, texts, reidentify)
+
+        return endpoint
+
+    async def completions(request: Request) -> Response:
+        try:
+            parsed, redacted, body = await prepare(request, parse_request)
+        except ProxyRefusal as refusal:
+            return _refused(refusal)
+        response = await send(request, "/chat/completions", body)
+        if not isinstance(response, httpx.Response):
+            return response
+        if not parsed.stream:
+            answer = await answer_json(response)
+            if isinstance(answer, Response):
+                return answer
+            return await restored(answer, redacted, completion_texts, reidentify_completion)
         if "text/event-stream" not in response.headers.get("content-type", ""):
             await response.aclose()
             return _error(502, UPSTREAM_ERROR, "upstream_bad_response", "the upstream did not stream")
@@ -558,15 +680,25 @@ def build_app(config: ProxyConfig, redactor: Redactor, *, transport: httpx.Async
         if "client" in state:
             await state.pop("client").aclose()
 
-    return Starlette(
-        routes=[
+    def passed_back(answer: Any, vault: Restorer) -> Any:
+        return answer  # embeddings: vectors, no text to restore
+
+    if config.upstream_format == ANTHROPIC:
+        routes = [Route("/v1/messages", json_route("/v1/messages", parse_anthropic_request, message_texts,
+                                                   reidentify_message), methods=["POST"])]
+    else:
+        responses = json_route("/responses", parse_responses_request, response_texts, reidentify_response)
+        embeddings = json_route("/embeddings", parse_embeddings_request, lambda answer: [], passed_back)
+        routes = [
             Route("/v1/chat/completions", completions, methods=["POST"]),
             Route("/chat/completions", completions, methods=["POST"]),
+            Route("/v1/responses", responses, methods=["POST"]),
+            Route("/responses", responses, methods=["POST"]),
+            Route("/v1/embeddings", embeddings, methods=["POST"]),
+            Route("/embeddings", embeddings, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
-            Route("/healthz", healthz, methods=["GET"]),
-        ],
-        lifespan=lifespan,
-    )
+        ]
+    return Starlette(routes=[*routes, Route("/healthz", healthz, methods=["GET"])], lifespan=lifespan)
 
 
 # --- serving ----------------------------------------------------------------------------------------------

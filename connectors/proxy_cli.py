@@ -17,14 +17,20 @@ EXIT_USAGE = 2
 DEFAULT_PORT = 8787
 
 _DESCRIPTION = """\
-Serve POST /v1/chat/completions (streaming and not) and GET /v1/models on HTTP, so that existing
-OpenAI clients get redaction and re-identification without code changes:
+Serve POST /v1/chat/completions (streaming and not), POST /v1/responses and POST /v1/embeddings (not
+streaming) and GET /v1/models on HTTP, so that existing OpenAI clients get redaction and
+re-identification without code changes:
 
   redactline proxy --policy policy.yaml --upstream https://api.openai.com/v1 --api-key-env OPENAI_API_KEY
   OPENAI_BASE_URL=http://127.0.0.1:8787/v1 python my_app.py
 
 Every message's text is redacted with the policy under one pseudonym context per request (the same
 <PERSON_1> in every message), sent upstream, and the answer's placeholders are restored locally.
+Embedding inputs are redacted the same way; the vectors come back as they are. With an Anthropic
+upstream (--upstream-format anthropic, or a destination with provider anthropic) the proxy serves
+POST /v1/messages (Anthropic Messages API, not streaming) instead. --scan-answers (or the destination's
+scan_answers) scans answers for personal data the prompt did not carry: flag counts it (response header
+x-redactline-answer-entities, a log line with entity types), redact replaces it with [ENTITY_TYPE].
 Images, audio and files are refused (they cannot be redacted). Requests are redacted concurrently (--workers
 engines), each within the policy's detection.budget: a request over it gets HTTP 413 (oversize) or 422
 (engine_timeout) and is never sent. With --destination, the destination's
@@ -58,8 +64,19 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--destination", metavar="NAME",
-        help="an external_api destination of the policy (provider openai): its egress controls and "
-        "residency apply, and its url/api_key_env are the defaults",
+        help="an external_api destination of the policy: its egress controls and residency apply, and its "
+        "url/api_key_env/provider/scan_answers are the defaults",
+    )
+    p.add_argument(
+        "--upstream-format", choices=("openai", "anthropic"),
+        help="the upstream's API: openai (chat completions, responses, embeddings; base URL with /v1) or "
+        "anthropic (messages; base URL without the version). Default: the destination's provider, else "
+        "openai",
+    )
+    p.add_argument(
+        "--scan-answers", choices=("off", "flag", "redact"),
+        help="scan answers for personal data the prompt did not carry (default: the destination's "
+        "scan_answers, else off); not with streaming requests",
     )
     p.add_argument(
         "--api-key-env", metavar="VAR",
@@ -108,9 +125,13 @@ def build_config(args: argparse.Namespace, policy: Any, environ: Mapping[str, st
     destination = None
     if args.destination is not None:
         destination = lookup_destination(policy.destinations, args.destination, "external_api")
-        if destination.provider != "openai":
-            raise ValueError(f"--destination {args.destination}: provider {destination.provider}; the proxy "
-                             "speaks the OpenAI chat completions format only")
+    upstream_format = getattr(args, "upstream_format", None) or \
+        (destination.provider if destination is not None and destination.provider else "openai")
+    if destination is not None and destination.provider != upstream_format:
+        raise ValueError(f"--upstream-format {upstream_format}: destination {args.destination} has provider "
+                         f"{destination.provider}")
+    scan = getattr(args, "scan_answers", None) or \
+        (destination.scan_answers if destination is not None and destination.scan_answers else "off")
     upstream = args.upstream or (destination.url if destination is not None else None)
     if not upstream:
         raise ValueError("--upstream URL is required (or a --destination with a url)")
@@ -135,6 +156,8 @@ def build_config(args: argparse.Namespace, policy: Any, environ: Mapping[str, st
         timeout_s=args.timeout,
         max_body_bytes=args.max_body_bytes,
         local_token=local_token,
+        upstream_format=upstream_format,
+        scan_answers=scan,
     )
 
 

@@ -55,6 +55,7 @@ EXTERNAL_ONLY = (
     "never_send",
     "allowed_entities",
     "jurisdictions",
+    "scan_answers",
 )
 _REQUIRED_EXTERNAL = ("provider", "model", "url", "prompt")
 
@@ -191,6 +192,11 @@ class DestinationConfig(_Strict):
         description="jurisdictions (ISO 3166 codes or groups such as EU) allowed to use this destination; "
         "null: no restriction beyond residency",
     )
+    scan_answers: Literal["off", "flag", "redact"] | None = Field(
+        None,
+        description="scan answers for personal data the prompt did not carry (not a pseudonym from the "
+        "request): flag counts it by entity type, redact replaces it with [ENTITY_TYPE]; null/off: no scan",
+    )
 
     @field_validator("api_key_env")
     @classmethod
@@ -249,6 +255,8 @@ class DestinationConfig(_Strict):
             data.pop("model_digest", None)
         if data.get("task") is None:  # likewise for the task: policies without one keep their hash
             data.pop("task", None)
+        if data.get("scan_answers") is None:  # and for the answer scan
+            data.pop("scan_answers", None)
         if self.kind == "enclave":
             for name in EXTERNAL_ONLY:
                 data.pop(name, None)
