@@ -81,6 +81,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="do not resolve key material (check the references only), e.g. in CI without secrets",
     )
+    validate.add_argument(
+        "--sample",
+        type=Path,
+        metavar="FILE",
+        help="a sample of the data (CSV, Parquet or JSON Lines): every field path the policy names "
+        "(transforms.fields, subject_field) must exist in it",
+    )
     _add_format_flag(validate)
     _add_extends_flag(validate)
     _add_skip_flag(validate)
@@ -242,6 +249,10 @@ def _validate(args: argparse.Namespace) -> int:
             failed += 1
             results.append({"file": str(path), "valid": False, "errors": errors})
             continue
+        if args.sample is not None and _sample_issues(policy, args, errors):
+            failed += 1
+            results.append({"file": str(path), "valid": False, "errors": errors})
+            continue
         ident = policy.identity
         results.append({"file": str(path), "valid": True, "errors": [], "name": ident.name,
                         "version": ident.version, "sha256": ident.sha256,
@@ -250,6 +261,24 @@ def _validate(args: argparse.Namespace) -> int:
             print(f"OK  {path}  {ident.name} {ident.version}  sha256:{ident.sha256}")
     code = _failed(args) if failed else EXIT_OK
     return _json_out(args, code, policies=results) if as_json else code
+
+
+def _sample_issues(policy: Any, args: argparse.Namespace, errors: list[str]) -> bool:
+    """Print (and append to ``errors``) the field paths ``policy`` names that ``--sample`` lacks."""
+    from .sample_fields import SampleError, missing_field_issues, sample_paths
+
+    try:
+        paths = sample_paths(args.sample)
+    except SampleError as exc:
+        args.refused = True
+        issues_text = [str(exc)]
+    else:
+        issues = missing_field_issues(policy.document, policy.sources, paths, args.sample)
+        issues_text = [str(issue) for issue in issues]
+    for line in issues_text:
+        _error(line)
+    errors.extend(issues_text)
+    return bool(issues_text)
 
 
 def _hash(args: argparse.Namespace) -> int:
