@@ -31,6 +31,7 @@ import datetime as dt
 import json
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -183,8 +184,10 @@ class EnclaveClient:
 
     ``policy_hash`` / ``region`` / ``model_digest``, when given, are checked against the attested
     configuration at every attestation: the enclave must accept this policy, serve this region and run
-    this model, or nothing is sent. A real Nitro document's certificate chain must name the attested
-    region. ``on_attested(verified, document, config)`` sees every attestation that passed (evidence).
+    this model (and, with ``task_kind``, allow that task), or nothing is sent. A real Nitro document's
+    certificate chain must name the attested region. Thread-safe: a worker may have several batches in
+    flight through one client. ``on_attested(verified, document, config)`` sees every attestation that
+    passed (evidence).
     """
 
     def __init__(
@@ -198,6 +201,7 @@ class EnclaveClient:
         timeout: float | None = None,
         model_digest: str | None = None,
         on_attested: Any = None,
+        task_kind: str | None = None,
     ) -> None:
         self.retry = retry or RetryPolicy()
         self._http = httpx.Client(base_url=base_url, timeout=timeout or self.retry.timeout)
@@ -206,6 +210,10 @@ class EnclaveClient:
         self._region = region
         self._model_digest = model_digest
         self._on_attested = on_attested  # called with (verified, raw document, config) per attestation
+        self._task_kind = task_kind
+        # Batches may be in flight from several threads: sealing (the sealer's session counter) and
+        # (re-)attesting are serialised; HTTP requests themselves run concurrently.
+        self._lock = threading.RLock()
         self.session: Session | None = None
         self.stats = ClientStats()
 
@@ -247,6 +255,11 @@ class EnclaveClient:
                 f"the attested enclave runs model digest {config.get('model_digest')!r}, "
                 f"pinned {self._model_digest!r}"
             )
+        if self._task_kind is not None and self._task_kind not in config.get("allowed_tasks", ["analyze"]):
+            raise AttestationRejected(
+                f"the attested enclave does not run task {self._task_kind!r} "
+                f"(its allowed_tasks: {', '.join(config.get('allowed_tasks', ['analyze']))})"
+            )
         if self._region is not None and config.get("region") != self._region:
             raise AttestationRejected(
                 f"the attested enclave serves region {config.get('region')!r}, expected {self._region!r}"
@@ -255,10 +268,16 @@ class EnclaveClient:
     # -- one attempt -----------------------------------------------------------------------------
 
     def seal(
-        self, records: list[Any], *, policy_hash: str, region: str, batch_id: str | None = None
+        self, records: list[Any], *, policy_hash: str, region: str, batch_id: str | None = None,
+        task: dict[str, Any] | None = None,
     ) -> SealedBatch:
-        """Seal ``records`` for the current session (attesting first if there is none)."""
-        session = self.session or self.attest()
+        """Seal ``records`` for the current session (attesting first if there is none).
+
+        ``task`` (a task's wire form, :meth:`~.tasks.Task.wire`) is sealed with the records; None
+        leaves it out (the service's ``analyze``, as before tasks existed).
+        """
+        with self._lock:
+            session = self.session or self.attest()
         reply_key = x25519.X25519PrivateKey.generate()
         header = BatchHeader(
             batch_id=batch_id or os.urandom(12).hex(),
@@ -271,10 +290,12 @@ class EnclaveClient:
             created_at=dt.datetime.now(dt.UTC),
         )
         # kept values such as dates or decimals travel in the sources' one JSON form (ISO 8601, exact text)
+        body: dict[str, Any] = {"records": records} if task is None else {"task": task, "records": records}
         payload = json.dumps(
-            {"records": records}, separators=(",", ":"), ensure_ascii=False, default=to_json_value
+            body, separators=(",", ":"), ensure_ascii=False, default=to_json_value
         ).encode("utf-8")
-        envelope, reply_secret = session.sealer.seal(header, payload)
+        with self._lock:
+            envelope, reply_secret = session.sealer.seal(header, payload)
         return SealedBatch(envelope, header, reply_key, reply_secret, session)
 
     def post_envelope(self, envelope: bytes, document_sha256: bytes | None = None) -> bytes:
@@ -307,7 +328,10 @@ class EnclaveClient:
 
     # -- the pipeline's path ----------------------------------------------------------------------
 
-    def send(self, records: list[Any], *, policy_hash: str, region: str, batch_id: str) -> list[Any]:
+    def send(
+        self, records: list[Any], *, policy_hash: str, region: str, batch_id: str,
+        task: dict[str, Any] | None = None,
+    ) -> list[Any]:
         """Deliver one batch with retries and re-attestation (see the module docstring)."""
         sealed: SealedBatch | None = None
         reattested = 0
@@ -317,14 +341,17 @@ class EnclaveClient:
             retry_after: float | None = None
             try:
                 if sealed is None:
-                    sealed = self._seal_or_fail(records, policy_hash, region, batch_id)
+                    sealed = self._seal_or_fail(records, policy_hash, region, batch_id, task)
                 reply = self.post_envelope(sealed.envelope, sealed.session.verified.document_sha256)
                 return self._open(reply, sealed, len(records))
             except ServiceRefused as exc:
                 if exc.code == "reattest" and reattested < self.retry.max_reattestations:
                     reattested += 1
-                    self.stats.reattestations += 1
-                    self._reattest()
+                    with self._lock:
+                        # another thread's batch may have re-attested already: one new session for all
+                        if self.session is None or self.session is sealed.session:
+                            self.stats.reattestations += 1
+                            self._reattest()
                     sealed = None
                     continue
                 if exc.code == "replay":  # committed: the enclave sealed a reply we never received
@@ -351,12 +378,15 @@ class EnclaveClient:
                 raise BatchFailed(
                     ENCLAVE_UNAVAILABLE, f"batch {batch_id}: {failures} attempts failed, last: {last}"
                 )
-            self.stats.retries += 1
+            with self._lock:
+                self.stats.retries += 1
             self.retry.pause(self.retry.delay(failures, retry_after))
 
-    def _seal_or_fail(self, records: list[Any], policy_hash: str, region: str, batch_id: str) -> SealedBatch:
+    def _seal_or_fail(
+        self, records: list[Any], policy_hash: str, region: str, batch_id: str, task: dict[str, Any] | None
+    ) -> SealedBatch:
         try:
-            return self.seal(records, policy_hash=policy_hash, region=region, batch_id=batch_id)
+            return self.seal(records, policy_hash=policy_hash, region=region, batch_id=batch_id, task=task)
         except EnvelopeError as exc:  # e.g. over the envelope's size limit
             raise BatchFailed(ENCLAVE_REFUSED, f"batch {batch_id} cannot be sealed: {exc}") from None
 

@@ -91,6 +91,8 @@ class RedactlineOptions(PipelineOptions):
                              help="seconds per request to the enclave (default 30)")
         enclave.add_argument("--enclave-attempts", type=int, default=4,
                              help="attempts per batch on 5xx, timeouts and connection errors (default 4)")
+        enclave.add_argument("--enclave-in-flight", type=int, default=3,
+                             help="sealed batches in flight at once per worker (default 3)")
         enclave.add_argument("--enclave-model-digest", metavar="SHA256", default=None,
                              help="refuse an enclave whose attested model_digest is not this one "
                              "(sha256:<hex>, as /v1/config publishes it)")

@@ -19,8 +19,9 @@ Endpoints:
   -> 200 sealed reply (``application/octet-stream``). Refusals are JSON ``{"error": code, "message"}``:
   400 ``bad-envelope`` / ``bad-header`` (a header field out of range) / ``bad-payload`` / ``too-deep``
   (JSON nesting over ``max_payload_depth``) / ``bad-task`` / ``bad-request``, 403 ``policy-not-allowed``
-  / ``region-not-allowed`` / ``task-not-allowed`` (a task kind not in the attested ``allowed_tasks``), 409 ``reattest`` / ``replay`` (answered before) / ``in-flight`` (being
-  processed now), 413 ``too-large`` / ``too-many-records``, 502 ``backend-failed``.
+  / ``region-not-allowed`` / ``task-not-allowed`` (a task kind not in the attested ``allowed_tasks``),
+  409 ``reattest`` / ``replay`` (answered before) / ``in-flight`` (being processed now), 413
+  ``too-large`` / ``too-many-records``, 502 ``backend-failed``.
 
 Every request body must arrive within ``body_timeout`` seconds, else 408 ``body-timeout`` and the
 connection is closed (a client trickling bytes cannot hold a worker).

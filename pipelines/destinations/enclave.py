@@ -8,6 +8,10 @@ verified, attested configuration. If that fails, the run stops before any record
 
 Stage: redact -> residency route against the attested region -> seal, send and open results with
 :class:`~redactline.enclave_sink.sink.SealAndSend` (the client's Beam stage lives beside the client).
+When the policy destination names a task (``generate``, ``embed``, ``classify``), the stage is
+:class:`~.enclave_tasks.EnclaveTaskStage` instead: one DoFn redacts, seals the task's inputs and
+re-identifies the results with each record's vault. ``--enclave-in-flight`` batches per worker are in
+flight at once on either stage.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from redactline.enclave_sink import evidence_log, sink
 from redactline.enclave_sink.client import AttestationRejected, EnclaveClient, EnclaveTrust, RetryPolicy
 from redactline.enclave_sink.measurement import MAX_POLICY_FILE_BYTES, PolicyFileError, policy_from_mapping
 from redactline.enclave_sink.protocol import model_digest_pin
+from redactline.enclave_sink.tasks import ANALYZE, Task, TaskError, parse_task
 from redactline.enclave_sink.trust import trust_root_from_pem
 from redactline.policies.bounded_io import BoundedReadError, read_bounded, read_bounded_text
 from redactline.policies.lineage import LINEAGE_KEY
@@ -63,6 +68,7 @@ class _PinnedDestination(sink.EnclaveDestination):
         return EnclaveClient(
             self.url, self.trust.verifier(), retry=self.retry, policy_hash=self.policy_sha256,
             region=self.region, model_digest=self.trust.model_digest, on_attested=evidence_log.record,
+            task_kind=self.task_kind,
         )
 
 
@@ -128,11 +134,19 @@ class AttestedEnclave:
 
     def __init__(
         self, job: JobContext, opts: Any, url: str, declared_region: str | None,
-        declared_model_digest: str | None = None,
+        declared_model_digest: str | None = None, declared_task: Any = None,
     ) -> None:
-        if opts.enclave_batch_bytes < 1 or opts.enclave_batch_records < 1 or opts.enclave_attempts < 1:
-            raise DestinationConfigError("--enclave-batch-bytes, --enclave-batch-records and "
-                                         "--enclave-attempts must be >= 1")
+        in_flight = getattr(opts, "enclave_in_flight", 3)
+        if (opts.enclave_batch_bytes < 1 or opts.enclave_batch_records < 1 or opts.enclave_attempts < 1
+                or in_flight < 1):
+            raise DestinationConfigError("--enclave-batch-bytes, --enclave-batch-records, --enclave-attempts "
+                                         "and --enclave-in-flight must be >= 1")
+        try:  # the policy destination's task (already validated with the policy); None: analyze
+            self.task: Task | None = None if declared_task is None else parse_task(
+                declared_task.model_dump() if hasattr(declared_task, "model_dump") else declared_task,
+                "destination task")
+        except TaskError as exc:
+            raise DestinationConfigError(str(exc)) from None
         if opts.enclave_timeout <= 0:
             raise DestinationConfigError("--enclave-timeout must be positive")
         self.job = job
@@ -147,6 +161,8 @@ class AttestedEnclave:
             retry=RetryPolicy(attempts=opts.enclave_attempts, timeout=opts.enclave_timeout),
             max_batch_bytes=opts.enclave_batch_bytes,
             max_batch_records=opts.enclave_batch_records,
+            max_in_flight=in_flight,
+            task_kind=None if self.task is None else self.task.kind,
         )
 
     @property
@@ -181,12 +197,15 @@ class AttestedEnclave:
         pinned = self.target.trust.model_digest
         return {
             "kind": "enclave", **attested, "model_digest_pinned": pinned,
+            **({} if self.task is None else {"task": self.task.canonical()}),
             "evidence": [] if evidence is None else [{**evidence, "roles": ["driver"]}],
         }
 
     def stage(self) -> beam.PTransform:
         if self.target.region is None:
             raise RuntimeError("the enclave's region is known only after preflight()")
+        if self.task is not None and self.task.kind != ANALYZE:
+            return _TaskStage(self.job, self.target, self.task)
         return _EnclaveStage(self.job, self.target)
 
 
@@ -212,6 +231,30 @@ class _EnclaveStage(beam.PTransform):
             HELD: routed[route.HELD],
             REJECTED: rejected,
             ENTITIES: red[redact.ENTITIES],
+            DESTINATION: stats,
+        }
+
+
+class _TaskStage(beam.PTransform):
+    """The stage of an enclave destination with a task: results re-identified on the worker."""
+
+    def __init__(self, job: JobContext, target: sink.EnclaveDestination, task: Task) -> None:
+        super().__init__()
+        self._job = job
+        self._target = target
+        self._task = task
+
+    def expand(self, prepared: beam.PCollection) -> dict[str, beam.PCollection]:
+        from .enclave_tasks import EnclaveTaskStage
+
+        out = prepared | "EnclaveTask" >> EnclaveTaskStage(self._job, self._target, self._task)
+        evidence = out[sink.RESULTS] | "Evidence" >> beam.ParDo(_EvidenceDoFn())
+        stats = (out[sink.STATS], evidence) | "StatsAndEvidence" >> beam.Flatten()
+        return {
+            DELIVERED: out[sink.RESULTS],
+            HELD: out["held"],
+            REJECTED: out[sink.REJECTED],
+            ENTITIES: out["entities"],
             DESTINATION: stats,
         }
 

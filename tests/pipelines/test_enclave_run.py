@@ -120,7 +120,8 @@ def test_enclave_restart_mid_run_reattests_and_loses_nothing(tmp_path, monkeypat
     first, second = new_service(backend, provider), new_service(backend, provider)
     with ServiceThread(first) as a, ServiceThread(second) as b, WireProxy(a.base_url) as proxy:
         proxy.switch_after = (2, b.base_url)  # after two batches the "restarted" enclave answers
-        code = run(enclave_args(tmp_path, proxy.url, provider))
+        # one batch in flight: "after two batches" must not race with a third already on its way
+        code = run(enclave_args(tmp_path, proxy.url, provider, "--enclave-in-flight", "1"))
     assert code == 0
     m = manifest(tmp_path)
     sent = m["destination"]["counts"]
@@ -139,7 +140,9 @@ def test_5xx_and_timeouts_are_retried_then_the_batch_is_quarantined(tmp_path, mo
     with ServiceThread(new_service(backend, provider)) as service, WireProxy(service.base_url) as proxy:
         proxy.fail_batches = 3  # batch 1: 503, 503 -> quarantined; batch 2: 503 then accepted
         proxy.stall_batches = 0
-        code = run(enclave_args(tmp_path, proxy.url, provider, "--enclave-attempts", "2"))
+        # one batch in flight: the injected faults hit the batches in a known order
+        code = run(enclave_args(tmp_path, proxy.url, provider, "--enclave-attempts", "2",
+                                "--enclave-in-flight", "1"))
         assert code == 0
         m = manifest(tmp_path)
         sent = m["destination"]["counts"]
@@ -153,7 +156,7 @@ def test_5xx_and_timeouts_are_retried_then_the_batch_is_quarantined(tmp_path, mo
         out2.mkdir()
         proxy.stall_batches = 2
         args = enclave_args(tmp_path, proxy.url, provider, "--enclave-attempts", "2",
-                            "--enclave-timeout", "1")
+                            "--enclave-timeout", "1", "--enclave-in-flight", "1")
         args[args.index("--sink") + 1] = str(out2 / "results.jsonl")
         assert run(args) == 0
     m2 = json.loads((out2 / "results.manifest.json").read_text())
