@@ -364,6 +364,7 @@ def run(argv: list[str] | None = None, *, engine_factory: EngineFactory | None =
         except (uris.UriError, FileNotFoundError) as exc:
             guard.cleaning_up()
             leftovers.remove()
+            lineage.abandon(_now(), type(exc).__name__)  # START was sent: end the run with FAIL
             return failed(2, f"redactline run: error: {exc}")
         except Exception as exc:  # the run failed; the message may quote data, so report its type only
             error = type(exc).__name__

@@ -53,6 +53,11 @@ class RunLineage:
             manifest["openlineage_transport"] = {"target": self.emitter.target, "sent": self.sent,
                                                  "not_sent": self.failed}
 
+    def abandon(self, event_time: str, reason: str) -> None:
+        """End a run that stopped without a manifest (``reason``: an exception type) with a FAIL event."""
+        self.finish({"state": f"FAILED ({reason})", "ended_at": event_time, "counts_status": "unavailable",
+                     "check": {"holds": False, "error": "the run stopped before its manifest was written"}})
+
     def _send(self, event: Any) -> None:
         if self.emitter is None:
             return
