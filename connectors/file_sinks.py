@@ -12,6 +12,11 @@ null), so every output line is strict JSON; a row holding a value with no JSON f
   the order rows arrive in (see :func:`join_kinds`: null joins anything, int + float -> double, nested
   types unified, any other mix -> string holding compact JSON text for non-strings; columns sorted); a
   row that still does not fit its column types is rejected (``sink_type_error`` naming the field).
+  ``columns`` (a run's :mod:`redactline.pipelines.output_types`: the source's columns in source order,
+  each with the type the policy leaves it) fixes those columns' types and order, whatever the data;
+  columns it does not name follow, typed by the rule above. ``metadata`` goes into the file's key-value
+  metadata (the policy identity). With ``columns`` an empty result still writes one valid Parquet file
+  with that schema and no rows.
 
 Rejected rows never fail the run: with ``report=True`` the transform returns them (the run seals them
 into its quarantine and counts only the rows written as delivered); without it, a rejected row fails
@@ -20,7 +25,8 @@ the pipeline with its detail, as a standalone writer cannot put it anywhere else
 Rows are assigned to shards by a content hash (stable across processes), grouped, and each shard is
 written to a temporary name and then renamed, so a retried shard never leaves a half-written file.
 ``prefix_or_path`` ending in the format's extension names one single file; otherwise shards are
-named ``{prefix}-00000-of-00004.{ext}``. An empty PCollection writes no file.
+named ``{prefix}-00000-of-00004.{ext}``. An empty PCollection writes no file (except a Parquet sink
+given ``columns``, see above).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from redactline.connectors.records import SINK_TYPE_ERROR, RecordMeta, Rejected, to_json_value
+from redactline.connectors.source_schema import from_json_form
 
 EXTENSIONS = {"jsonl": ".jsonl", "csv": ".csv", "parquet": ".parquet"}
 _READ_EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
@@ -166,8 +173,21 @@ def column_type(kind: Kind) -> pa.DataType:
     return _SCALAR_TYPES[kind] if isinstance(kind, str) else kind
 
 
+#: Columns a run fixes in a Parquet output: (name, Arrow type or None = typed from the data), in order.
+ColumnHint = list[tuple[str, pa.DataType | None]]
+
+
 class ColumnKinds(beam.CombineFn):
-    """Combines rows into one Parquet schema (the join of every column's kinds; columns sorted)."""
+    """Combines rows into one Parquet schema (the join of every column's kinds; columns sorted).
+
+    ``columns`` come first, in their order and with their type when it is given; ``metadata`` is added
+    to the schema. With ``columns`` an empty input still has a schema (a column never seen is null).
+    """
+
+    def __init__(self, columns: ColumnHint | None = None, metadata: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self._columns = list(columns or [])
+        self._metadata = dict(metadata or {})
 
     def create_accumulator(self) -> dict[str, Kind]:
         return {}
@@ -186,18 +206,31 @@ class ColumnKinds(beam.CombineFn):
         return merged
 
     def extract_output(self, acc: dict[str, Kind]) -> pa.Schema | None:
-        if not acc:
+        if not acc and not self._columns:
             return None
-        return pa.schema([(name, column_type(acc[name])) for name in sorted(acc)])
+        fields = []
+        for name, kind in self._columns:
+            fields.append((name, kind if kind is not None else column_type(acc.get(name, "null"))))
+        hinted = {name for name, _ in self._columns}
+        fields += [(name, column_type(acc[name])) for name in sorted(acc) if name not in hinted]
+        schema = pa.schema(fields)
+        return schema.with_metadata(self._metadata) if self._metadata else schema
+
+
+_RESTORED = (pa.types.is_timestamp, pa.types.is_date, pa.types.is_time, pa.types.is_decimal)
 
 
 def parquet_row(row: dict[str, Any], schema: pa.Schema) -> dict[str, Any]:
-    """``row`` as its Parquet column types take it: a non-string value in a string column -> JSON text."""
+    """``row`` as its Parquet column types take it: a non-string value in a string column -> JSON text;
+    a date, time, timestamp or decimal column takes the value back from its JSON form (ISO 8601 text,
+    decimal text)."""
     out: dict[str, Any] = {}
     for field in schema:
         value = row.get(field.name)
         if value is not None and pa.types.is_string(field.type) and not isinstance(value, str):
             value = _json(value)
+        elif value is not None and any(check(field.type) for check in _RESTORED):
+            value = from_json_form(value, field.type)
         out[field.name] = value
     return out
 
@@ -261,6 +294,22 @@ def _write_parquet(stream: Any, rows: Iterable[dict[str, Any]], schema: pa.Schem
 _WRITERS = {"jsonl": _write_jsonl, "csv": _write_csv, "parquet": _write_parquet}
 
 
+class _WriteEmptyParquetFn(beam.DoFn):
+    """Writes one Parquet file with the schema and no rows when nothing was written (count 0)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def process(self, count: int, schema: pa.Schema | None) -> Iterator[str]:
+        if count or schema is None:
+            return
+        temp = f"{self._name}.tmp-{uuid.uuid4().hex}"
+        with FileSystems.create(temp, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
+            _write_parquet(stream, [], schema)
+        FileSystems.rename([temp], [self._name])
+        yield self._name
+
+
 def shard_of(row: dict[str, Any], total: int) -> int:
     """A stable shard index for ``row`` (same in every process, unlike ``hash``)."""
     return zlib.crc32(json.dumps(row, sort_keys=True, default=to_json_value).encode("utf-8")) % total
@@ -292,12 +341,13 @@ class WriteRecords(beam.PTransform):
 
     ``num_shards=0`` lets the sink choose: one shard per ``rows_per_shard`` rows (at least one).
     ``report=True`` returns ``{"written": file names, "delivered": the rows written, "rejected":
-    Rejected(sink_type_error)}`` instead (see the module docstring).
+    Rejected(sink_type_error)}`` instead (see the module docstring). ``columns`` and ``metadata``: the
+    Parquet schema's fixed columns and key-value metadata (see the module docstring).
     """
 
     def __init__(
         self, prefix_or_path: str, fmt: str, num_shards: int = 0, *, rows_per_shard: int = 1_000_000,
-        report: bool = False,
+        report: bool = False, columns: ColumnHint | None = None, metadata: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         if fmt not in EXTENSIONS:
@@ -312,6 +362,8 @@ class WriteRecords(beam.PTransform):
         self._num_shards = 1 if self._single else num_shards
         self._rows_per_shard = rows_per_shard
         self._report = report
+        self._columns = columns
+        self._metadata = metadata
 
     def expand(self, rows: beam.PCollection) -> Any:
         where = self._prefix if "://" in self._prefix else "file://" + os.path.abspath(self._prefix)
@@ -319,17 +371,28 @@ class WriteRecords(beam.PTransform):
         pcoll, rejected = checked[ROWS], [checked[REJECTED]]
         schema = None
         if self._fmt == "parquet":
-            schema = pcoll | "Schema" >> beam.CombineGlobally(ColumnKinds())
+            schema = pcoll | "Schema" >> beam.CombineGlobally(ColumnKinds(self._columns, self._metadata))
             fit = beam.ParDo(_FitParquetFn(where), schema=beam.pvalue.AsSingleton(schema))
             fitted = pcoll | "Fit" >> fit.with_outputs(REJECTED, main=ROWS)
             pcoll = fitted[ROWS]
             rejected.append(fitted[REJECTED])
         all_rejected = tuple(rejected) | "AllRejected" >> beam.Flatten()
         written = self._write(pcoll, schema)
+        if schema is not None and self._columns is not None:
+            empty = (pcoll | "CountWritten" >> beam.combiners.Count.Globally()
+                     | "EmptyFile" >> beam.ParDo(_WriteEmptyParquetFn(self._final_empty_name()),
+                                                 schema=beam.pvalue.AsSingleton(schema)))
+            written = (written, empty) | "AllWritten" >> beam.Flatten()
         if self._report:
             return {"written": written, "delivered": pcoll, "rejected": all_rejected}
         all_rejected | "FailOnRejected" >> beam.Map(_fail)
         return written
+
+    def _final_empty_name(self) -> str:
+        """The one file an empty result writes: the named file, else the first shard's name."""
+        if self._single:
+            return self._prefix
+        return f"{self._prefix}-00000-of-{max(self._num_shards, 1):05d}{EXTENSIONS[self._fmt]}"
 
     def _write(self, pcoll: beam.PCollection, schema: beam.PCollection | None) -> beam.PCollection:
         if self._num_shards:

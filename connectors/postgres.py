@@ -391,11 +391,13 @@ def _adapt(value: Any, pg_type: str) -> Any:
 class _UpsertBatches(beam.DoFn):
     """Upsert lists of records, one transaction per batch."""
 
-    def __init__(self, dsn: _Dsn, table: str, keys: list[str], create: bool) -> None:
+    def __init__(self, dsn: _Dsn, table: str, keys: list[str], create: bool,
+                 column_types: dict[str, str] | None = None) -> None:
         self.dsn = dsn
         self.schema, self.table = _split_table(table)
         self.keys = keys
         self.create = create
+        self.column_types = dict(column_types or {})
         self._conn: psycopg.Connection | None = None
         self._columns: dict[str, str] = {}
 
@@ -441,7 +443,8 @@ class _UpsertBatches(beam.DoFn):
         return fields
 
     def _ensure_columns(self, rows: list[dict[str, Any]]) -> None:
-        wanted = {c: infer_pg_type(r.get(c) for r in rows) for r in rows for c in r}
+        typed = self.column_types
+        wanted = {c: typed.get(c) or infer_pg_type(r.get(c) for r in rows) for r in rows for c in r}
         if not self._columns:
             self._columns = self._existing_columns()
         missing = [c for c in wanted if c not in self._columns]
@@ -505,8 +508,11 @@ class WritePostgres(beam.PTransform):
     With ``create=True`` the table is created if absent (``PRIMARY KEY (key)``) and missing columns are
     added, typed from the first non-null value seen (``infer_pg_type``: bool -> boolean, int -> bigint,
     float -> double precision, str -> text, dict/list -> jsonb, anything else or all-null -> text).
-    Nested values (dict/list) are stored as jsonb. With ``create=False`` the table must exist and have a
-    unique constraint on ``key``.
+    Nested values (dict/list) are stored as jsonb. ``column_types`` (column -> PostgreSQL type, e.g. the
+    source's ``timestamp with time zone`` or ``numeric(10,2)`` for a column the policy keeps) replaces
+    that inference for the columns it names; a value such a column cannot take fails its batch
+    (``DataError``, no value quoted). With ``create=False`` the table must exist and have a unique
+    constraint on ``key``.
     """
 
     def __init__(
@@ -518,12 +524,13 @@ class WritePostgres(beam.PTransform):
         *,
         batch_size: int = 500,
         dsn_env: str = DEFAULT_DSN_ENV,
+        column_types: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         keys = [key] if isinstance(key, str) else list(key)
         if not keys:
             raise ValueError("key must name at least one column")
-        self._dofn = _UpsertBatches(_Dsn(resolve_dsn(dsn, dsn_env)), table, keys, create)
+        self._dofn = _UpsertBatches(_Dsn(resolve_dsn(dsn, dsn_env)), table, keys, create, column_types)
         self._batch_size = batch_size
 
     def expand(self, records: beam.PCollection) -> beam.PCollection:

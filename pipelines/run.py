@@ -65,7 +65,7 @@ from redactline.policies import PolicyError, load_policy
 from redactline.policies.loader import MAX_POLICY_BYTES
 from redactline.policies.regions import parse_jurisdiction
 
-from . import failures, outputs, policy_ship, progress, runners, uris
+from . import failures, output_types, outputs, policy_ship, progress, runners, uris
 from . import manifest as mf
 from .cli import LogLevelError, configure_logging
 from .destinations.base import (
@@ -128,6 +128,7 @@ class Prepared:
     destination_info: dict[str, Any] | None
     quarantine_key_id: str = ""  # the key's fingerprint for the manifest (never its path)
     profile_info: dict[str, Any] | None = None  # the manifest's ``profile`` section (no values)
+    sink_types: output_types.SinkTypes | None = None  # the sinks' column types (type-stable outputs)
 
 
 def _help_parser() -> argparse.ArgumentParser:
@@ -233,7 +234,8 @@ def prepare(plan: RunPlan) -> Prepared:
     try:
         check_source(plan.source.flag, plan.source.uri, plan.source.kind)
         outputs.check_outputs(outputs.of_plan(plan), overwrite=plan.opts.overwrite)
-    except (SourcePathError, outputs.OutputPathError) as exc:
+        columns = output_types.check_plan_keys(plan)  # --sink-key, before anything is written
+    except (SourcePathError, outputs.OutputPathError, output_types.OutputTypeError) as exc:
         raise UsageError(str(exc)) from None
     for path in (plan.quarantine_path, plan.manifest_path,
                  *(e.uri for e in (plan.sink, plan.held) if e.kind == "file")):
@@ -248,8 +250,10 @@ def prepare(plan: RunPlan) -> Prepared:
         info = plan.destination.preflight()
     except DestinationConfigError as exc:
         raise UsageError(str(exc)) from None
+    profile_info = _profile(plan)
+    sink_types = output_types.for_plan(plan, columns)  # after profiling: its whole-field rules count
     return Prepared(plan=plan, key_spec=key_spec, destination_info=info, quarantine_key_id=key_id(key_spec),
-                    profile_info=_profile(plan))
+                    profile_info=profile_info, sink_types=sink_types)
 
 
 def _profile(plan: RunPlan) -> dict[str, Any]:
@@ -282,8 +286,10 @@ def build(pipeline: beam.Pipeline, prepared: Prepared, counts_path: str,
     out = ready[PREPARED] | "Destination" >> plan.destination.stage()
     # a record the sink cannot take is quarantined, and only what the sinks accepted is counted
     sunk = out[DELIVERED] | "Sink" >> Deliver(
-        uris.sink_transform(plan.sink, key=opts.sink_key, num_shards=opts.num_shards))
-    held = out[HELD] | "HeldSink" >> Deliver(uris.sink_transform(plan.held, key=opts.sink_key, num_shards=1))
+        uris.sink_transform(plan.sink, key=opts.sink_key, num_shards=opts.num_shards,
+                            types=prepared.sink_types))
+    held = out[HELD] | "HeldSink" >> Deliver(uris.sink_transform(plan.held, key=opts.sink_key, num_shards=1,
+                                                                  types=prepared.sink_types))
     quarantined = (src["rejected"], ready[PREPARE_REJECTED], out[REJECTED], sunk[SINK_REJECTED],
                    held[SINK_REJECTED]) | "AllRejected" >> beam.Flatten()
     quarantined | "Quarantine" >> WriteQuarantine(plan.quarantine_path, prepared.key_spec)

@@ -19,6 +19,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -111,20 +112,25 @@ def source_transform(ep: Endpoint, *, jurisdiction: str | None, max_field_bytes:
     return ReadRecords(ep.uri, fmt=ep.fmt, jurisdiction=jurisdiction, **kwargs)
 
 
-def sink_transform(ep: Endpoint, *, key: str, num_shards: int) -> beam.PTransform:
+def sink_transform(ep: Endpoint, *, key: str, num_shards: int, types: Any = None) -> beam.PTransform:
     """The connector writing plain dicts to ``ep``. A file sink reports the rows it rejects
-    (``{"written", "delivered", "rejected"}``) instead of failing the run on them."""
+    (``{"written", "delivered", "rejected"}``) instead of failing the run on them. ``types`` (an
+    :class:`~redactline.pipelines.output_types.SinkTypes`) fixes the columns' types."""
     if ep.kind == "postgres":
         from redactline.connectors.postgres import WritePostgres
 
-        return WritePostgres(ep.dsn, ep.table, [k.strip() for k in key.split(",") if k.strip()])
+        return WritePostgres(ep.dsn, ep.table, [k.strip() for k in key.split(",") if k.strip()],
+                             column_types=types.postgres_types if types is not None else None)
     from redactline.connectors.file_sinks import WriteRecords
 
     assert ep.fmt is not None
+    typed: dict[str, Any] = {}
+    if types is not None and ep.fmt == "parquet":
+        typed = {"columns": types.parquet_columns, "metadata": types.metadata}
     if num_shards <= 1:
-        return WriteRecords(ep.uri, ep.fmt, report=True)  # exactly the named file
+        return WriteRecords(ep.uri, ep.fmt, report=True, **typed)  # exactly the named file
     prefix = ep.uri[: -len(posixpath.splitext(ep.uri)[1])]
-    return WriteRecords(prefix, ep.fmt, num_shards=num_shards, report=True)
+    return WriteRecords(prefix, ep.fmt, num_shards=num_shards, report=True, **typed)
 
 
 def default_output(sink: Endpoint, suffix: str) -> str:
