@@ -188,7 +188,13 @@ class _RedactSendDoFn(beam.DoFn):
             usage["retries"] += answer.retries
             usage["input_tokens"] += answer.usage.input_tokens
             usage["output_tokens"] += answer.usage.output_tokens
-            yield self._result(pend, answer)
+            try:
+                result = self._result(pend, answer)
+            except Exception as exc:  # the answer scan ran past the budget: not delivered unscanned
+                yield TaggedOutput(REJECTED, Rejected(LLM_ERROR, f"answer scan failed ({type(exc).__name__})",
+                                                      pend.record.meta, raw_bytes(pend.record.fields)))
+                continue
+            yield result
         pending.clear()  # drop the vaults as soon as the answers are out
 
         for entity_type, count in entities.items():
@@ -217,8 +223,14 @@ class _RedactSendDoFn(beam.DoFn):
         return out
 
     def _result(self, pend: _Pending, answer: Answer) -> dict[str, Any]:
-        text = pend.exchange.reidentify(answer.text)
+        from redactline.policies.answer_scan import scan_answers
+
+        # the destination's scan_answers: personal data the model wrote itself (not from the prompt)
+        mode = self._exchange.destination.scan_answers or "off"
+        scan = scan_answers(self._exchange.engine, [answer.text], mode)
+        text = pend.exchange.reidentify(scan.texts[0])
         meta = pend.record.meta
+        extra = {"answer_scan": dict(sorted(scan.found.items()))} if scan.total else {}
         return {
             "answer": text,
             LINEAGE_KEY: {
@@ -231,6 +243,7 @@ class _RedactSendDoFn(beam.DoFn):
                 "usage": {"input_tokens": answer.usage.input_tokens,
                           "output_tokens": answer.usage.output_tokens,
                           "attempts": answer.attempts},
+                **extra,
             },
         }
 

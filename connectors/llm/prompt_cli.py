@@ -90,6 +90,7 @@ def run_prompt(args: argparse.Namespace) -> int:
         return _fail(EXIT_USAGE, "the prompt is empty", args, reason="empty_prompt")
 
     from redactline.policies import PolicyError, load_policy
+    from redactline.policies.answer_scan import scan_answers
     from redactline.policies.destinations import lookup_destination
     from redactline.policies.exchange import RESIDENCY, EgressExchange, system_message
     from redactline.policies.prompts import PromptError
@@ -144,7 +145,12 @@ def run_prompt(args: argparse.Namespace) -> int:
             if args.show_sent:
                 failed["sent"] = json.loads(body)
             return _fail(EXIT_FAILED, str(exc), args, reason=exc.code, extra=failed)
-        restored = redacted.reidentify(answer.text)
+        scan = scan_answers(exchange.engine, [answer.text], destination.scan_answers or "off")
+        if scan.total:  # entity types and counts only: the values stay out of the message
+            print(f"redactline prompt: the answer held {scan.total} entit{'y' if scan.total == 1 else 'ies'} "
+                  f"the prompt did not carry ({scan.summary()}): "
+                  f"{'redacted' if destination.scan_answers == 'redact' else 'flagged'}", file=sys.stderr)
+        restored = redacted.reidentify(scan.texts[0])
 
     if args.json:
         out: dict[str, Any] = {
@@ -157,6 +163,8 @@ def run_prompt(args: argparse.Namespace) -> int:
             "usage": {"input_tokens": answer.usage.input_tokens, "output_tokens": answer.usage.output_tokens},
             "attempts": answer.attempts,
             "entities": redacted.entity_counts(),
+            "answer_scan": {"mode": destination.scan_answers or "off",
+                            "found": dict(sorted(scan.found.items()))},
         }
         if args.show_sent:
             out["sent"] = json.loads(body)

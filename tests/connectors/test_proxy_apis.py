@@ -45,6 +45,8 @@ destinations:
            prompt: {template: "{text}"}, scan_answers: redact}
   gpt: {kind: external_api, provider: openai, region: us-east-1, url: "URL/v1", model: m,
         prompt: {template: "{text}"}}
+  gpt-scan: {kind: external_api, provider: openai, region: us-east-1, url: "URL/v1", model: m,
+             prompt: {template: "{text}"}, scan_answers: redact}
 """
 
 
@@ -266,3 +268,20 @@ def test_scan_answers_is_out_of_the_canonical_form_when_absent(policy: Policy) -
     claude = policy.destinations["claude"].model_dump()
     gpt = policy.destinations["gpt"].model_dump()
     assert claude["scan_answers"] == "redact" and "scan_answers" not in gpt
+
+
+def test_prompt_command_scans_answers_too(upstream: Upstream, policy: Policy,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from redactline.pipelines.cli import main
+
+    upstream.reset()
+    upstream.invent = True
+    code = main(["prompt", "--policy", str(policy.path), "--destination", "gpt-scan", "--json",
+                 f"Please write to {NAME} at {EMAIL}."])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["answer_scan"] == {"mode": "redact", "found": {"EMAIL_ADDRESS": 1}}
+    assert INVENTED not in out and "[EMAIL_ADDRESS]" in data["answer"] and EMAIL in data["answer"]
+    assert "EMAIL_ADDRESS=1" in err and INVENTED not in err
+    upstream.assert_no_pii()
