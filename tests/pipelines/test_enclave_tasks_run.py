@@ -79,3 +79,45 @@ def test_generate_results_are_reidentified_in_order_with_batches_in_flight(tmp_p
     assert proxy.batch_requests == dest["counts"]["sealed_batches"]
     assert scan_for([], pii_values(), extra_text=wire) == []
     assert "Ticket " not in wire  # the prompts travel sealed
+
+
+@pytest.mark.slow
+def test_real_llm_generate_result_is_reidentified_on_the_worker(tmp_path: Path, monkeypatch):
+    """The bundled SmolLM2 model (``--backend llm``) answers from the pseudonymised prompt; the worker
+    puts the real name back. Greedy decoding: this prompt makes the model quote ``<NAME_1>``."""
+    from redactline.enclave_sink.server.llm_backend import LlamaCppBackend
+
+    monkeypatch.setenv("RL_TEST_QKEY", KEY_HEX)
+    row = person_record(0)
+    src = tmp_path / "one.jsonl"
+    src.write_text(json.dumps(row) + "\n")
+    provider = SimulatedNitroProvider()
+    root = tmp_path / "root.pem"
+    root.write_bytes(provider.simulator.root_pem)
+    backend = LlamaCppBackend()
+    try:
+        with WireProxy("http://127.0.0.1:9") as proxy:
+            prompt = "Ticket from {name}: {notes}\nWho wrote this ticket? Answer with the name only."
+            task = {"kind": "generate", "max_tokens": 24, "prompt": prompt}
+            policy = tmp_path / "policy.yaml"
+            policy.write_text(yaml.safe_dump(llm_policy("enclave-llm", {"ask": {
+                "kind": "enclave", "region": REGION, "url": proxy.url, "task": task}})))
+            allowed = frozenset({load_policy(policy).identity.sha256})
+            service = build_service(ServiceConfig(region=REGION, allowed_policy_hashes=allowed),
+                                    provider=provider, backend=backend)
+            assert service.attested_config["allowed_tasks"] == ["analyze", "classify", "generate"]
+            with ServiceThread(service) as thread:
+                proxy.target = thread.base_url
+                sink = str(tmp_path / "r.jsonl")
+                code = run(["--policy", str(policy), "--source", str(src), "--sink", sink,
+                            "--quarantine-key-env", "RL_TEST_QKEY", "--quiet", "--destination", "ask",
+                            "--enclave-root", str(root), "--unsafe-allow-simulated"])
+            wire = proxy.all_bytes().decode("latin-1")
+    finally:
+        backend.close()
+    assert code == 0
+    [result] = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    text = result["result"]["text"]
+    assert row["name"] in text and "<NAME_1>" not in text  # the model wrote <NAME_1>; the worker restored it
+    assert 1 <= result["result"]["completion_tokens"] <= 24
+    assert scan_for([], pii_values(), extra_text=wire) == []  # the enclave never saw the name
