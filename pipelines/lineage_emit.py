@@ -128,7 +128,9 @@ def _http_config(spec: str, url: str) -> tuple[dict[str, Any], str]:
     base = f"{parts.scheme}://{parts.netloc}"
     path = parts.path.lstrip("/")
     endpoint = path + DEFAULT_ENDPOINT if not path or path.endswith("/") else path
-    config: dict[str, Any] = {"type": "http", "url": base, "endpoint": endpoint, "timeout": 5.0}
+    # the client's default retries take ~9 s per event against a backend that is down; the run waits
+    config: dict[str, Any] = {"type": "http", "url": base, "endpoint": endpoint, "timeout": 5.0,
+                              "retry": {"total": 2, "connect": 2, "read": 2, "backoff_factor": 0.3}}
     key = os.environ.get("OPENLINEAGE_API_KEY")
     if key:
         config["auth"] = {"type": "api_key", "apiKey": key}
