@@ -206,3 +206,32 @@ def test_the_schema_check_catches_wrong_types_and_facets_without_producer():
     assert "'true' is not of type 'boolean'" in errors
     assert "processing_engine: no _producer" in errors
     assert "'short' does not match" in errors
+
+
+def test_the_clients_openlineage_url_configuration_is_used_without_the_flag(monkeypatch):
+    from redactline.pipelines import lineage_events as le
+
+    backend = _Collector()
+    try:
+        monkeypatch.setenv("OPENLINEAGE_URL", backend.url)
+        monkeypatch.setenv("OPENLINEAGE_API_KEY", "env-key")
+        emitter = configure(None)
+        assert emitter is not None and emitter.target == "the configured http transport"
+        description = le.RunDescription(
+            run_id="r2", job_namespace=le.job_namespace(), job_name="redact.p", runner="local",
+            policy={"name": "p", "version": "1", "sha256": "b" * 64},
+            source=for_uri("postgresql://u:s3cret-pw@db.internal:6432/crm#sales.customers"),
+            outputs={"delivered": for_uri("s3://lake/redacted/customers.parquet")})
+        assert emitter.emit(le.start_event(description, "2026-01-02T03:04:05+00:00"))
+        emitter.close()
+    finally:
+        backend.close()
+    [(path, headers, body)] = backend.posts
+    assert path == "/api/v1/lineage" and headers["authorization"] == "Bearer env-key"
+    event = json.loads(body)
+    assert validate_event(event) == []
+    assert event["inputs"][0]["namespace"] == "postgres://db.internal:6432"
+    assert event["inputs"][0]["name"] == "crm.sales.customers"
+    assert (event["outputs"][0]["namespace"], event["outputs"][0]["name"]) == ("s3://lake",
+                                                                               "redacted/customers.parquet")
+    assert b"s3cret" not in body and b"u:" not in body
