@@ -21,9 +21,11 @@ exception type and the safe target, no event content) and the manifest still emb
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,17 +88,31 @@ def configure(spec: str | None) -> Emitter | None:
         from openlineage.client import OpenLineageClient
         from openlineage.client.transport import get_default_factory
 
-        if spec is None:
-            client = OpenLineageClient()
-            return Emitter(client, f"the configured {client.transport.kind} transport")
-        config, target = _transport_config(spec)
-        transport = get_default_factory().create(config)
-        return Emitter(OpenLineageClient(transport=transport), target)
+        with _environment_kept():
+            if spec is None:
+                client = OpenLineageClient()
+                return Emitter(client, f"the configured {client.transport.kind} transport")
+            config, target = _transport_config(spec)
+            transport = get_default_factory().create(config)
+            return Emitter(OpenLineageClient(transport=transport), target)
     except LineageConfigError:
         raise
     except Exception as exc:  # the client's own configuration errors (YAML, unknown transport type)
         # the message may quote configuration values (keys): name the type only
         raise LineageConfigError(f"OpenLineage configuration cannot be used ({type(exc).__name__})") from None
+
+
+@contextlib.contextmanager
+def _environment_kept() -> Iterator[None]:
+    """The client copies ``$OPENLINEAGE_URL`` and the API key into new ``OPENLINEAGE__TRANSPORT__...``
+    variables of this process (inherited by every child) when it is built; it reads them only then."""
+    before = dict(os.environ)
+    try:
+        yield
+    finally:
+        for name in set(os.environ) - set(before):
+            if name.startswith("OPENLINEAGE__"):
+                del os.environ[name]
 
 
 def _transport_config(spec: str) -> tuple[dict[str, Any], str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -41,8 +42,13 @@ def _no_ambient_lineage_config(monkeypatch, tmp_path):
     for name in ("OPENLINEAGE_URL", "OPENLINEAGE_CONFIG", "OPENLINEAGE_DISABLED", "OPENLINEAGE_API_KEY",
                  "OPENLINEAGE_NAMESPACE"):
         monkeypatch.delenv(name, raising=False)
+    for name in [n for n in os.environ if n.startswith("OPENLINEAGE__")]:
+        monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("RL_TEST_QKEY", KEY_HEX)
+    yield
+    # the client must not leave variables behind (it copies OPENLINEAGE_URL and the key into new ones)
+    assert [n for n in os.environ if n.startswith("OPENLINEAGE__")] == []
 
 
 @pytest.mark.slow
