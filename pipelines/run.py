@@ -161,6 +161,10 @@ def validate(options: PipelineOptions, engine_factory: EngineFactory | None = No
     ``engine_factory`` replaces the policy's engine on the workers (tests).
     """
     _check_unknown_flags(options)
+    try:
+        runners.check_available(options)  # before the policy and the profile load spaCy
+    except runners.RunnerUnavailable as exc:
+        raise UsageError(str(exc)) from None
     opts = options.view_as(RedactlineOptions)
     if not opts.policy:
         raise UsageError("--policy is required")

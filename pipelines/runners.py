@@ -18,6 +18,23 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from .options import LOCAL_RUNNER
 
 DASK_RUNNER = "DaskRunner"
+DASK_MISSING = ("--runner DaskRunner needs the dask extra, which is not installed here: "
+                "pip install 'redactline[dask]'")
+
+
+class RunnerUnavailable(ValueError):
+    """``--runner`` names a runner whose packages are not installed (a usage error: exit code 2)."""
+
+
+def check_available(options: PipelineOptions) -> None:
+    """Refuse, before anything is read or written, a ``--runner`` redactline resolves but cannot import."""
+    if options.view_as(StandardOptions).runner not in (DASK_RUNNER, "dask"):
+        return
+    try:
+        import dask.distributed  # noqa: F401  (the extra: dask + distributed)
+        from apache_beam.runners.dask import dask_runner  # noqa: F401  (Beam's runner imports dask.bag)
+    except ImportError:
+        raise RunnerUnavailable(DASK_MISSING) from None
 
 
 @dataclass(frozen=True)
@@ -43,11 +60,9 @@ def choose(options: PipelineOptions) -> RunnerChoice:
         name = f"FnApiRunner ({mode}, {workers} worker{'s' if workers != 1 else ''})"
         return RunnerChoice(FnApiRunner(), name, in_process=mode != "multi_processing")
     if std.runner in (DASK_RUNNER, "dask"):
-        try:
-            from .dask_runner import DaskRunner
-        except ImportError as exc:  # the dask extra is not installed
-            raise ImportError("--runner DaskRunner needs the dask extra: pip install 'redactline[dask]'") \
-                from exc
+        check_available(options)
+        from .dask_runner import DaskRunner
+
         std.runner = None
         return RunnerChoice(DaskRunner(), f"DaskRunner ({dask_where(options)})", in_process=False)
     return RunnerChoice(None, str(std.runner), in_process=False)
