@@ -62,6 +62,60 @@ def describe(exc: BaseException) -> str:
     return "; caused by ".join(parts)
 
 
+def _endpoint(value: str) -> str:
+    """A job service or scheduler address for a message: no user or password part."""
+    scheme, sep, rest = value.rpartition("://")
+    return f"{scheme}{sep}{rest.rsplit('@', 1)[-1]}"
+
+
+def _job_service(exc: BaseException, options: Any) -> str | None:
+    """The PortableRunner's (and the Flink and Spark runners') job service that never answered."""
+    try:
+        import grpc
+    except ImportError:  # pragma: no cover - grpc comes with Beam
+        return None
+    if not isinstance(exc, grpc.FutureTimeoutError) or options is None:
+        return None
+    from apache_beam.options.pipeline_options import PortableOptions
+
+    portable = options.view_as(PortableOptions)
+    if not portable.job_endpoint:
+        return None
+    return (f"could not reach the job service at {_endpoint(portable.job_endpoint)} (--job_endpoint): no "
+            f"answer within {portable.job_server_timeout}s (--job_server_timeout)")
+
+
+def _safe_types() -> tuple[type[BaseException], ...]:
+    """Our own errors whose messages are built to name places (table, file, field), never values."""
+    from redactline.connectors.postgres import PostgresError
+
+    from .uris import UriError
+
+    return (PostgresError, UriError)
+
+
+def summary(exc: BaseException, options: Any = None) -> str:
+    """One line for a failed run: what could not be reached, or the exception's type and the Beam step it
+    was raised in; the message only for our own errors built to carry no values (:func:`_safe_types`)."""
+    reached = _job_service(exc, options)
+    if reached:
+        return reached
+    step = step_of(exc)
+    where = f" in step {step!r}" if step else ""
+    if isinstance(exc, _safe_types()):
+        text = _STEP.sub("", str(exc)).strip()
+        return f"{type(exc).__name__}{where}: {text}"
+    if isinstance(exc, OSError) and "connect" in str(exc).lower() and options is not None:
+        try:
+            from apache_beam.runners.dask.dask_runner import DaskOptions
+        except ImportError:  # the dask extra is not installed
+            return f"{type(exc).__name__}{where}"
+        address = options.view_as(DaskOptions).address
+        if address:
+            return f"could not reach the Dask scheduler at {_endpoint(address)} (--dask_client_address)"
+    return f"{type(exc).__name__}{where}"
+
+
 class WithheldBeamErrors(logging.Filter):
     """Context manager and filter: Beam's error records lose their message and traceback text while the
     pipeline runs (see the module docstring). Installed on Beam's loggers and the root logger's handlers

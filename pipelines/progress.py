@@ -1,15 +1,24 @@
-"""Terminal progress for local runs: records processed, records/s, quarantined so far.
+"""Progress of a run on any runner: records read, redacted, delivered, held and quarantined so far.
 
-DoFns call :func:`note`, which bumps process-local counters (cheap, thread-safe). A :class:`Progress`
-reporter in the driver prints them to stderr once a second. This sees work done in the driver's own
-process (the in-process runner); with ``--direct_running_mode multi_processing`` the workers are other
-processes, so the line shows elapsed time only and the manifest gives the totals at the end.
+:class:`Tally` counts the run's outcomes as the elements pass the very PCollections the manifest counts
+(read, delivered, held and quarantined by reason, entities), twice over: in process-local counters
+(:func:`outcomes`) and in Beam metrics (namespace ``redactline``: ``records_read``, ``records_delivered``,
+``records_held``, ``records_quarantined``; the redact stage adds ``records_redacted``), which every runner
+that supports metrics collects from its workers. The redact stage also calls :func:`note` with the records
+it redacted (engine failures are not among them: they are counted once, as quarantined).
 
-:class:`Tally` keeps a second, finer set of process-local counters: the run's outcomes (read, delivered,
-held and quarantined by reason, entities) noted as the elements pass the very PCollections the manifest
-counts, and the destination's counters noted by its stage as they happen (a request when it is sent).
-A run that fails or is interrupted never writes its counts file, so its manifest takes these instead
-(:func:`outcomes`): the counts known so far, marked partial.
+A :class:`Progress` reporter in the driver prints a line to stderr: from the process-local counters when
+the DoFns run in this process (the in-process runner: live), else from ``result.metrics()`` of the
+running job (:meth:`Progress.follow`): live on runners whose ``run()`` returns while the job runs and
+whose results answer metrics queries (Dataflow, the portable Flink/Spark runners: untested here);
+Beam's FnApiRunner with ``--direct_running_mode multi_processing`` returns only when the job is done, so
+there the line shows elapsed time and then the final counts from its metrics. Beam's Dask runner
+collects no metrics (``metrics()`` raises ``NotImplementedError``): on Dask the line shows elapsed time
+and the manifest gives the counts.
+
+A run that fails or is interrupted never writes its counts file, so its manifest takes the process-local
+counters instead (:func:`outcomes`): the counts known so far, marked partial. The destination's
+counters are noted by its stage as they happen (a request when it is sent).
 
 ``REDACTLINE_PROGRESS_SECONDS`` overrides the interval between lines (on a terminal and in logs).
 """
@@ -25,6 +34,7 @@ from collections import Counter
 from typing import Any, TextIO
 
 import apache_beam as beam
+from apache_beam.metrics import Metrics
 
 from redactline.policies.lineage import held_reason
 
@@ -33,10 +43,15 @@ _counts = {"processed": 0, "quarantined": 0}
 # keys: "read", "delivered", "held:R", "quarantined:R", "entity:T", "destination:K"
 _outcomes: Counter[str] = Counter()
 INTERVAL_ENV = "REDACTLINE_PROGRESS_SECONDS"
+METRICS_NAMESPACE = "redactline"  # the namespace of every redactline Beam metric
+# the metrics the line shows, by its words (records_redacted is the redact stage's)
+LINE_METRICS = ("read", "redacted", "delivered", "held", "quarantined")
 
 
 def note(processed: int = 0, quarantined: int = 0) -> None:
-    """Record work done in this process (called from DoFns)."""
+    """Record work done in this process (called from DoFns): ``processed`` records redacted.
+    ``quarantined`` is kept for callers; the line counts quarantined records from :class:`Tally` (the
+    PCollection the manifest counts), so a record is never counted twice."""
     with _lock:
         _counts["processed"] += processed
         _counts["quarantined"] += quarantined
@@ -84,9 +99,12 @@ def outcomes() -> dict[str, Any]:
 class _TallyFn(beam.DoFn):
     def __init__(self, kind: str) -> None:
         self._kind = kind
+        self._metric = Metrics.counter(METRICS_NAMESPACE, f"records_{kind}") if kind != "entities" else None
 
     def process(self, element: Any) -> None:
         kind = self._kind
+        if self._metric is not None:
+            self._metric.inc()
         if kind in ("read", "delivered"):
             _tally(kind)
         elif kind == "held":
@@ -134,6 +152,8 @@ class Progress:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._start = 0.0
+        self._result: Any = None  # a running job's PipelineResult (see follow)
+        self._metrics_ok = True
 
     def __enter__(self) -> Progress:
         reset()
@@ -149,13 +169,49 @@ class Progress:
             self._thread.join()
             self._print(final=True)
 
+    def follow(self, result: Any) -> None:
+        """Take the counts from ``result.metrics()`` of the job from now on (runners whose DoFns run in
+        other processes); a runner without metrics keeps the elapsed-time line."""
+        self._result = result
+
+    def counts(self) -> dict[str, int] | None:
+        """read, redacted, delivered, held, quarantined so far; None when they cannot be seen here."""
+        if self._counts_visible:
+            tallied = outcomes()
+            processed, _ = snapshot()
+            return {"read": tallied["read"], "redacted": processed, "delivered": tallied["delivered"],
+                    "held": sum(tallied["held"].values()),
+                    "quarantined": sum(tallied["quarantined"].values())}
+        if self._result is None or not self._metrics_ok:
+            return None
+        return self._from_metrics()
+
+    def _from_metrics(self) -> dict[str, int] | None:
+        from apache_beam.metrics.metric import MetricsFilter
+
+        try:
+            found = self._result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
+        except NotImplementedError:  # this runner collects no metrics
+            self._metrics_ok = False
+            return None
+        except Exception:  # noqa: BLE001 - a job service that stopped answering: keep the elapsed line
+            return None
+        counts = dict.fromkeys(LINE_METRICS, 0)
+        for counter in found.get("counters", []):
+            word = counter.key.metric.name.removeprefix("records_")
+            if word in counts:
+                value = counter.committed if counter.committed is not None else counter.attempted
+                counts[word] += int(value or 0)
+        return counts
+
     def line(self) -> str:
-        processed, quarantined = snapshot()
         elapsed = max(time.monotonic() - self._start, 1e-9)
-        if not self._counts_visible:
+        counts = self.counts()
+        if counts is None:
             return f"redactline: running in worker processes, {elapsed:.0f}s (counts in the manifest)"
-        return (f"redactline: {processed} records redacted, {processed / elapsed:.1f} records/s, "
-                f"{quarantined} quarantined, {elapsed:.0f}s")
+        return (f"redactline: {counts['read']} read, {counts['redacted']} redacted, {counts['delivered']} "
+                f"delivered, {counts['held']} held, {counts['quarantined']} quarantined, "
+                f"{counts['read'] / elapsed:.1f} records/s, {elapsed:.0f}s")
 
     def _print(self, final: bool = False) -> None:
         if self._terminal:  # rewrite the line in place; clear what a longer earlier line left

@@ -32,8 +32,6 @@ from redactline.policies.keys import KeyResolutionError, decode_key_material, re
 from redactline.policies.keys import KeySpec as PolicyKeySpec
 from redactline.policies.sealing import SealingKey
 
-from . import progress
-
 PURPOSE = "quarantine"  # the sealing purpose: derives the quarantine's own key from the material
 
 
@@ -160,7 +158,6 @@ class _SealDoFn(beam.DoFn):
 
     def process(self, rejected: Rejected) -> Iterator[str]:
         assert self._sealer is not None
-        progress.note(quarantined=1)
         yield entry_line(rejected, self._sealer)
 
 

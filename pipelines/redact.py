@@ -138,7 +138,7 @@ class _RedactBatchDoFn(beam.DoFn):
             yield TaggedOutput(ENTITIES, (entity_type, count))
         self._records.inc(ok)
         self._errors.inc(failed)
-        progress.note(processed=ok + failed)
+        progress.note(processed=ok)  # engine failures are counted once, as quarantined
 
     def _one(self, record: Record) -> Any:
         assert self._engine is not None

@@ -366,8 +366,10 @@ def run(argv: list[str] | None = None, *, engine_factory: EngineFactory | None =
             with failures.WithheldBeamErrors():
                 pipeline = beam.Pipeline(runner=runner, options=options)
                 build(pipeline, prepared, counts_path, source)
-                with Progress(enabled=not rp.opts.quiet, counts_visible=runner is not None and in_process):
+                with Progress(enabled=not rp.opts.quiet,
+                              counts_visible=runner is not None and in_process) as shown:
                     result = pipeline.run()
+                    shown.follow(result)  # counts from the job's Beam metrics when its DoFns run elsewhere
                     state = str(result.wait_until_finish() or result.state)
         except Interrupted as exc:
             stopped = exc
@@ -376,8 +378,9 @@ def run(argv: list[str] | None = None, *, engine_factory: EngineFactory | None =
             leftovers.remove()
             lineage.abandon(_now(), type(exc).__name__)  # START was sent: end the run with FAIL
             return failed(2, f"redactline run: error: {exc}")
-        except Exception as exc:  # the run failed; the message may quote data, so report its type only
-            error = type(exc).__name__
+        except Exception as exc:  # the run failed; its message may quote data: failures.summary names
+            # what could not be reached, the exception type and the step, never a value
+            error = failures.summary(exc, options)
             log.debug("pipeline failed: %s", failures.describe(exc))
         guard.cleaning_up()
         if stopped is None and guard.received is not None:  # Beam may wrap Interrupted in its own error

@@ -80,7 +80,7 @@ class _Run:
 
     def redacted(self) -> int:
         counts = [int(m.group(1)) for line in list(self.lines)
-                  for m in [re.match(r"redactline: (\d+) records redacted", line)] if m]
+                  for m in [re.match(r"redactline: \d+ read, (\d+) redacted", line)] if m]
         return max(counts, default=0)
 
     def stop(self, signum: int, timeout: float = 120.0) -> tuple[int, str]:
@@ -274,7 +274,8 @@ def test_failure_details_are_at_debug_and_never_quote_a_value(tmp_path, monkeypa
                source=_FailingSource())
     err = capsys.readouterr().err
     assert code == 1
-    assert "pipeline error: ValueError (details at DEBUG log level" in err
+    # the failing step is named (a label of the run's own graph), the message withheld
+    assert "pipeline error: ValueError in step 'Source/Quote' (details at DEBUG log level" in err
     details = [r.getMessage() for r in caplog.records if r.getMessage().startswith("pipeline failed:")]
     assert details and "ValueError in step 'Source/Quote'" in details[0]
     assert "test_clean_exits.py:" in details[0]  # where it was raised: file:line in function
