@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 #: all count as LOCATION: a policy that replaces a ZIP code as part of a LOCATION has not leaked it.
 CORPUS_FAMILY: dict[str, str] = {
     "PERSON": "PERSON",
-    "TITLE": "PERSON",  # "Mr.", "Dr.": part of how a person is named
+    "TITLE": "PERSON",  # "Mr.", "Dr.", job titles: part of how a person is named
     "GPE": "LOCATION",
     "LOCATION": "LOCATION",
     "STREET_ADDRESS": "LOCATION",
@@ -64,6 +64,7 @@ CORPUS_FAMILY: dict[str, str] = {
 ENTITY_FAMILY: dict[str, str] = {
     "PERSON": "PERSON",
     "TITLE": "PERSON",
+    "JOB_TITLE": "PERSON",  # the corpus's TITLE covers job titles too
     "LOCATION": "LOCATION",
     "STREET_ADDRESS": "LOCATION",
     "ZIP_CODE": "LOCATION",

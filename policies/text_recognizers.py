@@ -14,6 +14,7 @@ from presidio_analyzer import EntityRecognizer
 
 from .address_recognizer import AddressBlockRecognizer
 from .dialogue_recognizer import DialogueNameRecognizer
+from .job_title_recognizer import JobTitleRecognizer
 from .organisation_recognizer import OrganisationSuffixRecognizer
 from .place_recognizer import PlaceRecognizer
 from .text_structure import CaseNormalisedNerRecognizer, LineNerRecognizer
@@ -35,6 +36,10 @@ def _dialogue(language: str, context: list[str] | None, nlp_engine: Any) -> Enti
     return DialogueNameRecognizer(supported_language=language, context=context)
 
 
+def _job_title(language: str, context: list[str] | None, nlp_engine: Any) -> EntityRecognizer:
+    return JobTitleRecognizer(supported_language=language, context=context)
+
+
 def _organisation(language: str, context: list[str] | None, nlp_engine: Any) -> EntityRecognizer:
     return OrganisationSuffixRecognizer(supported_language=language, context=context)
 
@@ -50,5 +55,6 @@ TEXT_RECOGNIZERS: dict[str, Callable[[str, list[str] | None, Any], EntityRecogni
     "AddressBlockRecognizer": _address,
     "DialogueNameRecognizer": _dialogue,
     "OrganisationSuffixRecognizer": _organisation,
+    "JobTitleRecognizer": _job_title,
     "PlaceRecognizer": _place,
 }
