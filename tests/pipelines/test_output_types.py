@@ -43,8 +43,8 @@ def _rows(n: int) -> list[dict]:
 
 
 def _args(tmp_path: Path, policy: Path, source: str, sink: str, *extra: str) -> list[str]:
-    return ["--policy", str(policy), "--source", source, "--sink", sink, "--quarantine-key-env", "RL_TEST_QKEY",
-            "--quiet", "--no-profile", *extra]
+    return ["--policy", str(policy), "--source", source, "--sink", sink,
+            "--quarantine-key-env", "RL_TEST_QKEY", "--quiet", "--no-profile", *extra]
 
 
 @pytest.mark.slow
