@@ -73,6 +73,9 @@ def test_generate_results_are_reidentified_in_order_with_batches_in_flight(tmp_p
     by_text = sorted(r["result"]["text"] for r in results)
     assert by_text == sorted(f"echo: {TEMPLATE.format(**row)}" for row in sent)
     assert len({r["_redactline"]["ref"] for r in results}) == len(sent)
+    for r in results:  # ...and in its own record: CSV refs are "line N", the header is line 1
+        row = rows[int(r["_redactline"]["ref"].split()[-1]) - 2]
+        assert r["result"]["text"] == f"echo: {TEMPLATE.format(**row)}"
     assert all(r["_redactline"]["task"] == "generate" for r in results)
     assert all(r["result"]["completion_tokens"] >= 1 for r in results)
     # the enclave saw pseudonyms only: no name, e-mail or phone number crossed the wire, in any form
