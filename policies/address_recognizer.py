@@ -92,9 +92,9 @@ _LABEL = regex.compile(
 )
 _LABELLED_LINE = regex.compile(r"[^\n:]{1,80}(?=\n|$)")
 _MAX_LABELLED_LINES = 5
-# A bare "number words number" street line needs a line start or an address cue before it.
+# A bare "number words number" street line needs a line start (maybe quoted) or an address cue before it.
 _CUE = regex.compile(
-    r"(?i:(?:^|\n)[ \t]*|(?:address|addressed|located|lives?|living|resid\w*|moved|send|sent|ship\w*|"
+    r"(?i:(?:^|\n)[ \t]*(?:[>|}?#*]{1,3}[ \t]*)?|(?:address|addressed|located|lives?|living|resid\w*|moved|send|sent|ship\w*|"
     r"deliver\w*|mail\w*|post|to|at|is|in|from)[ \t]*:?[ \t]*)$"
 )
 _UNIT = regex.compile(
@@ -107,8 +107,8 @@ _POSTCODE = regex.compile(
 )
 _REGION = regex.compile(r"(?-i:[A-Z]{2,3})(?![\w])")  # "OR", "NSW": checked on the original text
 _PLACE_WORD = regex.compile(rf"(?:{_CAP}|{_PARTICLE}(?=[ \t]+\p{{Lu}}))(?![\w])")
-# Between pieces: a comma, a line break (the next line maybe quoted: "> ", "| ") or spaces.
-_SEPARATOR = regex.compile(r"[ \t]*(?:\n[ \t]*,|,[ \t]*\n?|\n(?:[ \t]*[>|}?#*]{1,3}(?=[ \t]))?)[ \t]*|[ \t]+")
+# Between pieces: a comma, a line break (the next line maybe quoted: "> ", "| ", "}}") or spaces.
+_SEPARATOR = regex.compile(r"[ \t]*(?:\n[ \t]*,|,[ \t]*\n?|\n(?:[ \t]*[>|}?#*]{1,3})?)[ \t]*|[ \t]+")
 _CORNER_BEFORE = regex.compile(r"(?i:(?:the[ \t]+)?corner[ \t]+of[ \t]+)$")
 _AND_STREET = regex.compile(rf"[ \t]+(?i:and|&)[ \t]+((?:{_CAP}[ \t]+){{0,3}}{_CAP})(?![\w])")
 
