@@ -46,6 +46,12 @@ class InFlight(Generic[T]):
             future.exception()
             yield tag, future
 
+    def discard(self) -> None:
+        """Forget every outstanding call (a new bundle after a failed one must not emit its outcomes)."""
+        for _, future in self._pending:
+            future.cancel()
+        self._pending.clear()
+
     def close(self) -> None:
         """Stop the pool; calls still queued are cancelled (their batches were never emitted)."""
         self._pending.clear()

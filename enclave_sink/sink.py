@@ -158,6 +158,10 @@ class _SendDoFn(beam.DoFn):
         self._flight = InFlight(self._dest.max_in_flight)
         self._stats = ClientStatsDelta()
 
+    def start_bundle(self) -> None:
+        if self._flight is not None:  # a failed bundle's batches are redone by its retry, not emitted here
+            self._flight.discard()
+
     def teardown(self) -> None:
         if self._flight is not None:
             self._flight.close()

@@ -103,6 +103,10 @@ class _RedactSealSendDoFn(beam.DoFn):
         self._flight = InFlight(self._target.max_in_flight)
         self._stats = sink.ClientStatsDelta()
 
+    def start_bundle(self) -> None:
+        if self._flight is not None:  # a failed bundle's batches are redone by its retry, not emitted here
+            self._flight.discard()
+
     def teardown(self) -> None:
         if self._flight is not None:
             self._flight.close()
