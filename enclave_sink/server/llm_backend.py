@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .backends import BackendError, files_digest
 from .config import canonical_json
 
@@ -101,6 +103,11 @@ def default_threads() -> int:
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, cores - 1)
+
+
+def _log_sum_exp(logits: Any) -> float:
+    peak = float(logits.max())
+    return peak + float(np.log(np.exp(logits - peak).sum()))
 
 
 def _check_gguf(path: Path) -> None:
@@ -189,6 +196,52 @@ class LlamaCppBackend:
                 raise BackendError("the llm backend is closed")
             return [self._generate_one(prompt, max_tokens, system) for prompt in prompts]
 
+    def score_labels(
+        self, prompts: list[str], labels: list[str], *, system: str | None = None
+    ) -> list[dict[str, float]]:
+        """For each prompt, the probability of each label being the model's whole answer.
+
+        Why: a small model asked to name a label often answers with something else; scoring every
+        label as the answer (sum of its tokens' log-probabilities after the prompt, then a softmax
+        over the labels) always yields a label, deterministically. The prompt is evaluated once per
+        prompt; each label's tokens are appended and then dropped from the cache.
+        """
+        if not labels or any(not isinstance(label, str) or not label.strip() for label in labels):
+            raise ValueError("labels must be non-empty strings")
+        if any(not isinstance(p, str) for p in prompts):
+            raise BackendError("the llm backend scores text prompts only")
+        label_tokens = [self._model.tokenize(label, add_bos=False, special=False) for label in labels]
+        remove = self._capi._lib.llama_kv_cache_seq_rm
+        remove.argtypes = [ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32]
+        remove.restype = ctypes.c_bool
+        out: list[dict[str, float]] = []
+        with self._lock:
+            if self._closed:
+                raise BackendError("the llm backend is closed")
+            for prompt in prompts:
+                tokens = self._tokenize(self._render(prompt, system))
+                longest = max(len(t) for t in label_tokens)
+                if len(tokens) + longest > self.context:
+                    raise BackendError(
+                        f"prompt of {len(tokens)} tokens plus a {longest}-token label exceeds the "
+                        f"context of {self.context} tokens"
+                    )
+                after_prompt = self._prefill(tokens)
+                totals = []
+                for pieces in label_tokens:
+                    logits, total = after_prompt, 0.0
+                    for offset, token in enumerate(pieces):
+                        total += float(logits[token] - _log_sum_exp(logits))
+                        if offset + 1 < len(pieces):
+                            logits = self._decode(self._batch_single(token, len(tokens) + offset))
+                    if not remove(self._context.ctx, 0, len(tokens), -1):
+                        raise BackendError("could not drop a scored label from the cache")
+                    totals.append(total)
+                weights = np.exp(np.array(totals) - max(totals))
+                probabilities = weights / weights.sum()
+                out.append({label: float(p) for label, p in zip(labels, probabilities, strict=True)})
+        return out
+
     def infer(self, records: list[Any]) -> list[dict[str, Any]]:
         """Legacy (task-less) batches: a one-sentence summary of each record, given as canonical JSON
         (a string record as it is), with :data:`DEFAULT_RECORD_MAX_TOKENS` tokens at most."""
@@ -257,8 +310,6 @@ class LlamaCppBackend:
 
     def _decode(self, batch: Any, *, logits: bool = True) -> Any:
         """Run one batch (freed here); the last position's logits when the batch asked for them."""
-        import numpy as np
-
         try:
             status = self._capi.llama_decode(self._context.ctx, batch)
         finally:
@@ -272,8 +323,6 @@ class LlamaCppBackend:
 
     def _check_prefill(self) -> None:
         """Chunked prompt evaluation must agree with token-at-a-time decoding on this CPU."""
-        import numpy as np
-
         tokens = self._tokenize(_PROBE_TEXT)[: PREFILL_CHUNK + 5]  # a full chunk, then a partial one
         chunked = self._prefill(tokens)
         single = self._prefill(tokens, chunk=1)

@@ -47,14 +47,19 @@ def backend():
     llm.close()
 
 
-def test_generates_for_each_prompt_deterministically(backend):
+def test_generates_and_scores_labels_deterministically(backend):
     first = backend.generate(PROMPTS, max_tokens=24)
     assert len(first) == 2
     for generation in first:
         assert generation.text and generation.prompt_tokens > 20
         assert 0 < generation.completion_tokens <= 24
     assert "refund" in first[0].text.lower() and "customs" in first[1].text.lower()
-    assert backend.generate(PROMPTS, max_tokens=24) == first  # greedy: same text again
+    scores = backend.score_labels(["Repeat exactly this word: banana", "Repeat exactly this word: apple"],
+                                  ["apple", "banana"])
+    assert [max(s, key=s.get) for s in scores] == ["banana", "apple"]
+    assert all(abs(sum(s.values()) - 1) < 1e-6 and min(s.values()) > 0 for s in scores)
+    # greedy: the same text again (and scoring left nothing behind in the cache)
+    assert backend.generate(PROMPTS, max_tokens=24) == first
     cut = backend.generate(PROMPTS[:1], max_tokens=3)[0]
     assert cut.completion_tokens == 3 and cut.finish_reason == "length"
 
