@@ -55,18 +55,18 @@ from redactline.policies.budget import EngineTimeout, Limits, TextTooLarge, dead
 from redactline.policies.destinations import DestinationConfig
 from redactline.policies.exchange import RESIDENCY, EgressExchange, ExchangeDecision, Redacted, Restorer
 from redactline.policies.log_hygiene import quiet_text_loggers
+from redactline.policies.readable import readable
 from redactline.policies.reidentify import StreamingReidentifier
 
 from .llm.anthropic_messages import ANTHROPIC_VERSION
 from .local_server import UvicornThread
+from .proxy_answers import AnswerTooDeep, answer_slots
 from .proxy_apis import (
-    message_texts,
     parse_anthropic_request,
     parse_embeddings_request,
     parse_responses_request,
     reidentify_message,
     reidentify_response,
-    response_texts,
 )
 from .proxy_request import (
     REQUEST_ERROR,
@@ -147,14 +147,18 @@ class Redactor:
         limits = self.budget
         with self._checkout() as engine:
             try:
+                # identifiers are checked, and texts redacted and sent, as read (readable()): a value in
+                # disguise (zero-width characters, full-width forms) is found like the plain one
                 values = list(dict.fromkeys(identifier.value for identifier in request.identifiers))
-                texts = [slot.text for slot in request.texts]
-                limits.check_size([*values, *texts], "request")
+                shown = [readable(value) for value in values]
+                texts = [readable(slot.text) for slot in request.texts]
+                limits.check_size([*shown, *texts], "request")
                 with deadline(limits.max_seconds):
                     if values:
                         found = {
-                            value: [r.entity_type for r in results if value[r.start:r.end].strip()]
-                            for value, results in zip(values, engine.analyze_texts(values), strict=True)
+                            value: [r.entity_type for r in results if seen[r.start:r.end].strip()]
+                            for value, seen, results in zip(values, shown, engine.analyze_texts(shown),
+                                                            strict=True)
                         }
                         refuse_identifiers(request.identifiers, [found[i.value] for i in request.identifiers])
                     return exchange_for(engine).redact_texts(texts)
@@ -170,15 +174,16 @@ class Redactor:
                                    "it was not sent") from None
 
 
-    def scan(self, texts: list[str], mode: str) -> AnswerScan:
-        """Scan answer ``texts`` (placeholders not yet restored) on a free engine (see answer_scan)."""
+    def scan(self, texts: list[str], mode: str, known: Callable[[str], bool] | None = None) -> AnswerScan:
+        """Scan answer ``texts`` (placeholders not yet restored) on a free engine (see answer_scan);
+        ``known`` says which ``<...>`` spans are the request's placeholders."""
         if mode == "off" or not texts:
             return AnswerScan(list(texts))
         limits = self.budget
         with self._checkout() as engine:
             try:
                 with deadline(limits.max_seconds):
-                    return scan_answers(engine, texts, mode)
+                    return scan_answers(engine, texts, mode, known)
             except (EngineTimeout, TextTooLarge):
                 # fail closed: an answer the scan could not finish is not delivered
                 raise ProxyRefusal(502, UPSTREAM_ERROR, "answer_scan_failed",
@@ -221,7 +226,7 @@ def reidentify_arguments(arguments: str, vault: Restorer) -> str:
     keep their exact spelling."""
     try:
         parsed = json.loads(arguments, parse_constant=_no_constant)
-    except ValueError:
+    except (ValueError, RecursionError):
         return vault.reidentify(arguments)
     changed = False
 
@@ -411,7 +416,7 @@ async def _read_json(request: Request, limit: int) -> dict[str, Any]:
             raise ProxyRefusal(413, REQUEST_ERROR, "too_large", f"request body is over {limit} bytes")
     try:
         parsed = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         raise ProxyRefusal(400, REQUEST_ERROR, "invalid_json", "the request body is not JSON") from None
     if not isinstance(parsed, dict):
         raise ProxyRefusal(400, REQUEST_ERROR, "invalid_json", "the request body must be a JSON object")
@@ -472,8 +477,10 @@ def _refused(refusal: ProxyRefusal) -> JSONResponse:
 _ANTHROPIC_VERSION_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-def _upstream_headers(config: ProxyConfig, request: Request) -> dict[str, str]:
-    headers = {"accept": request.headers.get("accept", "application/json")}
+def _upstream_headers(config: ProxyConfig, request: Request, *, stream: bool = False) -> dict[str, str]:
+    """What goes upstream besides the body: a fixed Accept, the API's version and key. No header of the
+    client's is copied (they are free text), except its own key when the proxy has none."""
+    headers = {"accept": "text/event-stream" if stream else "application/json"}
     if config.upstream_format == ANTHROPIC:
         version = request.headers.get("anthropic-version", "")
         headers["anthropic-version"] = version if _ANTHROPIC_VERSION_SHAPE.fullmatch(version) \
@@ -488,16 +495,6 @@ def _upstream_headers(config: ProxyConfig, request: Request) -> dict[str, str]:
     elif config.local_token is None and "authorization" in request.headers:
         headers["authorization"] = request.headers["authorization"]
     return headers
-
-
-def completion_texts(body: Any) -> list[tuple[dict[str, Any], str]]:
-    """The (holder, key) of every text a chat completion's choices carry (``content``, ``refusal``)."""
-    slots: list[tuple[dict[str, Any], str]] = []
-    for choice in (body.get("choices") or []) if isinstance(body, dict) else []:
-        message = choice.get("message") if isinstance(choice, dict) else None
-        if isinstance(message, dict):
-            slots += [(message, k) for k in ("content", "refusal") if isinstance(message.get(k), str)]
-    return slots
 
 
 def _upstream_failure(response: httpx.Response) -> JSONResponse:
@@ -548,6 +545,11 @@ def build_app(config: ProxyConfig, redactor: Redactor, *, transport: httpx.Async
             raise ProxyRefusal(400, REQUEST_ERROR, UNSUPPORTED_FIELD,
                                "stream: answers are scanned (scan_answers), which needs the whole answer; "
                                "send stream: false")
+        if config.scan_answers == "redact" and (parsed.body.get("logprobs") or
+                                                parsed.body.get("top_logprobs")):
+            raise ProxyRefusal(400, REQUEST_ERROR, UNSUPPORTED_FIELD,
+                               "logprobs: answers are redacted (scan_answers: redact), and token "
+                               "log-probabilities spell out the answer unscanned; leave them off")
         redacted = await run_in_threadpool(redactor.redact_request, exchange_for, parsed)
         assert redacted.texts is not None
         body = parsed.apply(redacted.texts)
@@ -561,13 +563,14 @@ def build_app(config: ProxyConfig, redactor: Redactor, *, transport: httpx.Async
         upstream = client().build_request(
             "POST", f"{config.base}{path}",
             content=json.dumps(body, ensure_ascii=False).encode("utf-8"),
-            headers={**_upstream_headers(config, request), "content-type": "application/json"},
+            headers={**_upstream_headers(config, request, stream=body.get("stream") is True),
+                     "content-type": "application/json"},
         )
         try:
             response = await client().send(upstream, stream=True)
         except httpx.HTTPError as exc:
             return _transport_failure(exc)
-        if response.status_code >= 400:
+        if not 200 <= response.status_code < 300:  # redirects are not followed: their body is no answer
             await response.aclose()
             return _upstream_failure(response)
         return response
@@ -581,23 +584,31 @@ def build_app(config: ProxyConfig, redactor: Redactor, *, transport: httpx.Async
             await response.aclose()
         try:
             return json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             return _error(502, UPSTREAM_ERROR, "upstream_bad_response", "the upstream answer is not JSON")
 
-    async def restored(answer: Any, redacted: Redacted,
-                       texts: Callable[[Any], list[tuple[dict[str, Any], str]]],
-                       reidentify: Callable[[Any, Restorer], Any]) -> Response:
-        """The answer scanned (scan_answers) and re-identified."""
+    def known_to(redacted: Redacted) -> Callable[[str], bool]:
+        """Whether a ``<...>`` span of an answer is one of this request's placeholders."""
+        return lambda span: redacted.reidentify(span) != span
+
+    async def restored(answer: Any, redacted: Redacted, reidentify: Callable[[Any, Restorer], Any]
+                       ) -> Response:
+        """The answer scanned (scan_answers: every string a model can write, see proxy_answers) and
+        re-identified."""
         headers = None
-        slots = texts(answer) if config.scan_answers != "off" else []
-        if slots:
+        mode = config.scan_answers
+        if mode != "off":
             try:
-                scan = await run_in_threadpool(redactor.scan, [h[k] for h, k in slots], config.scan_answers)
+                holder, slots = answer_slots(answer, drop_logprobs=mode == "redact")
+                scan = await run_in_threadpool(redactor.scan, slots.texts, mode, known_to(redacted))
+            except AnswerTooDeep:
+                return _refused(ProxyRefusal(502, UPSTREAM_ERROR, "answer_scan_failed",
+                                             "the answer is nested too deeply to be scanned"))
             except ProxyRefusal as refusal:
                 return _refused(refusal)
-            if config.scan_answers == "redact":
-                for (holder, key), text in zip(slots, scan.texts, strict=True):
-                    holder[key] = text
+            if mode == "redact":
+                slots.write(scan.texts)
+                answer = holder[0]
             if scan.total:
                 logger.warning("proxy: the answer held %d entit%s the prompt did not carry (%s): %s",
                                scan.total, "y" if scan.total == 1 else "ies", scan.summary(),
@@ -606,7 +617,6 @@ def build_app(config: ProxyConfig, redactor: Redactor, *, transport: httpx.Async
         return JSONResponse(reidentify(answer, redacted), headers=headers)
 
     def json_route(path: str, parse: Callable[[dict[str, Any]], ParsedRequest],
-                   texts: Callable[[Any], list[tuple[dict[str, Any], str]]],
                    reidentify: Callable[[Any, Restorer], Any]) -> Callable[[Request], Any]:
         """A non-streaming endpoint: prepare, send to ``path`` upstream, scan and restore the answer."""
 
@@ -621,7 +631,7 @@ def build_app(config: ProxyConfig, redactor: Redactor, *, transport: httpx.Async
             answer = await answer_json(response)
             if isinstance(answer, Response):
                 return answer
-            return await restored(answer, redacted, texts, reidentify)
+            return await restored(answer, redacted, reidentify)
 
         return endpoint
 
@@ -637,7 +647,7 @@ def build_app(config: ProxyConfig, redactor: Redactor, *, transport: httpx.Async
             answer = await answer_json(response)
             if isinstance(answer, Response):
                 return answer
-            return await restored(answer, redacted, completion_texts, reidentify_completion)
+            return await restored(answer, redacted, reidentify_completion)
         if "text/event-stream" not in response.headers.get("content-type", ""):
             await response.aclose()
             return _error(502, UPSTREAM_ERROR, "upstream_bad_response", "the upstream did not stream")
@@ -661,11 +671,11 @@ def build_app(config: ProxyConfig, redactor: Redactor, *, transport: httpx.Async
             response = await client().get(f"{config.base}/models", headers=_upstream_headers(config, request))
         except httpx.HTTPError as exc:
             return _transport_failure(exc)
-        if response.status_code >= 400:
+        if not 200 <= response.status_code < 300:
             return _upstream_failure(response)
         try:
             return JSONResponse(response.json())
-        except ValueError:
+        except (ValueError, RecursionError):
             return _error(502, UPSTREAM_ERROR, "upstream_bad_response", "the upstream answer is not JSON")
 
     async def healthz(request: Request) -> Response:
@@ -684,11 +694,11 @@ def build_app(config: ProxyConfig, redactor: Redactor, *, transport: httpx.Async
         return answer  # embeddings: vectors, no text to restore
 
     if config.upstream_format == ANTHROPIC:
-        routes = [Route("/v1/messages", json_route("/v1/messages", parse_anthropic_request, message_texts,
-                                                   reidentify_message), methods=["POST"])]
+        messages = json_route("/v1/messages", parse_anthropic_request, reidentify_message)
+        routes = [Route("/v1/messages", messages, methods=["POST"])]
     else:
-        responses = json_route("/responses", parse_responses_request, response_texts, reidentify_response)
-        embeddings = json_route("/embeddings", parse_embeddings_request, lambda answer: [], passed_back)
+        responses = json_route("/responses", parse_responses_request, reidentify_response)
+        embeddings = json_route("/embeddings", parse_embeddings_request, passed_back)
         routes = [
             Route("/v1/chat/completions", completions, methods=["POST"]),
             Route("/chat/completions", completions, methods=["POST"]),

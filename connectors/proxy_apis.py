@@ -77,7 +77,7 @@ def _text_parts(r: _Reader, value: list[Any], path: str, parent: dict[str, Any] 
     for index, part in enumerate(value):
         where = f"{path}[{index}]"
         kind = part.get("type") if isinstance(part, dict) else None
-        if kind not in types:
+        if not isinstance(kind, str) or kind not in types:  # a list or object "type" is no key of types
             shown = kind if isinstance(kind, str) and _SAFE_KEY.fullmatch(kind) else "unknown"
             raise ProxyRefusal(400, REQUEST_ERROR, UNSUPPORTED_CONTENT,
                                f"{where}: {shown} parts cannot be redacted; only text is forwarded")
@@ -214,21 +214,6 @@ def reidentify_response(body: Any, vault: Any) -> Any:
     _restore(body, "output_text", vault)
     _restore(body, "instructions", vault)
     return body
-
-
-def response_texts(body: Any) -> list[tuple[dict[str, Any], str]]:
-    """The (holder, key) of every model-written text of a Responses answer (for the answer scan)."""
-    slots: list[tuple[dict[str, Any], str]] = []
-    if not isinstance(body, dict):
-        return slots
-    for item in body.get("output") or []:
-        if isinstance(item, dict):
-            for part in (*(item.get("content") or []), *(item.get("summary") or [])):
-                if isinstance(part, dict):
-                    slots += [(part, k) for k in ("text", "refusal") if isinstance(part.get(k), str)]
-    if isinstance(body.get("output_text"), str):
-        slots.append((body, "output_text"))
-    return slots
 
 
 # --- OpenAI embeddings --------------------------------------------------------------------------------------

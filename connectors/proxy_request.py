@@ -209,7 +209,7 @@ class _Reader:
             raise _refuse(INVALID_FIELD, f"{path} must be a string (JSON text)")
         try:
             parsed = json.loads(value, parse_constant=_no_constant)
-        except ValueError:
+        except (ValueError, RecursionError):
             self.text(value, path, parent, key)
             return
         holder: list[Any] = [None]

@@ -7,6 +7,13 @@ re-identification: at that point the only personal data the prompt contributed a
 (``<PERSON_1>``, also as a model rewrites them, ``< person_1 >``), which the scan skips. Whatever else the
 policy's engine finds was written by the model.
 
+Only real placeholders are skipped: the caller says which ``<...>`` spans its vault restores (``known``);
+without it, only spans shaped like a placeholder (``<PERSON_1>``, ``<CREDIT_CARD>``) are. Anything else in
+angle brackets (``<Card 5555 5555 5555 4444>``) is scanned, and a finding that overlaps a placeholder
+keeps its part outside it. Texts are scanned as read (:func:`~redactline.policies.readable.readable`:
+NFKC, no invisible characters), so a card number in full-width digits is found too; in ``redact`` mode a
+text with findings comes back in that form.
+
 Modes: ``off`` (default), ``flag`` (count by entity type, the answer unchanged), ``redact`` (each finding
 replaced by ``[ENTITY_TYPE]``: square brackets, so the vault never turns it into a real value). Counts
 name entity types only, never a value.
@@ -16,15 +23,23 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from .readable import readable
 
 ScanMode = Literal["off", "flag", "redact"]
 SCAN_MODES: tuple[str, ...] = ("off", "flag", "redact")
 
-# a placeholder as written into prompts, or as a model rewrites it (case, spaces): skipped by the scan
-_PLACEHOLDER = re.compile(r"<\s*[A-Za-z][A-Za-z0-9_ ]*\s*>")
+# a span that may be a placeholder (the vault decides, see ``known``), and the default shape when no vault
+# is given: upper-case words joined by "_", an optional short number; no spaces, so no name or number hides
+_BRACKETED = re.compile(r"<[^<>\n]{1,80}>")
+_PLACEHOLDER_SHAPE = re.compile(r"<[A-Z][A-Z0-9]*(?:_[A-Z][A-Z0-9]*)*(?:_\d{1,6})?>")
+
+
+def _shaped(span: str) -> bool:
+    return _PLACEHOLDER_SHAPE.fullmatch(span) is not None
 
 
 @dataclass
@@ -43,14 +58,27 @@ class AnswerScan:
         return ",".join(f"{k}={v}" for k, v in sorted(self.found.items()))
 
 
-def _spans(text: str, results: Sequence[Any]) -> list[tuple[int, int, str]]:
-    """Findings outside placeholders, overlaps merged (the first-starting, longest one names the span)."""
-    skip = [m.span() for m in _PLACEHOLDER.finditer(text)]
-    kept = sorted(
-        ((r.start, r.end, r.entity_type) for r in results
-         if text[r.start:r.end].strip() and not any(r.start < e and s < r.end for s, e in skip)),
-        key=lambda span: (span[0], -span[1]),
-    )
+def _outside(start: int, end: int, skip: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of ``[start, end)`` not covered by the ``skip`` spans (sorted, disjoint)."""
+    parts = []
+    for s, e in skip:
+        if e <= start or s >= end:
+            continue
+        if s > start:
+            parts.append((start, s))
+        start = max(start, e)
+    if start < end:
+        parts.append((start, end))
+    return parts
+
+
+def _spans(text: str, results: Sequence[Any], known: Callable[[str], bool]) -> list[tuple[int, int, str]]:
+    """Findings outside placeholders (a finding overlapping one keeps its parts outside it that hold a
+    letter or digit), overlaps merged (the first-starting, longest one names the span)."""
+    skip = [m.span() for m in _BRACKETED.finditer(text) if known(m.group())]
+    pieces = [(s, e, r.entity_type) for r in results for s, e in _outside(r.start, r.end, skip)
+              if any(c.isalnum() for c in text[s:e])]
+    kept = sorted(pieces, key=lambda span: (span[0], -span[1]))
     merged: list[tuple[int, int, str]] = []
     for start, end, kind in kept:
         if merged and start < merged[-1][1]:
@@ -61,20 +89,29 @@ def _spans(text: str, results: Sequence[Any]) -> list[tuple[int, int, str]]:
     return merged
 
 
-def scan_answers(engine: Any, texts: Sequence[str], mode: str) -> AnswerScan:
-    """Scan ``texts`` (answers, placeholders not yet restored) with the policy's ``engine``."""
+def scan_answers(engine: Any, texts: Sequence[str], mode: str,
+                 known: Callable[[str], bool] | None = None) -> AnswerScan:
+    """Scan ``texts`` (answers, placeholders not yet restored) with the policy's ``engine``.
+
+    ``known(span)`` says whether a ``<...>`` span is a placeholder of the request's vault (skipped); by
+    default, spans shaped like a placeholder are.
+    """
     if mode not in SCAN_MODES:
         raise ValueError(f"scan mode must be one of {', '.join(SCAN_MODES)}")
     texts = list(texts)
     if mode == "off" or not any(t.strip() for t in texts):
         return AnswerScan(texts)
+    is_placeholder = known or _shaped
+    read = [readable(t) for t in texts]
     found: Counter[str] = Counter()
     out: list[str] = []
-    for text, results in zip(texts, engine.analyze_texts(texts), strict=True):
-        spans = _spans(text, results)
+    for original, text, results in zip(texts, read, engine.analyze_texts(read), strict=True):
+        spans = _spans(text, results, is_placeholder)
         found.update(kind for _, _, kind in spans)
-        if mode == "redact":
+        if mode == "redact" and spans:
             for start, end, kind in reversed(spans):
                 text = f"{text[:start]}[{kind}]{text[end:]}"
-        out.append(text)
+            out.append(text)
+        else:
+            out.append(original)
     return AnswerScan(out, found)
