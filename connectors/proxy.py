@@ -27,7 +27,13 @@ change nothing else. Per ``POST /v1/chat/completions``:
 Nothing the proxy logs contains request text: only status codes, reason codes, counts.
 
 Upstream failures become 502 (429 stays 429 with its ``Retry-After``, so clients back off); a 4xx
-from the upstream is relayed with its status and a generic message, never the upstream's text.
+from the upstream is relayed with its status and a generic message, never the upstream's text; a redirect
+is not followed and its body is no answer (502).
+
+A value in disguise (zero-width or other invisible characters, full-width forms) is detected and sent as
+read (:func:`~redactline.policies.readable.readable`). With ``scan_answers``, every string a model can write
+in the answer is scanned (:mod:`redactline.connectors.proxy_answers`), skipping only this request's own
+placeholders; in ``redact`` mode log-probabilities are refused in requests and dropped from answers.
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--scan-answers", choices=("off", "flag", "redact"),
         help="scan answers for personal data the prompt did not carry (default: the destination's "
-        "scan_answers, else off); not with streaming requests",
+        "scan_answers, else off); not with streaming requests, nor (redact) with logprobs",
     )
     p.add_argument(
         "--api-key-env", metavar="VAR",
