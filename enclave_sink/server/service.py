@@ -32,7 +32,7 @@ from .keys import (
 )
 from .limits import json_depth_exceeds
 from .providers import AttestationProvider
-from .task_runner import TaskInputError, run_task, supported_tasks
+from .task_runner import TaskInputError, run_task, supported_tasks, unsupported_reason
 
 logger = logging.getLogger(__name__)
 
@@ -233,4 +233,7 @@ class EnclaveService:
                 403, "task-not-allowed",
                 f"this enclave runs only the tasks {', '.join(sorted(self.allowed_tasks))}, not {task.kind}",
             )
+        reason = unsupported_reason(self.backend, task)
+        if reason is not None:
+            raise ServiceError(403, "task-not-allowed", f"{reason} (this enclave runs {self.backend.name})")
         return task

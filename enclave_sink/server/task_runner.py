@@ -50,6 +50,15 @@ def supported_tasks(backend: Any) -> frozenset[str]:
     return frozenset(kinds)
 
 
+def unsupported_reason(backend: Any, task: Task) -> str | None:
+    """Why ``backend`` cannot run ``task`` as specified (a classify method it lacks), else None."""
+    if task.kind == CLASSIFY and task.method == SIMILARITY and not hasattr(backend, "embed"):
+        return "classify by similarity needs an embeddings backend"
+    if task.kind == CLASSIFY and task.method == GENERATION and not hasattr(backend, "generate"):
+        return "classify by generation needs an LLM backend"
+    return None
+
+
 def run_task(backend: Any, task: Task, records: list[Any]) -> list[dict[str, Any]]:
     """The results of ``task`` over ``records``, in order (one model call per batch).
 

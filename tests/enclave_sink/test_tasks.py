@@ -19,7 +19,12 @@ from redactline.enclave_sink.inflight import InFlight
 from redactline.enclave_sink.server.config import ServiceConfig
 from redactline.enclave_sink.server.providers import SimulatedNitroProvider
 from redactline.enclave_sink.server.serve import ServiceThread, build_service
-from redactline.enclave_sink.server.task_runner import TaskInputError, run_task, supported_tasks
+from redactline.enclave_sink.server.task_runner import (
+    TaskInputError,
+    run_task,
+    supported_tasks,
+    unsupported_reason,
+)
 from redactline.enclave_sink.tasks import TaskError, parse_task
 
 POLICY = "ab" * 32
@@ -136,6 +141,20 @@ def test_runner_makes_one_model_call_per_batch_with_results_in_order():
     assert supported_tasks(backend) == {"generate", "embed", "classify"}
 
 
+def test_a_classify_method_the_backend_lacks_is_named():
+    class EmbedOnly:
+        tasks = frozenset({"embed", "classify"})
+
+        def embed(self, texts: list[str]) -> list[list[float]]:
+            return [[1.0] for _ in texts]
+
+    labels = [{"name": "a", "description": "x"}, {"name": "b", "description": "y"}]
+    by_generation = parse_task({"kind": "classify", "method": "generation", "labels": labels})
+    assert unsupported_reason(EmbedOnly(), by_generation) == "classify by generation needs an LLM backend"
+    assert unsupported_reason(EmbedOnly(), parse_task({"kind": "classify", "labels": labels})) is None
+    assert supported_tasks(EmbedOnly()) == {"embed", "classify"}  # no infer: no analyze
+
+
 # --- the service: allowed_tasks attested, other tasks refused ----------------------------------------
 
 
@@ -165,6 +184,10 @@ def test_service_refuses_a_task_outside_its_allowed_tasks():
                 client.send(["a prompt"], policy_hash=POLICY, region=REGION, batch_id="b2",
                             task={"kind": "generate", "max_tokens": 4})
             assert err.value.reason == "enclave_refused" and "task-not-allowed" in err.value.detail
+            labels = [{"name": "a", "description": "x"}, {"name": "b", "description": "y"}]
+            with pytest.raises(BatchFailed, match="task-not-allowed"):  # embed is allowed, classify is not
+                client.send(["x"], policy_hash=POLICY, region=REGION, batch_id="b4",
+                            task={"kind": "classify", "labels": labels})
             with pytest.raises(BatchFailed, match="bad-task"):
                 client.send(["x"], policy_hash=POLICY, region=REGION, batch_id="b3", task={"kind": "nope"})
 
