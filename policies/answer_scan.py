@@ -76,8 +76,14 @@ def _spans(text: str, results: Sequence[Any], known: Callable[[str], bool]) -> l
     """Findings outside placeholders (a finding overlapping one keeps its parts outside it that hold a
     letter or digit), overlaps merged (the first-starting, longest one names the span)."""
     skip = [m.span() for m in _BRACKETED.finditer(text) if known(m.group())]
-    pieces = [(s, e, r.entity_type) for r in results for s, e in _outside(r.start, r.end, skip)
-              if any(c.isalnum() for c in text[s:e])]
+    pieces = []
+    for result in results:
+        for start, end in _outside(result.start, result.end, skip):
+            piece = text[start:end]
+            if any(c.isalnum() for c in piece):
+                start += len(piece) - len(piece.lstrip())
+                end -= len(piece) - len(piece.rstrip())
+                pieces.append((start, end, result.entity_type))
     kept = sorted(pieces, key=lambda span: (span[0], -span[1]))
     merged: list[tuple[int, int, str]] = []
     for start, end, kind in kept:

@@ -500,3 +500,26 @@ def test_scan_skips_only_real_placeholders(redactor: Redactor) -> None:
     assert "<PERSON_1>" in scan.texts[0]
     assert found([*INVENTED, "212 555 0199"], scan.texts[0]) == []
     assert scan_answers(engine, [wide(INVENTED_EMAIL)], "redact").texts == ["[EMAIL_ADDRESS]"]
+
+
+def test_a_finding_overlapping_a_placeholder_keeps_its_part_outside_it() -> None:
+    from presidio_analyzer import RecognizerResult
+
+    from redactline.policies.answer_scan import _spans
+
+    text = "<PERSON_1> Vandersloot wrote"
+    spans = _spans(text, [RecognizerResult("PERSON", 0, 22, 0.85)], lambda span: span == "<PERSON_1>")
+    assert [(text[s:e], kind) for s, e, kind in spans] == [("Vandersloot", "PERSON")]
+    assert _spans("<PERSON_1>.", [RecognizerResult("PERSON", 0, 11, 0.85)], lambda span: True) == []
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/v1/responses", {"model": "m", "input": [{"role": "user", "content": [
+        {"type": "input_text", "text": f"{NAME} " * 30_000}]}]}),
+    ("/v1/embeddings", {"model": "e", "input": [f"{EMAIL} "] * 20_000}),
+])
+def test_very_long_input_is_refused_unsent(path: str, body: dict[str, Any], openai_proxy: ProxyThread,
+                                           clean: Upstream) -> None:
+    response = post(openai_proxy, path, body)
+    assert response.status_code == 413 and response.json()["error"]["code"] == "oversize"
+    assert found(PLANTED, response.text) == [] and clean.raw == []
