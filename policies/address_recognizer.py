@@ -94,8 +94,8 @@ _LABELLED_LINE = regex.compile(r"[^\n:]{1,80}(?=\n|$)")
 _MAX_LABELLED_LINES = 5
 # A bare "number words number" street line needs a line start (maybe quoted) or an address cue before it.
 _CUE = regex.compile(
-    r"(?i:(?:^|\n)[ \t]*(?:[>|}?#*]{1,3}[ \t]*)?|(?:address|addressed|located|lives?|living|resid\w*|moved|send|sent|ship\w*|"
-    r"deliver\w*|mail\w*|post|to|at|is|in|from)[ \t]*:?[ \t]*)$"
+    r"(?i:(?:^|\n)[ \t]*(?:[>|}?#*]{1,3}[ \t]*)?|(?:address|addressed|located|lives?|living|resid\w*|moved|"
+    r"send|sent|ship\w*|deliver\w*|mail\w*|post|to|at|is|in|from)[ \t]*:?[ \t]*)$"
 )
 _UNIT = regex.compile(
     r"(?i:apt\.?|apartment|suite|ste\.?|unit|flat|floor|fl\.|room|rm\.?|bldg\.?|building|#)[ \t]*#?[ \t]*"

@@ -72,6 +72,7 @@ _ROLES = """
     morning afternoon evening mum mom dad doctor nurse manager officer director sales billing
     reminder tip hint fyi important caution todo action response issue problem solution fix priority
     location department product category type reason request details detail context background
+    bonjour bonsoir salut oui non merci madame monsieur mademoiselle agent client conseiller
 """
 _NOT_NAMES = COMMON_WORDS | frozenset(_ROLES.split())
 
