@@ -165,7 +165,7 @@ class _RedactSealSendDoFn(beam.DoFn):
             yield TaggedOutput("entities", (entity_type, count))
         self._records.inc(ok)
         self._errors.inc(failed)
-        progress.note(processed=ok + failed)
+        progress.note(processed=ok)  # engine failures are counted once, as quarantined (as redact.py)
         for group in self._groups(pending):
             batch_id = sink.batch_id_for(self._job.run_id, [p.record for p in group])
             yield TaggedOutput(sink.STATS, ("sealed_batches", 1))
