@@ -8,8 +8,10 @@ records of a batch are:
 * ``embed``: ``{field: text}`` objects -> every text of the batch in ONE ``backend.embed`` call ->
   ``{"embedding": {field: [floats]}}``;
 * ``classify``: texts -> ``similarity``: one ``embed`` call for the texts and the label descriptions,
-  the nearest description wins (``scores``: cosine per label); ``generation``: one ``generate`` call
-  asking for a label name -> ``{"label", "scores"}`` (``label`` null when the answer names none);
+  the nearest description wins (``scores``: cosine per label); ``generation``: the LLM's
+  ``score_labels`` when it has one (each label's probability as the whole answer), else one
+  ``generate`` call asking for a label name -> ``{"label", "scores"}`` (``label`` null when the answer
+  names none);
 * ``analyze``: the records as sealed -> ``backend.infer(records)`` (the legacy backends).
 
 Backends are duck-typed: a backend runs ``generate`` / ``embed`` when it has that method, ``analyze``
@@ -142,6 +144,13 @@ def _classify(backend: Any, task: Task, texts: list[str]) -> list[dict[str, Any]
         raise TaskInputError("classify by generation needs an LLM backend")
     listing = "\n".join(f"- {label.name}: {label.description}" for label in task.labels)
     prompts = [_CLASSIFY_PROMPT.format(labels=listing, text=text) for text in texts]
+    if hasattr(backend, "score_labels"):  # each label's probability as the whole answer: always a label
+        scored = _call("score_labels", backend.score_labels, prompts, names, expected=len(prompts))
+        out = []
+        for probabilities in scored:
+            scores = {name: round(float(probabilities[name]), 6) for name in names}
+            out.append({"label": max(names, key=lambda n: scores[n]), "scores": scores})
+        return out
     generations = _call("generate", backend.generate, prompts, expected=len(prompts),
                         max_tokens=task.max_tokens)
     return [_label_from_answer(g.text, names) for g in generations]
