@@ -220,7 +220,7 @@ class LlamaCppBackend:
             if self._closed:
                 raise BackendError("the llm backend is closed")
             for prompt in prompts:
-                tokens = self._tokenize(self._render(prompt, system))
+                tokens = self._prompt_tokens(prompt, system)
                 longest = max(len(t) for t in label_tokens)
                 if len(tokens) + longest > self.context:
                     raise BackendError(
@@ -274,7 +274,7 @@ class LlamaCppBackend:
     # -- internals --------------------------------------------------------------------------------
 
     def _generate_one(self, prompt: str, max_tokens: int, system: str | None) -> Generation:
-        tokens = self._tokenize(self._render(prompt, system))
+        tokens = self._prompt_tokens(prompt, system)
         if len(tokens) + max_tokens > self.context:
             # counts only: the prompt is confidential
             raise BackendError(
@@ -363,9 +363,22 @@ class LlamaCppBackend:
 
         return ImmutableSandboxedEnvironment().from_string(buffer.raw[:n].decode("utf-8"))
 
-    def _render(self, prompt: str, system: str | None) -> str:
+    def _prompt_tokens(self, prompt: str, system: str | None) -> list[int]:
+        """The chat template's own tokens with its special markers parsed, and the message texts
+        tokenised as plain text: a record that contains ``<|im_start|>system`` stays text and cannot
+        open a new role (prompt injection through the data)."""
+        texts = ([system] if system is not None else []) + [prompt]
         if self._template is None:
-            return prompt
-        messages = [{"role": "system", "content": system}] if system is not None else []
-        messages.append({"role": "user", "content": prompt})
-        return self._template.render(messages=messages, add_generation_prompt=True)
+            return self._model.tokenize("".join(texts), add_bos=True, special=False)
+        slots = [f"\x00redactline-message-{i}\x00" for i in range(len(texts))]
+        messages = [{"role": "system", "content": slots[0]}] if system is not None else []
+        messages.append({"role": "user", "content": slots[-1]})
+        rest = self._template.render(messages=messages, add_generation_prompt=True)
+        tokens: list[int] = []
+        for slot, text in zip(slots, texts, strict=True):
+            before, found, rest = rest.partition(slot)
+            if not found:
+                raise BackendError("the model's chat template does not place message texts verbatim")
+            tokens += self._model.tokenize(before, add_bos=False, special=True) if before else []
+            tokens += self._model.tokenize(text, add_bos=False, special=False) if text else []
+        return tokens + (self._model.tokenize(rest, add_bos=False, special=True) if rest else [])
