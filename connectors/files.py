@@ -2,7 +2,9 @@
 
 Any scheme Beam's ``FileSystems`` knows works (local paths, ``gs://``, ``s3://`` with the matching
 extras). Files are matched, reshuffled so that workers share them, then each file is streamed through
-its parser (``csv_io``, ``jsonl_io``, ``parquet_io``): nothing holds a whole file. The sinks live in
+its parser (``csv_io``, ``jsonl_io``, ``parquet_io``): nothing holds a whole file. The parsed records are
+reshuffled again, so that the records of one large file are redacted by every worker, not by the one
+that read it. The sinks live in
 ``file_sinks`` and are re-exported here.
 
 A file that cannot be read to its end (truncated or corrupt compressed data, an I/O error) gives one
@@ -160,4 +162,6 @@ class ReadRecords(beam.PTransform):
                 REJECTED, main=RECORDS
             )
         )
-        return {RECORDS: outputs[RECORDS], REJECTED: outputs[REJECTED]}
+        # one file is parsed in one bundle: spread its records so that every worker redacts a share
+        records = outputs[RECORDS] | "Distribute" >> beam.Reshuffle()
+        return {RECORDS: records, REJECTED: outputs[REJECTED]}

@@ -11,7 +11,9 @@ translation, not in the pipeline: :class:`DaskRunner` here keeps Beam's override
 
 * a ``ParDo`` bundle yields ``(tag, value)`` pairs, collected after ``finish_bundle``; each output
   PCollection is the bag filtered to its tag;
-* every leaf bag (a PCollection nothing consumes) is computed, in one Dask graph (shared parts once).
+* every leaf bag (a PCollection nothing consumes) is computed, in one Dask graph (shared parts once);
+* a ``Reshuffle`` deals its elements over several partitions (Beam's translation leaves it a no-op,
+  which kept a whole file's records in the one partition that read it, on one worker).
 
 A Dask bag partition is one Beam bundle: ``DoFn.setup`` runs per partition, which is why the engine
 factories cache the loaded engine per worker process (:mod:`.redact`).
@@ -31,7 +33,7 @@ from apache_beam.pipeline import AppliedPTransform, PipelineVisitor
 from apache_beam.runners.common import DoFnContext, DoFnInvoker, DoFnSignature, Receiver, _OutputHandler
 from apache_beam.runners.dask import dask_runner as beam_dask
 from apache_beam.runners.dask import transform_evaluator as te
-from apache_beam.runners.dask.overrides import _GroupAlsoByWindow
+from apache_beam.runners.dask.overrides import _GroupAlsoByWindow, _Reshuffle
 from apache_beam.runners.runner import PipelineState
 from apache_beam.transforms.core import DoFn
 from apache_beam.transforms.sideinputs import SideInputMap
@@ -91,6 +93,23 @@ def _run_bundle(items: Iterable[Any], fn: DoFn, window_fn: Any, label: str, args
     return out
 
 
+def _deal(part: list[Any], n: int) -> tuple[list[Any], ...]:
+    """One partition's elements dealt round-robin into ``n`` lists."""
+    items = list(part)
+    return tuple(items[i::n] for i in range(n))
+
+
+def _reshuffle(bag: Any, n: int) -> Any:
+    """A bag of ``n`` partitions holding ``bag``'s elements, every input partition dealt over all of them
+    (a real redistribution: ``Bag.repartition`` only splits or merges neighbouring partitions)."""
+    import dask
+    import dask.bag as db
+
+    dealt = [dask.delayed(_deal, nout=n, pure=True)(part, n) for part in bag.to_delayed(optimize_graph=False)]
+    return db.from_delayed([dask.delayed(_concat, pure=True)([pieces[j] for pieces in dealt])
+                            for j in range(n)])
+
+
 def _tagged(item: tuple[str | None, Any], tag: str | None) -> bool:
     return item[0] == tag
 
@@ -104,6 +123,7 @@ class _Translator(PipelineVisitor):
     """Builds one Dask bag per PCollection; ``leaves`` are the bags nothing else consumes."""
 
     bag_kwargs: dict[str, Any]
+    spread: int = 2  # partitions a Reshuffle spreads its input over
     bags: dict[pvalue.PValue, Any] = dataclasses.field(default_factory=dict)
     consumed: set[pvalue.PValue] = dataclasses.field(default_factory=set)
     roots: list[Any] = dataclasses.field(default_factory=list)
@@ -132,6 +152,13 @@ class _Translator(PipelineVisitor):
             # global windows only: Beam's GroupByKey op already yields (key, [values])
             for pcoll in node.outputs.values():
                 self.bags[pcoll] = in_bags[0]
+            return
+        if isinstance(transform, _Reshuffle):
+            # Beam's translation makes this a no-op: a file read in one partition would then be redacted
+            # in that one partition, on one worker. Deal its elements out so that every worker takes a share.
+            spread = _reshuffle(in_bags[0], self.spread)
+            for pcoll in node.outputs.values():
+                self.bags[pcoll] = spread
             return
         if isinstance(transform, beam.ParDo):
             views, values = self._side_inputs(node)
@@ -183,6 +210,16 @@ class _Result(beam_dask.DaskRunnerResult):
             self.cluster.close()
 
 
+def _spread(client: Any, bag_kwargs: dict[str, Any]) -> int:
+    """Partitions per ``Reshuffle``: ``--dask_npartitions`` if given, else four per worker thread (small
+    enough partitions that a slow worker does not hold up the run, few enough that each bundle is worth
+    scheduling)."""
+    if bag_kwargs.get("npartitions"):
+        return int(bag_kwargs["npartitions"])
+    threads = sum(client.nthreads().values()) or 1
+    return 4 * threads
+
+
 class DaskRunner(beam_dask.DaskRunner):
     """Beam's Dask runner with per-PCollection translation (see the module docstring).
 
@@ -192,7 +229,6 @@ class DaskRunner(beam_dask.DaskRunner):
     """
 
     def run_pipeline(self, pipeline: Any, options: PipelineOptions) -> _Result:
-        import dask
         import dask.distributed as ddist
         from apache_beam.options.pipeline_options import WorkerOptions
 
@@ -208,10 +244,11 @@ class DaskRunner(beam_dask.DaskRunner):
         client = ddist.Client(**dask_options)
         try:
             pipeline.replace_all(beam_dask.dask_overrides())
-            translator = _Translator(bag_kwargs)
+            translator = _Translator(bag_kwargs, spread=_spread(client, bag_kwargs))
             pipeline.visit(translator)
-            leaves = dask.optimize(*translator.leaves())
-            futures = client.compute(list(leaves))
+            # one graph for all leaves, optimised together: ``dask.optimize(*leaves)`` fuses each leaf's
+            # chain on its own and so runs every shared stage once per leaf (the redaction six times)
+            futures = client.compute(translator.leaves())
         except BaseException:
             client.close()
             if cluster is not None:

@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -44,6 +47,8 @@ from redactline.policies.profile import Profile
 from redactline.policies.residency import ResidencyConfig
 
 from . import progress
+
+log = logging.getLogger(__name__)
 
 RESERVED_FIELD = "reserved_field"  # reason code: the input already uses the lineage key
 PREPARED, REDACTED, REJECTED, ENTITIES = "prepared", "redacted", "rejected", "entities"
@@ -254,10 +259,14 @@ class PolicyEngineFactory:
         with _ENGINES_LOCK:
             if cache_key in _ENGINES:
                 return _ENGINES[cache_key]
+        started = time.perf_counter()
         policy = self._policy.load()  # never the file: the document the driver resolved
         with _ENGINES_LOCK:
             analyzer = _SPARE_ANALYZERS.pop((self._path, self._sha256), None)
         engine = profiled_engine(policy, self.profile, analyzer)
         with _ENGINES_LOCK:
             _ENGINES[cache_key] = engine
+        # one line per engine built: a run that builds more than one per worker process is paying twice
+        log.info("engine for policy %s built in %.1fs (process %d, %s)", self._sha256[:12],
+                 time.perf_counter() - started, os.getpid(), "driver's analyzer" if analyzer else "new")
         return engine
