@@ -11,15 +11,18 @@ Rules, by the name a policy enables them with:
   tokens that start with a letter and carry three or more digits (``T-100000``, ``INV-2024-0042``,
   ``ORD58213``: no name has them; ``LV-1050``-like postcodes excepted) and the record words next to
   them (``Ticket``, ``Order``); nothing left, no finding. A LOCATION is dropped only when it is
-  nothing but such codes. Digit-first tokens stay (``221B``, ``10115``: spaCy often tags an address
-  as an organisation, and those are its house number and postcode).
+  nothing but such codes. A span of one capitalised word and a model code (``Nova H2740``: one
+  letter then digits) is a product and its model, dropped whatever its type. Digit-first tokens stay
+  (``221B``, ``10115``: spaCy often tags an address as an organisation, and those are its house
+  number and postcode).
 * ``ner_acronyms``: a spaCy PERSON / ORGANIZATION / NRP / LOCATION that is a common acronym
   (``IBAN``, ``SSN``, ``ID``, ``CEO``...) is dropped; a PERSON / ORGANIZATION / NRP that is a
   two-letter ISO 3166 country code (``US``, ``DE``) becomes a LOCATION, which is what it is.
 * ``ner_non_dates``: a spaCy DATE_TIME is dropped when it is a plain number followed by what it
   counts (``3500 units``), an expression with no digit, month, weekday or proper name (``last
-  month``, ``the weekend``: relative time names no one), or when what it adds around another
-  detector's finding (an AGE in ``45-year-old``, a phone number) is such an expression.
+  month``, ``the weekend``: relative time names no one), an identifier code with a year in it
+  (``CASE-2022-3360``; a month or weekday name keeps it: ``Jan-2022``), or when what it adds around
+  another detector's finding (an AGE in ``45-year-old``, a phone number) is such an expression.
 * ``whole_span``: a finding inside a longer PHONE_NUMBER (``+1 415 555 0172`` also matches the
   10-digit UK NHS layout) is part of that number: the phone number is kept whole. Card numbers,
   IBANs and SSNs inside are kept (their operators mask or hash what they matched).
@@ -47,6 +50,9 @@ _EDGE_PUNCT = "\"'()[]{}<>,;:!?.“”‘’"
 _CODE = re.compile(r"[A-Za-z]+[#/_.-]?(?=(?:\D*\d){3})[\w#/.+-]*")
 #: ... but not a postcode with its country letters (``LV-1050``, ``D-10115``, ``AD500``).
 _PREFIXED_POSTCODE = re.compile(r"[A-Z]{1,2}-?\d{3,5}")
+#: A model code: one capital letter, then digits (maybe a letter suffix): ``X200``, ``H2740``. Country
+#: letters before a postcode are two (``LV-1050``, ``AD500``), so a town before its postcode is not one.
+_MODEL = re.compile(r"[A-Z]\d{2,6}[A-Za-z]{0,2}")
 
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
@@ -79,6 +85,7 @@ _WEEKDAYS = (
 )
 #: What makes a time expression a date a person could be found by: a digit, a month or a weekday.
 _DATE_ANCHOR = re.compile(rf"\d|\b(?:{_MONTHS}|{_WEEKDAYS})\b", re.IGNORECASE)
+_MONTH_OR_DAY = re.compile(rf"(?<![A-Za-z])(?:{_MONTHS}|{_WEEKDAYS})(?![a-z])", re.IGNORECASE)
 #: A number spaCy tags as a date followed by what it counts ("3500 units"). A bare number is kept: on
 #: the dev corpus those DATE_TIMEs cover house numbers, postcodes and ages that nothing else found.
 _COUNTED = re.compile(
@@ -119,6 +126,15 @@ def _is_code(word: str) -> bool:
     return _CODE.fullmatch(word) is not None and _PREFIXED_POSTCODE.fullmatch(word) is None
 
 
+def _is_model_name(tokens: list[tuple[int, int, str]]) -> bool:
+    """One capitalised word and a model code ("Nova H2740", "Orbit X200"): a product and its model,
+    never a person's or a place's name (no name carries a model number)."""
+    if len(tokens) != 2:
+        return False
+    word, code = tokens[0][2], tokens[1][2]
+    return word[:1].isupper() and word.isalpha() and _MODEL.fullmatch(code) is not None
+
+
 def ner_identifier_codes(text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
     out: list[RecognizerResult] = []
     for result in results:
@@ -126,6 +142,8 @@ def ner_identifier_codes(text: str, results: list[RecognizerResult]) -> list[Rec
             out.append(result)
             continue
         tokens = _tokens(text, result.start, result.end)
+        if _is_model_name(tokens):
+            continue
         if result.entity_type == "LOCATION":
             codes = [_is_code(w) for _, _, w in tokens]
             words = [w.lower() for _, _, w in tokens]
@@ -198,6 +216,8 @@ def ner_non_dates(text: str, results: list[RecognizerResult]) -> list[Recognizer
         value = text[result.start : result.end].strip()
         if _PLAIN_NUMBER.fullmatch(value) and _COUNTED.match(text, result.end):
             continue
+        if _is_code(value.strip(_EDGE_PUNCT)) and not _MONTH_OR_DAY.search(value):
+            continue  # an identifier with a year in it ("CASE-2022-3360"), not a date
         if _names_no_date(value):
             continue
         inside = [r for r in others if r.start < result.end and result.start < r.end]
