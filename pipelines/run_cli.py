@@ -36,6 +36,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--no-enclave", action="store_true",
                       help="skip the enclave: write the redacted records themselves")
     demo.add_argument("--quiet", action="store_true", help="no progress line")
+    demo.add_argument("--enclave-backend", choices=("llm", "spacy-analysis"), default="llm",
+                      help="the simulated enclave's backend: llm (default: a one-line summary per ticket by "
+                      "the bundled SmolLM2-135M model; spacy-analysis if it cannot be loaded) or "
+                      "spacy-analysis (quicker: entity labels and noun chunks, no summaries)")
+    demo.add_argument("--model", metavar="PATH",
+                      help="llm backend: a GGUF model file instead of the bundled SmolLM2-135M-Instruct")
     demo.set_defaults(func=_cmd_demo)
 
     quarantine = subparsers.add_parser("quarantine", help="inspect quarantine files")
@@ -107,9 +113,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     except OutputPathError as exc:
         print(f"redactline demo: error: {exc}", file=sys.stderr)
         return 2
+    if args.model is not None and (args.no_enclave or args.enclave_backend != "llm"):
+        print("redactline demo: error: --model is the llm backend's model: not with --no-enclave or "
+              "--enclave-backend spacy-analysis", file=sys.stderr)
+        return 2
     argv = [
         "--overwrite",  # the demo's own files, replaced on every run
-        "--policy", str(DEMO_POLICY),
         "--source", str(DEMO_DATA),
         "--sink", str(out / ("customers.redacted.jsonl" if args.no_enclave else "customers.results.jsonl")),
         "--held", str(out / "customers.held.jsonl"),
@@ -120,51 +129,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         argv.append("--quiet")
     if args.no_enclave:
         print(f"redactline demo: {DEMO_DATA.name} through policy {DEMO_POLICY.name} -> {out}/")
-        code = run(argv, summary=True)
+        code = run([*argv, "--policy", str(DEMO_POLICY)], summary=True)
     else:
-        code = _demo_with_enclave(argv, out)
+        from .demo_enclave import run_demo
+
+        code = run_demo(argv, out, policy=DEMO_POLICY, data=DEMO_DATA, backend_kind=args.enclave_backend,
+                        model=args.model)
     if code == 0:
         print(f"inspect quarantined rows: redactline quarantine show {out / 'customers.quarantine.jsonl'}")
     return code
-
-
-DEMO_ENCLAVE_REGION = "eu-central-1"  # the region of the demo policy's enclave destination
-
-
-def _demo_with_enclave(argv: list[str], out: Path) -> int:
-    """Start a simulated enclave on 127.0.0.1, run the demo against it, stop it."""
-    import logging
-
-    from redactline.enclave_sink.server.config import ServiceConfig
-    from redactline.enclave_sink.server.serve import ServiceThread, build_service
-    from redactline.policies import load_policy
-
-    from .run import run
-
-    config = ServiceConfig(
-        region=DEMO_ENCLAVE_REGION,
-        allowed_policy_hashes=frozenset({load_policy(DEMO_POLICY).identity.sha256}),
-        provider="simulated",
-    )
-    # The UNSAFE notice is printed below; the level is restored after, so that a caller in the same
-    # process (the tests) still sees the enclave code's warnings.
-    enclave_log = logging.getLogger("redactline.enclave_sink")
-    level = enclave_log.level
-    enclave_log.setLevel(logging.ERROR)
-    try:
-        service = build_service(config)
-        out.mkdir(parents=True, exist_ok=True)
-        root = out / "enclave-root.pem"
-        root.write_bytes(service.provider.simulator.root_pem)  # type: ignore[attr-defined]
-        with ServiceThread(service) as enclave:
-            print(f"redactline demo: {DEMO_DATA.name} -> policy {DEMO_POLICY.name} -> sealed batches -> "
-                  f"simulated enclave at {enclave.base_url} (region {DEMO_ENCLAVE_REGION}, backend "
-                  f"{service.backend.name}) -> {out}/")
-            print("  the enclave is SIMULATED: its attestation root is a local test root (UNSAFE, demo only)")
-            return run([*argv, "--destination", f"enclave:{enclave.base_url}", "--enclave-root", str(root),
-                        "--unsafe-allow-simulated"], summary=True)
-    finally:
-        enclave_log.setLevel(level)
 
 
 def _cmd_quarantine_show(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ import argparse
 import datetime as dt
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
@@ -65,11 +66,18 @@ def serve(config: ServiceConfig, service: EnclaveService | None = None) -> None:
 
 
 class ServiceThread(UvicornThread):
-    """The enclave service on ``127.0.0.1`` and an ephemeral port, in a background thread."""
+    """The enclave service on ``127.0.0.1`` and an ephemeral port, in a background thread.
 
-    def __init__(self, service: EnclaveService) -> None:
-        self.service = service
-        super().__init__(lambda port: _uvicorn_config(service, "127.0.0.1", port), "enclave service")
+    ``service`` may also be a function building it from the port, for a service whose allowed policy
+    names the service's own URL (the demo's): the port is known before the service is built.
+    """
+
+    def __init__(self, service: EnclaveService | Callable[[int], EnclaveService]) -> None:
+        def config_for(port: int) -> uvicorn.Config:
+            self.service = service if isinstance(service, EnclaveService) else service(port)
+            return _uvicorn_config(self.service, "127.0.0.1", port)
+
+        super().__init__(config_for, "enclave service")
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:

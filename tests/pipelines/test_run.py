@@ -12,7 +12,7 @@ import pytest
 
 from redactline.pipelines import manifest as mf
 from redactline.pipelines.cli import main as cli_main
-from redactline.pipelines.quarantine import KeySpec, key_id, read_entries
+from redactline.pipelines.quarantine import read_entries
 from redactline.pipelines.run import run
 from tests.support.demo import DEMO_CSV, DEMO_POLICY
 from tests.support.pii import PEOPLE, person_record, pii_values, scan_for
@@ -161,40 +161,6 @@ def test_failed_manifest_check_exits_1(tmp_path, monkeypatch, capsys):
     assert manifest["check"] == {"expression": "read == delivered + held + quarantined", "read": 1,
                                  "accounted": 0, "holds": False}
     assert manifest["openlineage"]["eventType"] == "FAIL"
-
-
-@pytest.mark.slow
-def test_demo_command_runs_bundled_data(tmp_path, capsys, monkeypatch, no_remote_network):
-    state = tmp_path / "state"
-    monkeypatch.setenv("REDACTLINE_STATE_DIR", str(state))
-    code = cli_main(["demo", "--out", str(tmp_path / "demo"), "--quiet"])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    out = tmp_path / "demo"
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["check"]["holds"]
-    assert manifest["counts"]["quarantined"]["total"] == 3 and manifest["counts"]["held"]["total"] == 4
-    # Redacted records went sealed to the local simulated enclave; its results are the delivered output.
-    sent = manifest["destination"]["counts"]
-    assert manifest["destination"]["kind"] == "enclave" and manifest["destination"]["unsafe_root"] is True
-    assert sent["records_sent"] == sent["results_received"] == manifest["counts"]["delivered"] > 0
-    results = read_jsonl(out / "customers.results.jsonl")
-    assert len(results) == manifest["counts"]["delivered"] and all("result" in r for r in results)
-    assert str(out / "manifest.json") in captured.out and "check read == delivered" in captured.out
-    assert "SIMULATED" in captured.out
-    assert "Production runs must pass" in captured.err  # the generated key is announced
-    key_file = state / "quarantine.key"  # per user, outside the output folder; the manifest names its id
-    assert key_file.stat().st_mode & 0o777 == 0o600 and not list(out.glob("*.key"))
-    assert manifest["quarantine_key_id"] == key_id(KeySpec(file=str(key_file)))
-    assert str(state) not in json.dumps(manifest)
-    # every name/email/phone of the bundled data stays out of outputs, manifest and terminal
-    names: list[str] = []
-    for row in csv.reader(io.StringIO(DEMO_CSV.read_bytes().decode("utf-8", "replace"))):
-        if row[0].isdigit() and len(row) == 6:
-            names += [row[1], *row[1].split(), row[2], row[3]]
-    assert len(names) > 100
-    assert scan_for([out], names, captured.out + captured.err) == []
-    assert no_remote_network == []
 
 
 def _outputs(out: Path, stem: str) -> dict:
