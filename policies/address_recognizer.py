@@ -6,7 +6,8 @@ A street line is found by its structure (never by a list of streets or towns):
 * a street-type word first, as in Romance and Slavic languages ("8 rue des Lilas", "Via Roma 12");
 * a compound street name + house number ("Lindenstraße 23", "Storgatan 3");
 * house number + capitalised words + house number, where a street type is not written
-  ("637 Strojírenská 1006"): only at the start of a line or after an address cue ("lives at", "to");
+  ("637 Strojírenská 1006"): only at the start of a line (maybe quoted or after a label such as
+  "User:"), of a sentence, or after an address cue ("lives at", "to");
 * a PO box, or a US military address ("PSC 2322, Box 6025" + "APO AE 09123").
 
 From there the block goes on over what follows on the same line or on the next ones, each piece
@@ -92,9 +93,11 @@ _LABEL = regex.compile(
 )
 _LABELLED_LINE = regex.compile(r"[^\n:]{1,80}(?=\n|$)")
 _MAX_LABELLED_LINES = 5
-# A bare "number words number" street line needs a line start (maybe quoted) or an address cue before it.
+# A bare "number words number" street line needs a line start (maybe quoted, maybe after a label such as
+# "User:"), a sentence start or an address cue before it.
 _CUE = regex.compile(
-    r"(?i:(?:^|\n)[ \t]*(?:[>|}?#*]{1,3}[ \t]*)?|(?:address|addressed|located|lives?|living|resid\w*|moved|"
+    r"(?i:(?:^|\n)[ \t]*(?:[>|}?#*]{1,3}[ \t]*)?(?:\p{L}[\p{L} ]{0,20}:[ \t]*)?|[.?!][ \t]+"
+    r"|(?:address|addressed|located|lives?|living|resid\w*|moved|"
     r"send|sent|ship\w*|deliver\w*|mail\w*|post|to|at|is|in|from)[ \t]*:?[ \t]*)$"
 )
 _UNIT = regex.compile(
