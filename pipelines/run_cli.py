@@ -29,8 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo = subparsers.add_parser(
         "demo", help="the whole path on built-in defaults: sample data, demo policy, simulated enclave",
         description="Read the bundled sample CSV, redact it with the bundled demo policy, check residency, "
-        "seal the records for a simulated enclave started on 127.0.0.1 (UNSAFE test attestation), and write "
-        "the enclave's results, the held records, the sealed quarantine and the run manifest.",
+        "seal the records for a simulated enclave started on 127.0.0.1 (UNSAFE test attestation) that runs "
+        "the policy's task (a one-line summary per ticket by a small bundled model), and write the "
+        "enclave's results, the held records, the sealed quarantine and the run manifest.",
     )
     demo.add_argument("--out", default=DEFAULT_OUT, help=f"output directory (default: ./{DEFAULT_OUT})")
     demo.add_argument("--no-enclave", action="store_true",
