@@ -83,7 +83,8 @@ def test_run_summary_as_json_with_the_same_exit_codes(tmp_path, capsys, monkeypa
     doc = json.loads(capsys.readouterr().out)
     assert doc["ok"] is True and doc["exit_code"] == 0 and doc["state"].endswith("DONE")
     counts = doc["counts"]
-    assert counts["read"] == 2 == counts["delivered"] + counts["held"]["total"] + counts["quarantined"]["total"]
+    outcomes = counts["delivered"] + counts["held"]["total"] + counts["quarantined"]["total"]
+    assert counts["read"] == 2 == outcomes
     assert counts["quarantined"]["by_reason"]["unclosed_quote"] == 1
     assert doc["check"]["holds"] is True and doc["outputs"]["delivered"].endswith("o.jsonl")
     # a usage error is a JSON document too, exit 2 as in text mode

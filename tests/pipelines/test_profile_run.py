@@ -81,7 +81,8 @@ def test_policy_profile_prints_the_fields_block_and_no_value(tickets, capsys):
                      "--sample", "50", "--format", "yaml"]) == 0
     text = capsys.readouterr().out
     block = yaml.safe_load(text)["fields"]
-    assert block["customer_name"] == {"type": "pseudonym", "entity": "PERSON"} and block["card"]["type"] == "mask"
+    assert block["customer_name"] == {"type": "pseudonym", "entity": "PERSON"}
+    assert block["card"]["type"] == "mask"
     assert "ticket_id" not in block and "# ticket_id: inspected" in text
     assert cli_main(["policy", "profile", "--policy", str(GENERAL), "--source", str(tickets),
                      "--sample", "50", "--format", "json"]) == 0
