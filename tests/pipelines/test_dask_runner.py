@@ -103,3 +103,17 @@ def test_the_policy_travels_with_the_job_not_as_a_path(tmp_path, monkeypatch):
         assert key.material not in graph
     rebuilt = pickle.loads(graph)._policy.load()
     assert rebuilt.identity.sha256 == policy.identity.sha256
+
+
+def test_a_reshuffle_deals_one_partition_over_every_worker() -> None:
+    """Beam's Dask translation leaves ``Reshuffle`` a no-op: a file's records stayed in the one partition
+    that read them, so one worker redacted them all. Here they are dealt over ``n`` partitions, none lost."""
+    import dask.bag as db
+
+    from redactline.pipelines.dask_runner import _reshuffle
+
+    one = db.from_sequence(range(1000), npartitions=1)
+    spread = _reshuffle(one, 4)
+    parts = spread.map_partitions(lambda part: [len(list(part))]).compute(scheduler="sync")
+    assert parts == [250, 250, 250, 250]
+    assert sorted(spread.compute(scheduler="sync")) == list(range(1000))
