@@ -333,11 +333,14 @@ def _transforms_changes(old: Transforms, new: Transforms) -> list[Change]:
 
 def _recognizer_active(detection: Detection, name: str, kind: str) -> bool:
     """Whether recognizer ``name`` runs: listed entries say so; an unlisted predefined one runs when
-    ``use_predefined`` loads Presidio's defaults (approximation: assumes it is among them)."""
+    ``use_predefined`` loads Presidio's defaults (approximation: assumes it is among them). The
+    project's own text recognizers are never among them: they run only where a policy lists them."""
+    from .text_recognizers import TEXT_RECOGNIZERS
+
     for config in detection.recognizers:
         if config.name == name:
             return config.enabled
-    return kind == "predefined" and detection.use_predefined
+    return kind == "predefined" and detection.use_predefined and name not in TEXT_RECOGNIZERS
 
 
 def _recognizer_detail_changes(old: RecognizerConfig, new: RecognizerConfig) -> list[tuple[Effect, str]]:

@@ -225,6 +225,20 @@ def test_predefined_recognizer_disabled_then_restored() -> None:
     assert restored.effect == "tightening"
 
 
+def test_the_projects_text_recognizers_run_only_where_listed() -> None:
+    # use_predefined loads Presidio's recognizers, never redactline's own: listing one adds it, and
+    # dropping it from the list is a loosening a reviewer must see
+    entry = {"name": "JobTitleRecognizer", "type": "predefined"}
+    added = only(changed(lambda d: d["detection"]["recognizers"].append(entry)), "JobTitleRecognizer")
+    assert (added.after, added.effect) == ("added", "tightening")
+    old = copy.deepcopy(BASE)
+    old["detection"]["recognizers"].append(entry)
+    new = copy.deepcopy(BASE)
+    new["metadata"]["version"] = "1.1.0"
+    removed = only(diff_policies(doc(old), doc(new)), "JobTitleRecognizer")
+    assert (removed.after, removed.effect) == ("removed", "loosening")
+
+
 def test_recognizer_pattern_change_is_neutral_and_deny_list_shrink_loosens() -> None:
     def pattern(d: dict) -> None:
         d["detection"]["recognizers"][0]["patterns"][0]["regex"] = r"EMP-\d{5,6}"
