@@ -254,19 +254,26 @@ def generate(count: int, seed: int) -> list[dict]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=600)
-    parser.add_argument("--seed", type=int, default=13)
+def generator_cli(
+    make: Callable[[int, int], list[dict]], argv: list[str] | None, *, description: str, count: int, seed: int
+) -> int:
+    """``--count N --seed S --out FILE|-``: write ``make(count, seed)`` as JSON Lines."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--count", type=int, default=count)
+    parser.add_argument("--seed", type=int, default=seed)
     parser.add_argument("--out", default="-")
     args = parser.parse_args(argv)
-    lines = "".join(json.dumps(doc, ensure_ascii=False) + "\n" for doc in generate(args.count, args.seed))
+    lines = "".join(json.dumps(doc, ensure_ascii=False) + "\n" for doc in make(args.count, args.seed))
     if args.out == "-":
         sys.stdout.write(lines)
     else:
         with open(args.out, "w", encoding="utf-8") as handle:
             handle.write(lines)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return generator_cli(generate, argv, description=__doc__.splitlines()[0], count=600, seed=13)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,10 @@ identifiers are computed from their public check-digit rules (``policies.checksu
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
-import sys
 from collections.abc import Callable
 
-from .gen_freetext import Doc
+from .gen_freetext import Doc, generator_cli
 from .gen_identifiers import iban, nir
 
 PRENOMS = ["Aurélien", "Maëlle", "Gaspard", "Solène", "Thibaut", "Albane", "Ludovic", "Clémence",
@@ -143,18 +140,7 @@ def generate(count: int, seed: int) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=33)
-    parser.add_argument("--out", default="-")
-    args = parser.parse_args(argv)
-    lines = "".join(json.dumps(doc, ensure_ascii=False) + "\n" for doc in generate(args.count, args.seed))
-    if args.out == "-":
-        sys.stdout.write(lines)
-    else:
-        with open(args.out, "w", encoding="utf-8") as handle:
-            handle.write(lines)
-    return 0
+    return generator_cli(generate, argv, description=__doc__.splitlines()[0], count=200, seed=33)
 
 
 if __name__ == "__main__":

@@ -71,6 +71,18 @@ def text_fields(record: Any, path: str = "") -> Iterator[tuple[str, str]]:
             yield from text_fields(item, f"{path}[{i}]")
 
 
+def located_texts(records: list[Any]) -> tuple[list[tuple[int, str]], list[str]]:
+    """Every text field of a batch as one flat list (one model call), with ``(record index, path)``
+    of each to put the results back."""
+    locations: list[tuple[int, str]] = []
+    texts: list[str] = []
+    for index, record in enumerate(records):
+        for path, text in text_fields(record):
+            locations.append((index, path))
+            texts.append(text)
+    return locations, texts
+
+
 class SpacyAnalysisBackend:
     """Real spaCy analysis of each record's text fields, batched with ``nlp.pipe``."""
 
@@ -89,12 +101,7 @@ class SpacyAnalysisBackend:
         self.model_digest = files_digest(self.model_files, "spacy", spacy.__version__)
 
     def infer(self, records: list[Any]) -> list[dict[str, Any]]:
-        locations: list[tuple[int, str]] = []
-        texts: list[str] = []
-        for index, record in enumerate(records):
-            for path, text in text_fields(record):
-                locations.append((index, path))
-                texts.append(text)
+        locations, texts = located_texts(records)
         results: list[dict[str, Any]] = [{"fields": {}} for _ in records]
         with self._lock:
             docs = list(self._nlp.pipe(texts, batch_size=self._batch_size))

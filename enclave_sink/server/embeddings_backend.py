@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .backends import BackendError, files_digest, text_fields
+from .backends import BackendError, files_digest, located_texts
 
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -171,12 +171,7 @@ class OnnxEmbeddingsBackend:
 
     def infer(self, records: list[Any]) -> list[dict[str, Any]]:
         """Legacy protocol (no task named): the embedding of every text field, by dotted path."""
-        locations: list[tuple[int, str]] = []
-        texts: list[str] = []
-        for index, record in enumerate(records):
-            for path, text in text_fields(record):
-                locations.append((index, path))
-                texts.append(text)
+        locations, texts = located_texts(records)
         results: list[dict[str, Any]] = [{"embeddings": {}} for _ in records]
         for (index, path), vector in zip(locations, self.embed(texts), strict=True):
             results[index]["embeddings"][path] = vector
