@@ -304,3 +304,21 @@ def test_a_field_whose_name_holds_pii_is_not_profiled_and_never_shown():
     shown = [profile.text(TRANSFORMS), profile.fields_yaml(TRANSFORMS), str(profile.as_manifest(TRANSFORMS))]
     assert all("zebulon" not in text for text in shown)
     assert name not in profile.rules(TRANSFORMS)  # no rule is made under the raw name
+
+
+def test_raw_header_names_with_spaces_or_dots_get_whole_field_rules_the_engine_applies():
+    # CSV headers are often not policy field paths ("Full Name", "tel."); the rule must still apply.
+    from pathlib import Path
+
+    from redactline.policies import load_policy
+
+    names = ["Qarvil Ostendorp", "Mibrek Salvaje", "Tunde Ashgrove"]
+    records = [{"Full Name": n, "tel.": "+44 20 7946 0018", "note": "ok"} for n in names]
+    profile = profile_records(records, FakeAnalyzer({"+44 20 7946 0018": ("PHONE_NUMBER",)}), TRANSFORMS)
+    assert set(profile.rules(TRANSFORMS)) == {"Full Name", "tel."}
+    assert '"Full Name": {type: pseudonym' in profile.fields_yaml(TRANSFORMS)  # the key is quoted
+    library = Path(__file__).resolve().parents[2] / "policies" / "library"
+    engine = profile_module.profiled_engine(load_policy(library / "general-pii.yaml", environ={}), profile)
+    record = {"Full Name": "Qarvil Ostendorp", "tel.": "0113 496 0000", "note": "ok"}
+    out = engine.redact_record(record).record
+    assert "Qarvil" not in str(out) and "Ostendorp" not in str(out) and "0113 496" not in str(out)
