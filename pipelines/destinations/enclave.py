@@ -6,12 +6,12 @@ and the batch flags; :meth:`AttestedEnclave.preflight` attests and verifies the 
 driver (:func:`~redactline.enclave_sink.sink.preflight`) and takes the destination region from the
 verified, attested configuration. If that fails, the run stops before any record is read.
 
-Stage: redact -> residency route against the attested region -> seal, send and open results with
-:class:`~redactline.enclave_sink.sink.SealAndSend` (the client's Beam stage lives beside the client).
-When the policy destination names a task (``generate``, ``embed``, ``classify``), the stage is
-:class:`~.enclave_tasks.EnclaveTaskStage` instead: one DoFn redacts, seals the task's inputs and
-re-identifies the results with each record's vault. ``--enclave-in-flight`` batches per worker are in
-flight at once on either stage.
+Stage: redact -> residency route against the attested region -> seal, send and open results in a Beam
+``RunInference`` with :class:`~.enclave_inference.EnclaveModelHandler` (remote-style: ``load_model``
+attests, one call seals, sends and opens its batch's sub-batches). When the policy destination names a
+task (``generate``, ``embed``, ``classify``), the whole per-record work (redact, residency, seal, send,
+re-identify with each record's vault) happens inside that handler's ``run_inference`` call instead.
+``--enclave-in-flight`` sub-batches of a call are in flight at once on either stage.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from redactline.policies.residency import check_region
 from redactline.policies.safe_yaml import safe_load
 
 from .. import redact, route
+from . import enclave_inference
 from .base import (
     DELIVERED,
     DESTINATION,
@@ -46,6 +47,7 @@ from .base import (
     DestinationPreflightError,
     JobContext,
 )
+from .enclave_inference import EnclaveInference
 
 PREFIX = "enclave:"
 
@@ -222,7 +224,7 @@ class _EnclaveStage(beam.PTransform):
         routed = red[redact.REDACTED] | "Residency" >> route.RouteByResidency(
             job.residency, self._target.region, keep_meta=True
         )
-        sent = routed[route.DELIVERED] | "Enclave" >> sink.SealAndSend(self._target, job.run_id, job.lineage)
+        sent = routed[route.DELIVERED] | "Enclave" >> EnclaveInference(job, self._target)
         evidence = sent[sink.RESULTS] | "Evidence" >> beam.ParDo(_EvidenceDoFn())
         stats = (sent[sink.STATS], evidence) | "StatsAndEvidence" >> beam.Flatten()
         rejected = (red[redact.REJECTED], sent[sink.REJECTED]) | "AllRejected" >> beam.Flatten()
@@ -245,16 +247,14 @@ class _TaskStage(beam.PTransform):
         self._task = task
 
     def expand(self, prepared: beam.PCollection) -> dict[str, beam.PCollection]:
-        from .enclave_tasks import EnclaveTaskStage
-
-        out = prepared | "EnclaveTask" >> EnclaveTaskStage(self._job, self._target, self._task)
+        out = prepared | "EnclaveTask" >> EnclaveInference(self._job, self._target, self._task)
         evidence = out[sink.RESULTS] | "Evidence" >> beam.ParDo(_EvidenceDoFn())
         stats = (out[sink.STATS], evidence) | "StatsAndEvidence" >> beam.Flatten()
         return {
             DELIVERED: out[sink.RESULTS],
-            HELD: out["held"],
+            HELD: out[enclave_inference.HELD],
             REJECTED: out[sink.REJECTED],
-            ENTITIES: out["entities"],
+            ENTITIES: out[enclave_inference.ENTITIES],
             DESTINATION: stats,
         }
 
