@@ -25,7 +25,16 @@ _NAME_WORD = r"\p{Lu}[\p{Ll}\p{Lu}'’\-]*\p{L}"
 _NAME = rf"(?:\p{{Lu}}\.[ \t]?)?{_NAME_WORD}(?:[ \t]+(?:\p{{Lu}}\.[ \t]?)?{_NAME_WORD}){{0,2}}"
 _TITLE = r"(?:(?:Mr|Mrs|Ms|Mx|Dr|Prof|Miss|Sir|Herr|Frau|Mme|Mlle|Madame|Monsieur)\.?[ \t]+)?"
 
-_SPEAKER = regex.compile(rf"(?m)^[ \t]*({_NAME_WORD}(?:[ \t]+{_NAME_WORD})?)[ \t]*:[ \t]*(\S[^\n]*)")
+# What may open a line before its speaker label, greeting or sign-off: quote markers of a replied-to
+# e-mail ("> ", "> > ") and a chat log's time stamp ("[10:42]", "10:42 PM", "(09:15:03)").
+_LINE_OPEN = (
+    r"[ \t]*(?:>[ \t>]*)?(?:[\[(]?\d{1,2}:\d{2}(?::\d{2})?(?:[ \t]?[AaPp]\.?[Mm]\.?)?[\])]?[ \t]+)?"
+)
+# A speaker label may carry a role in brackets after the name: "Tyler (agent):", "Ana [support]:".
+_SPEAKER = regex.compile(
+    rf"(?m)^{_LINE_OPEN}({_NAME_WORD}(?:[ \t]+{_NAME_WORD})?)[ \t]*(?:[(\[][\w \t.-]{{1,20}}[)\]][ \t]*)?"
+    r":[ \t]*(\S[^\n]*)"
+)
 # Speech, not a field value: a quote, or two words starting lower-case.
 _PROSE = regex.compile(r"[\"“”]|\b\p{Ll}\p{L}*\b.*\b\p{Ll}\p{L}*\b")
 # A field label that names a person ("Name: Keiko B Soto", "From: Jane Roe <jane@...>").
@@ -45,15 +54,16 @@ _BEFORE_VERB = regex.compile(
     rf"(?:^|(?<=[\n.!?;\"“][ \t]*)|(?<=^[ \t]*))({_NAME})[ \t]+(?i:{_VERB})\b", regex.M
 )
 _GREETING = regex.compile(
-    rf"(?m)^[ \t]*(?i:dear|hi|hello|hey|hiya|good[ \t]+(?:morning|afternoon|evening)|bonjour|hallo|"
+    rf"(?m)^{_LINE_OPEN}(?i:dear|hi|hello|hey|hiya|good[ \t]+(?:morning|afternoon|evening)|bonjour|hallo|"
     rf"liebe[rs]?|ciao|hola)[ \t]+{_TITLE}({_NAME})[ \t]*(?=[,!:\n]|$)"
 )
 _SIGN_OFF = regex.compile(
-    r"(?im)^[ \t]*(?:kind[ \t]+regards|best[ \t]+regards|warm[ \t]+regards|warmest[ \t]+regards|regards|"
+    r"(?im)^[ \t]*(?:>[ \t>]*)?"
+    r"(?:kind[ \t]+regards|best[ \t]+regards|warm[ \t]+regards|warmest[ \t]+regards|regards|"
     r"best[ \t]+wishes|best|thanks|thank[ \t]+you|many[ \t]+thanks|cheers|sincerely|yours[ \t]+sincerely|"
     r"yours[ \t]+truly|yours[ \t]+faithfully|respectfully|cordialement|bien[ \t]+à[ \t]+vous|"
     r"mit[ \t]+freundlichen[ \t]+grüßen|viele[ \t]+grüße|liebe[ \t]+grüße|saludos|un[ \t]+saluto)"
-    rf"[ \t]*[,.!\-]*[ \t]*(?:\n[ \t]*|(?<=,)[ \t]*)(?-i:({_NAME}))[ \t]*(?=\n|$)"
+    rf"[ \t]*[,.!\-]*[ \t]*(?:\n[ \t]*(?:>[ \t>]*)?|(?<=,)[ \t]*)(?-i:({_NAME}))[ \t]*(?=\n|$)"
 )
 # The first line of a multi-line text made only of name words and initials ("Vittore G. Fiorentini"):
 # the head of a letter, a signature or a contact card.
@@ -61,6 +71,21 @@ _HEAD_LINE = regex.compile(
     rf"^[ \t]*({_NAME_WORD}(?:[ \t]+(?:\p{{Lu}}\.?|{_NAME_WORD})){{1,3}})[ \t]*\n"
 )
 _SIGNATURE = regex.compile(rf"(?m)^[ \t]*--[ \t]*\n[ \t]*({_NAME})[ \t]*$")
+# A display name before an angle-bracketed e-mail address (RFC 5322 name-addr), as in reply headers
+# ("On Tue, 4 Mar, Jane Roe <jane@...> wrote:") and address lines: the name belongs to the mailbox.
+_NAME_ADDR = regex.compile(rf"(?<![\w@.])[\"']?({_FULL_NAME})[\"']?[ \t]*<[^<>\s@]+@[^<>\s]+>")
+# Verbs of contacting or handing over, before one name: "ask Priya", "reach Eleanor on ...", "spoke
+# with Aoife", "handing over to Cian". Followed by a capitalised name word; roles are excluded.
+_CONTACT = regex.compile(
+    r"\b(?i:ask|asked|asking|spoke|speak|speaking|talk|talked|talking|ring|rang|reach|reached|contact|"
+    r"contacted|text|texted|phone|phoned|call|called|email|e-mail|emailed|cc|cc'd|ping|pinged|message|"
+    r"messaged|thank|thanks|handing|hand|handed|pass|passed|forward|forwarded|escalated|assigned|refer|"
+    r"referred|check|checked|confirm|confirmed|meet|met|hear|heard)"
+    r"(?:[ \t]+(?i:back|over|it|this|them))?(?:[ \t]+(?i:to|with|from|by|for))?"
+    rf"[ \t]+{_TITLE}({_NAME_WORD}(?:[ \t]+{_NAME_WORD})?)(?![\w'’-])"
+)
+# A second name joined to a found one: "Aoife and Cian", "Priya or Rahul".
+_AND_NAME = regex.compile(rf"[ \t]+(?:and|or|&)[ \t]+({_NAME_WORD}(?:[ \t]+{_NAME_WORD})?)(?![\w'’-])")
 
 # Capitalised words that are roles, field labels or greetings, never a name by themselves.
 _ROLES = """
@@ -73,6 +98,9 @@ _ROLES = """
     reminder tip hint fyi important caution todo action response issue problem solution fix priority
     location department product category type reason request details detail context background
     bonjour bonsoir salut oui non merci madame monsieur mademoiselle agent client conseiller
+    monday tuesday wednesday thursday friday saturday sunday january february march april june july
+    august september october november december accounts accounting finance payroll hr legal it
+    service services helpdesk desk reception security it's
 """
 _NOT_NAMES = COMMON_WORDS | frozenset(_ROLES.split())
 
@@ -125,12 +153,20 @@ class DialogueNameRecognizer(SpanRecognizer):
             patterns.append(_PERSON_LABEL)
         if "\n" in source:
             patterns.append(_HEAD_LINE)
+        if "@" in source:
+            patterns.append(_NAME_ADDR)
+        patterns.append(_CONTACT)
         for pattern in patterns:
             for match in pattern.finditer(source):
                 if pattern is _HEAD_LINE and ORGANISATION.search(match.group(1)):
                     continue  # a company's name heads the text
                 if _is_name(match.group(1)):
                     found.add(match.span(1))
+        # a second name joined to a found one ("Aoife and Cian")
+        for _, end in list(found):
+            joined = _AND_NAME.match(source, end)
+            if joined and _is_name(joined.group(1)):
+                found.add(joined.span(1))
         # the same name elsewhere in the text, as whole words
         names = {source[s:e] for s, e in found}
         for name in names:

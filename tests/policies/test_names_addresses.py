@@ -143,6 +143,16 @@ def test_address_results_are_street_addresses():
         ("Name:    Keiko B Soto\nAddress: 1 Main St", ["Keiko B Soto"]),
         ("hi ludo,\n\nthanks,\nveda", ["ludo", "veda"]),
         ("Vittore G. Fiorentini\nFood preparation worker", ["Vittore G. Fiorentini"]),
+        # chat logs: a time stamp before the label, a role in brackets after the name
+        ("[10:26] Quenby (agent): hello there\n[10:27] Oriel Dace: my card was charged\n"
+         "[10:29] Quenby (agent): let me check", ["Quenby", "Oriel Dace", "Quenby"]),
+        # quoted replies: the attribution's display name, greeting and sign-off behind "> "
+        ("On Tue, 4 Mar 2025, Sabeth Orne <so@example.com> wrote:\n> Hi Ludo,\n> ok\n> Best,\n> Sabeth",
+         ["Sabeth", "Sabeth Orne", "Ludo", "Sabeth"]),
+        # a single first name after a verb of contacting or handing over, and a joined second name
+        ("If it fails, ask Zaida in billing. I spoke with Corwin and Nilsa today.",
+         ["Zaida", "Corwin", "Nilsa"]),
+        ("You can reach Hollis on 0412 000 000.", ["Hollis"]),
     ],
 )
 def test_dialogue_names(text: str, expected: list[str]):
@@ -159,6 +169,9 @@ def test_dialogue_names(text: str, expected: list[str]):
         "Thanks for the update, it helps.",
         "Harrowgate Logistics Ltd\n12 Main Street",
         "Customer Support\nOpening hours",
+        "Please contact Customer Services or call Billing on Monday.",
+        "We will call Monday and ask IT to check it. Thanks Team!",
+        "[09:15] Update: the order has shipped",
     ],
 )
 def test_no_dialogue_names(text: str):
