@@ -14,6 +14,7 @@ from presidio_analyzer import EntityRecognizer
 
 from .address_recognizer import AddressBlockRecognizer
 from .dialogue_recognizer import DialogueNameRecognizer
+from .gazetteer_recognizer import PlaceNameRecognizer
 from .job_title_recognizer import JobTitleRecognizer
 from .organisation_recognizer import OrganisationSuffixRecognizer
 from .place_recognizer import PlaceRecognizer
@@ -48,6 +49,10 @@ def _place(language: str, context: list[str] | None, nlp_engine: Any) -> EntityR
     return PlaceRecognizer(supported_language=language, context=context)
 
 
+def _place_name(language: str, context: list[str] | None, nlp_engine: Any) -> EntityRecognizer:
+    return PlaceNameRecognizer(supported_language=language, context=context)
+
+
 #: Name a policy uses -> factory(language, context words or None, the engine's NLP engine).
 TEXT_RECOGNIZERS: dict[str, Callable[[str, list[str] | None, Any], EntityRecognizer]] = {
     "LineNerRecognizer": _line_ner,
@@ -57,4 +62,5 @@ TEXT_RECOGNIZERS: dict[str, Callable[[str, list[str] | None, Any], EntityRecogni
     "OrganisationSuffixRecognizer": _organisation,
     "JobTitleRecognizer": _job_title,
     "PlaceRecognizer": _place,
+    "PlaceNameRecognizer": _place_name,
 }
