@@ -22,8 +22,12 @@ Rejected rows never fail the run: with ``report=True`` the transform returns the
 into its quarantine and counts only the rows written as delivered); without it, a rejected row fails
 the pipeline with its detail, as a standalone writer cannot put it anywhere else.
 
-Rows are assigned to shards by a content hash (stable across processes), grouped, and each shard is
-written to a temporary name and then renamed, so a retried shard never leaves a half-written file.
+Rows are assigned to shards by a content hash (stable across processes), and within a shard to one of
+its parts by the same hash (one part per ``ROWS_PER_PART`` rows: a small shard is one part). Each part
+is grouped and written to a temporary file on whichever worker holds it; one step per shard then joins
+its parts (byte copy; Parquet row groups copied) into a temporary name and renames it, so a retried
+shard never leaves a half-written file and no worker holds a whole shard's rows in memory (a single
+output file used to be one group on one worker: its memory grew with the input).
 ``prefix_or_path`` ending in the format's extension names one single file; otherwise shards are
 named ``{prefix}-00000-of-00004.{ext}``. An empty PCollection writes no file (except a Parquet sink
 given ``columns``, see above).
@@ -36,6 +40,7 @@ import io
 import json
 import math
 import os
+import shutil
 import uuid
 import zlib
 from collections.abc import Iterable, Iterator
@@ -53,6 +58,10 @@ from redactline.connectors.source_schema import from_json_form
 EXTENSIONS = {"jsonl": ".jsonl", "csv": ".csv", "parquet": ".parquet"}
 _READ_EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 PARQUET_BATCH_ROWS = 10_000
+#: Rows per part a shard is written in (on any worker) before one step joins the parts: no worker holds
+#: a whole shard's rows. A shard of fewer rows is one part (its rows stay in the order they came).
+ROWS_PER_PART = 5_000
+_COPY_BYTES = 1 << 20
 ROWS, REJECTED = "rows", "rejected"
 
 
@@ -312,27 +321,105 @@ class _WriteEmptyParquetFn(beam.DoFn):
 
 def shard_of(row: dict[str, Any], total: int) -> int:
     """A stable shard index for ``row`` (same in every process, unlike ``hash``)."""
-    return zlib.crc32(json.dumps(row, sort_keys=True, default=to_json_value).encode("utf-8")) % total
+    return _row_hash(row) % total
 
 
-class _WriteShardFn(beam.DoFn):
+def _row_hash(row: dict[str, Any]) -> int:
+    return zlib.crc32(json.dumps(row, sort_keys=True, default=to_json_value).encode("utf-8"))
+
+
+def parts_per_shard(rows: int, shards: int) -> int:
+    """Parts per shard so that a part holds about ``ROWS_PER_PART`` rows (at least one part)."""
+    return max(1, math.ceil(rows / (max(shards, 1) * ROWS_PER_PART)))
+
+
+def part_key(row: dict[str, Any], total: int, parts: int = 1) -> tuple[int, int, int]:
+    """``(shard, total, part)``: the row's shard and, within it, one of ``parts`` parts (both from one
+    content hash, so stable across processes)."""
+    digest = _row_hash(row)
+    return digest % total, total, (digest // total) % parts
+
+
+def _write_part_body(fmt: str, stream: Any, rows: Iterable[dict[str, Any]], layout: Any) -> None:
+    """A part's rows: a whole file for Parquet (its row groups are copied), the lines without a CSV header."""
+    if fmt == "csv":
+        text = io.TextIOWrapper(stream, encoding="utf-8", newline="", write_through=True)
+        writer = csv.writer(text)
+        for row in rows:
+            writer.writerow([csv_cell(row.get(name)) for name in layout])
+        text.flush()
+        text.detach()
+        return
+    _WRITERS[fmt](stream, rows, layout)
+
+
+class _WritePartFn(beam.DoFn):
+    """Writes one part of a shard (a group of about ``ROWS_PER_PART`` rows) to a
+    temporary file beside the final name; yields ``((shard, total), part name)``. Parts are written on
+    every worker and no worker holds a whole shard's rows."""
+
     def __init__(self, fmt: str, prefix: str, single_path: bool) -> None:
         self._fmt = fmt
         self._prefix = prefix
         self._single = single_path
 
-    def _final_name(self, index: int, total: int) -> str:
-        if self._single:
-            return self._prefix
-        return f"{self._prefix}-{index:05d}-of-{total:05d}{EXTENSIONS[self._fmt]}"
+    def process(self, element: tuple[tuple[int, int, int], Iterable[dict]], layout: Any) -> Iterator[Any]:
+        (index, total, part), rows = element
+        final = _final_name(self._prefix, self._fmt, self._single, index, total)
+        name = f"{final}.tmp-part{part:03d}-{uuid.uuid4().hex}"
+        with FileSystems.create(name, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
+            _write_part_body(self._fmt, stream, rows, layout)
+        yield (index, total), name
 
-    def process(self, element: tuple[tuple[int, int], Iterable[dict]], layout: Any) -> Iterator[str]:
-        (index, total), rows = element
-        final = self._final_name(index, total)
+
+def _final_name(prefix: str, fmt: str, single: bool, index: int, total: int) -> str:
+    if single:
+        return prefix
+    return f"{prefix}-{index:05d}-of-{total:05d}{EXTENSIONS[fmt]}"
+
+
+def _copy_parquet(out: Any, parts: list[str], schema: pa.Schema) -> None:
+    """The parts' rows into one Parquet file, in row groups of about ``PARQUET_BATCH_ROWS`` (streamed:
+    one row group's worth in memory)."""
+    with pq.ParquetWriter(out, schema) as writer:
+        pending: list[pa.RecordBatch] = []
+        rows = 0
+        for part in parts:
+            with FileSystems.open(part, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
+                for batch in pq.ParquetFile(stream).iter_batches(batch_size=PARQUET_BATCH_ROWS):
+                    pending.append(batch)
+                    rows += batch.num_rows
+                    if rows >= PARQUET_BATCH_ROWS:
+                        writer.write_table(pa.Table.from_batches(pending, schema=schema))
+                        pending, rows = [], 0
+        if pending:
+            writer.write_table(pa.Table.from_batches(pending, schema=schema))
+
+
+class _WriteShardFn(beam.DoFn):
+    """Joins a shard's parts into its final file (temporary name, then renamed) and removes the parts."""
+
+    def __init__(self, fmt: str, prefix: str, single_path: bool) -> None:
+        self._fmt = fmt
+        self._prefix = prefix
+        self._single = single_path
+
+    def process(self, element: tuple[tuple[int, int], Iterable[str]], layout: Any) -> Iterator[str]:
+        (index, total), names = element
+        parts = sorted(names)
+        final = _final_name(self._prefix, self._fmt, self._single, index, total)
         temp = f"{final}.tmp-{uuid.uuid4().hex}"
-        with FileSystems.create(temp, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
-            _WRITERS[self._fmt](stream, rows, layout)
+        with FileSystems.create(temp, compression_type=CompressionTypes.UNCOMPRESSED) as out:
+            if self._fmt == "parquet":
+                _copy_parquet(out, parts, layout)
+            else:
+                if self._fmt == "csv":
+                    _write_csv(out, [], layout)  # the header
+                for part in parts:
+                    with FileSystems.open(part, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
+                        shutil.copyfileobj(stream, out, _COPY_BYTES)
         FileSystems.rename([temp], [final])
+        FileSystems.delete(parts)
         yield final
 
 
@@ -395,15 +482,12 @@ class WriteRecords(beam.PTransform):
         return f"{self._prefix}-00000-of-{max(self._num_shards, 1):05d}{EXTENSIONS[self._fmt]}"
 
     def _write(self, pcoll: beam.PCollection, schema: beam.PCollection | None) -> beam.PCollection:
+        count = pcoll | "CountRows" >> beam.combiners.Count.Globally()
         if self._num_shards:
             total = pcoll.pipeline | "ShardCount" >> beam.Create([self._num_shards])
         else:
             per = self._rows_per_shard
-            total = (
-                pcoll
-                | "CountRows" >> beam.combiners.Count.Globally()
-                | "ShardCount" >> beam.Map(lambda n: max(1, math.ceil(n / per)))
-            )
+            total = count | "ShardCount" >> beam.Map(lambda n: max(1, math.ceil(n / per)))
         if self._fmt == "csv":
             layout = (
                 pcoll
@@ -418,14 +502,21 @@ class WriteRecords(beam.PTransform):
             layout = pcoll.pipeline | "NoLayout" >> beam.Create([None])
         return (
             pcoll
-            | "AssignShard" >> beam.Map(
-                lambda row, n: ((shard_of(row, n), n), row), n=beam.pvalue.AsSingleton(total)
-            )
+            | "AssignShard" >> beam.Map(_keyed, n=beam.pvalue.AsSingleton(total),
+                                        rows=beam.pvalue.AsSingleton(count))
             | "GroupShards" >> beam.GroupByKey()
+            | "WriteParts" >> beam.ParDo(
+                _WritePartFn(self._fmt, self._prefix, self._single), layout=beam.pvalue.AsSingleton(layout)
+            )
+            | "GroupParts" >> beam.GroupByKey()
             | "WriteShards" >> beam.ParDo(
                 _WriteShardFn(self._fmt, self._prefix, self._single), layout=beam.pvalue.AsSingleton(layout)
             )
         )
+
+
+def _keyed(row: dict[str, Any], n: int, rows: int) -> tuple[tuple[int, int, int], dict[str, Any]]:
+    return part_key(row, n, parts_per_shard(rows, n)), row
 
 
 def _fail(rejected: Rejected) -> None:
