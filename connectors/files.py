@@ -3,8 +3,8 @@
 Any scheme Beam's ``FileSystems`` knows works (local paths, ``gs://``, ``s3://`` with the matching
 extras). Files are matched, reshuffled so that workers share them, then each file is streamed through
 its parser (``csv_io``, ``jsonl_io``, ``parquet_io``): nothing holds a whole file. The parsed records are
-reshuffled again, so that the records of one large file are redacted by every worker, not by the one
-that read it. The sinks live in
+reshuffled again, in chunks of ``CHUNK_RECORDS``, so that the records of one large file are redacted by
+every worker, not by the one that read it. The sinks live in
 ``file_sinks`` and are re-exported here.
 
 A file that cannot be read to its end (truncated or corrupt compressed data, an I/O error) gives one
@@ -45,6 +45,8 @@ REJECTED = "rejected"
 Parser = Callable[..., Iterator[Record | Rejected]]
 FORMATS: dict[str, Parser] = {"csv": parse_csv, "jsonl": parse_jsonl, "parquet": parse_parquet}
 _EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+#: Records per element when a file's records are spread over the workers (see ``ReadRecords``).
+CHUNK_RECORDS = 100
 _COMPRESSED = (".gz", ".bz2", ".deflate", ".zst", ".zstd", ".lzma", ".xz", ".snappy")
 
 
@@ -122,6 +124,10 @@ class _ParseFileFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(REJECTED, Rejected(SOURCE_ERROR, detail, meta))
 
 
+def _items(chunk: list[Record]) -> list[Record]:
+    return chunk
+
+
 class ReadRecords(beam.PTransform):
     """Read every file matching ``pattern`` into ``{"records": PCollection[Record], "rejected": ...}``.
 
@@ -162,6 +168,13 @@ class ReadRecords(beam.PTransform):
                 REJECTED, main=RECORDS
             )
         )
-        # one file is parsed in one bundle: spread its records so that every worker redacts a share
-        records = outputs[RECORDS] | "Distribute" >> beam.Reshuffle()
+        # one file is parsed in one bundle: spread its records so that every worker redacts a share. They
+        # travel in chunks: one element per record made the reader's worker queue (and the runner decode)
+        # one small pickled Record at a time, and that worker's memory grew with the file
+        records = (
+            outputs[RECORDS]
+            | "Chunk" >> beam.BatchElements(min_batch_size=CHUNK_RECORDS, max_batch_size=CHUNK_RECORDS)
+            | "Distribute" >> beam.Reshuffle()
+            | "Unchunk" >> beam.FlatMap(_items)
+        )
         return {RECORDS: records, REJECTED: outputs[REJECTED]}
