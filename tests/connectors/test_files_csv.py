@@ -212,16 +212,17 @@ def test_line_reader_truncates_long_lines_and_folds_the_rest():
     assert lines[1].folded == 101
 
 
-def test_ten_megabyte_csv_streams_in_bounded_memory(tmp_path):
+def test_a_large_csv_streams_in_bounded_memory(tmp_path):
+    # 3 MiB is enough to tell streaming from reading whole (tracemalloc makes parsing slow: ~10 s here)
     path = tmp_path / "big.csv"
     row = b'1234,"Jane Doe, Jr.",jane@example.com,"12 Main St\nSpringfield",note\n'
-    count = (10 * 1024 * 1024) // len(row) + 1
+    count = (3 * 1024 * 1024) // len(row) + 1
     with path.open("wb") as out:
         out.write(b"id,name,email,address,note\n")
         for _ in range(count):
             out.write(row)
     size = path.stat().st_size
-    assert size > 10 * 1024 * 1024
+    assert size > 3 * 1024 * 1024
     tracemalloc.start()
     try:
         with path.open("rb") as stream:
@@ -230,4 +231,5 @@ def test_ten_megabyte_csv_streams_in_bounded_memory(tmp_path):
     finally:
         tracemalloc.stop()
     assert seen == count
-    assert peak < size // 20, f"peak {peak} bytes for a {size}-byte file"
+    # a fixed budget (read buffers, one row at a time): a file held whole would need over 3 MiB
+    assert peak < 512 * 1024, f"peak {peak} bytes for a {size}-byte file"
