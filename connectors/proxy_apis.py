@@ -22,7 +22,6 @@ from __future__ import annotations
 from typing import Any
 
 from .proxy_request import (
-    _SAFE_KEY,
     INVALID_FIELD,
     INVALID_MESSAGES,
     REQUEST_ERROR,
@@ -37,61 +36,16 @@ from .proxy_request import (
     _expect_list,
     _expect_object,
     _integer,
-    _key_label,
     _model,
     _nullable,
     _number,
     _one_of,
+    _parse_fields,
+    _parts,
     _Reader,
     _refuse,
     _stop,
 )
-
-# --- shared -----------------------------------------------------------------------------------------------
-
-
-def _parse(body: dict[str, Any], fields: dict[str, Handler], required: tuple[str, ...],
-           dropped: tuple[str, ...] = ("user", "metadata")) -> ParsedRequest:
-    reader = _Reader()
-    out: dict[str, Any] = {}
-    for name in required:
-        if name not in body:
-            raise _refuse(INVALID_FIELD, f"{name} is required")
-    for index, (key, value) in enumerate(body.items()):
-        if key in dropped:
-            continue
-        handler = fields.get(key)
-        if handler is None:
-            raise _refuse(UNSUPPORTED_FIELD, f"{_key_label(key, index)}: unknown top-level field; the proxy "
-                          "forwards only the fields it can redact")
-        handler(reader, value, key, out, key)
-    return ParsedRequest(out, reader.texts, reader.identifiers, reader.finishers)
-
-
-def _text_parts(r: _Reader, value: list[Any], path: str, parent: dict[str, Any] | list[Any], key: Any,
-                types: dict[str, tuple[str, ...]]) -> None:
-    """Content parts ``{"type": T, <text field>: str}``; ``types`` maps each allowed type to its keys
-    (the first is the text field; an ``annotations`` key must be an empty list)."""
-    out: list[Any] = [None] * len(value)
-    parent[key] = out
-    for index, part in enumerate(value):
-        where = f"{path}[{index}]"
-        kind = part.get("type") if isinstance(part, dict) else None
-        if not isinstance(kind, str) or kind not in types:  # a list or object "type" is no key of types
-            shown = kind if isinstance(kind, str) and _SAFE_KEY.fullmatch(kind) else "unknown"
-            raise ProxyRefusal(400, REQUEST_ERROR, UNSUPPORTED_CONTENT,
-                               f"{where}: {shown} parts cannot be redacted; only text is forwarded")
-        assert isinstance(part, dict) and isinstance(kind, str)
-        keys = types[kind]
-        _check_keys(part, ("type", *keys), where)
-        copy: dict[str, Any] = {"type": kind}
-        out[index] = copy
-        r.text(part.get(keys[0]), f"{where}.{keys[0]}", copy, keys[0])
-        if "annotations" in part:
-            if _expect_list(part["annotations"], f"{where}.annotations"):
-                raise _refuse(INVALID_FIELD, f"{where}.annotations must be empty")
-            copy["annotations"] = []
-
 
 # --- OpenAI Responses ---------------------------------------------------------------------------------------
 
@@ -125,7 +79,7 @@ def _responses_input(r: _Reader, value: Any, path: str, parent: dict[str, Any], 
         if isinstance(content, str):
             r.text(content, f"{where}.content", copy, "content")
         elif isinstance(content, list):
-            _text_parts(r, content, f"{where}.content", copy, "content", _RESPONSES_PARTS)
+            _parts(r, content, f"{where}.content", copy, "content", _RESPONSES_PARTS)
         else:
             raise _refuse(INVALID_FIELD, f"{where}.content must be a string or a list of text parts")
 
@@ -191,7 +145,7 @@ _RESPONSES_FIELDS: dict[str, Handler] = {
 
 def parse_responses_request(body: dict[str, Any]) -> ParsedRequest:
     """A Responses API request as the proxy forwards it (texts pending), or :class:`ProxyRefusal`."""
-    return _parse(body, _RESPONSES_FIELDS, ("model", "input"))
+    return _parse_fields(body, _RESPONSES_FIELDS, ("model", "input"))
 
 
 def _restore(holder: dict[str, Any], key: str, vault: Any) -> None:
@@ -246,7 +200,7 @@ _EMBEDDINGS_FIELDS: dict[str, Handler] = {
 
 def parse_embeddings_request(body: dict[str, Any]) -> ParsedRequest:
     """An embeddings request as the proxy forwards it (inputs pending), or :class:`ProxyRefusal`."""
-    return _parse(body, _EMBEDDINGS_FIELDS, ("model", "input"))
+    return _parse_fields(body, _EMBEDDINGS_FIELDS, ("model", "input"))
 
 
 # --- Anthropic Messages -----------------------------------------------------------------------------------
@@ -258,7 +212,7 @@ def _anthropic_content(r: _Reader, value: Any, path: str, parent: dict[str, Any]
     if isinstance(value, str):
         r.text(value, path, parent, key)
     elif isinstance(value, list):
-        _text_parts(r, value, path, parent, key, _ANTHROPIC_BLOCKS)
+        _parts(r, value, path, parent, key, _ANTHROPIC_BLOCKS)
     else:
         raise _refuse(INVALID_FIELD, f"{path} must be a string or a list of text blocks")
 
@@ -297,7 +251,7 @@ _ANTHROPIC_FIELDS: dict[str, Handler] = {
 
 def parse_anthropic_request(body: dict[str, Any]) -> ParsedRequest:
     """An Anthropic Messages request as the proxy forwards it, or :class:`ProxyRefusal`."""
-    return _parse(body, _ANTHROPIC_FIELDS, ("model", "max_tokens", "messages"), dropped=("metadata",))
+    return _parse_fields(body, _ANTHROPIC_FIELDS, ("model", "max_tokens", "messages"), dropped=("metadata",))
 
 
 def message_texts(body: Any) -> list[tuple[dict[str, Any], str]]:

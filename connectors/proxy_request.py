@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -378,25 +378,32 @@ def _one_of(*allowed: str) -> Handler:
 # --- messages ---------------------------------------------------------------------------------------------
 
 _MESSAGE_KEYS = ("role", "content", "name", "refusal", "tool_call_id", "tool_calls", "function_call")
-_PART_TYPES = ("text", "refusal")
+_PART_TYPES: Mapping[str, tuple[str, ...]] = {"text": ("text",), "refusal": ("refusal",)}
 
 
-def _parts(r: _Reader, value: list[Any], path: str, parent: dict[str, Any], key: str,
-           types: Sequence[str] = _PART_TYPES) -> None:
+def _parts(r: _Reader, value: list[Any], path: str, parent: dict[str, Any] | list[Any], key: Any,
+           types: Mapping[str, tuple[str, ...]] = _PART_TYPES) -> None:
+    """Content parts ``{"type": T, <text field>: str}``; ``types`` maps each allowed type to its keys
+    (the first is the text field; an ``annotations`` key must be an empty list)."""
     out: list[Any] = [None] * len(value)
     parent[key] = out
     for index, part in enumerate(value):
         where = f"{path}[{index}]"
         kind = part.get("type") if isinstance(part, dict) else None
-        if kind not in types:
+        if not isinstance(kind, str) or kind not in types:  # a list or object "type" is no key of types
             shown = kind if isinstance(kind, str) and _SAFE_KEY.fullmatch(kind) else "unknown"
             raise ProxyRefusal(400, REQUEST_ERROR, UNSUPPORTED_CONTENT,
                                f"{where}: {shown} parts cannot be redacted; only text is forwarded")
-        assert isinstance(part, dict) and isinstance(kind, str)
-        _check_keys(part, ("type", kind), where)
+        assert isinstance(part, dict)
+        keys = types[kind]
+        _check_keys(part, ("type", *keys), where)
         copy: dict[str, Any] = {"type": kind}
         out[index] = copy
-        r.text(part.get(kind), f"{where}.{kind}", copy, kind)
+        r.text(part.get(keys[0]), f"{where}.{keys[0]}", copy, keys[0])
+        if "annotations" in part:
+            if _expect_list(part["annotations"], f"{where}.annotations"):
+                raise _refuse(INVALID_FIELD, f"{where}.annotations must be empty")
+            copy["annotations"] = []
 
 
 def _content(r: _Reader, value: Any, path: str, parent: dict[str, Any], key: str) -> None:
@@ -568,7 +575,7 @@ def _prediction(r: _Reader, value: Any, path: str, parent: dict[str, Any], key: 
     parent[key] = out
     content = prediction.get("content")
     if isinstance(content, list):
-        _parts(r, content, f"{path}.content", out, "content", ("text",))
+        _parts(r, content, f"{path}.content", out, "content", {"text": ("text",)})
     else:
         r.text(content, f"{path}.content", out, "content")
 
@@ -631,20 +638,27 @@ _TOP_LEVEL: dict[str, Handler] = {
 TOP_LEVEL_FIELDS = (*_TOP_LEVEL, *DROPPED_TOP_LEVEL)
 
 
-def parse_request(body: dict[str, Any]) -> ParsedRequest:
-    """The request as the proxy will forward it (texts pending redaction), or :class:`ProxyRefusal` (400)."""
+def _parse_fields(body: dict[str, Any], fields: Mapping[str, Handler], required: tuple[str, ...],
+                 dropped: tuple[str, ...] = DROPPED_TOP_LEVEL) -> ParsedRequest:
+    """``body`` read field by field with ``fields`` (``dropped`` ones skipped, an unknown one refused)."""
     reader = _Reader()
     out: dict[str, Any] = {}
-    if "messages" not in body:
-        raise ProxyRefusal(400, REQUEST_ERROR, INVALID_MESSAGES, "messages must be a non-empty list")
-    if "model" not in body:
-        raise _refuse(INVALID_FIELD, "model is required")
+    for name in required:
+        if name not in body:
+            raise _refuse(INVALID_FIELD, f"{name} is required")
     for index, (key, value) in enumerate(body.items()):
-        if key in DROPPED_TOP_LEVEL:
+        if key in dropped:
             continue
-        handler = _TOP_LEVEL.get(key)
+        handler = fields.get(key)
         if handler is None:
             raise _refuse(UNSUPPORTED_FIELD, f"{_key_label(key, index)}: unknown top-level field; the proxy "
                           "forwards only the fields it can redact")
         handler(reader, value, key, out, key)
     return ParsedRequest(out, reader.texts, reader.identifiers, reader.finishers)
+
+
+def parse_request(body: dict[str, Any]) -> ParsedRequest:
+    """The request as the proxy will forward it (texts pending redaction), or :class:`ProxyRefusal` (400)."""
+    if "messages" not in body:
+        raise ProxyRefusal(400, REQUEST_ERROR, INVALID_MESSAGES, "messages must be a non-empty list")
+    return _parse_fields(body, _TOP_LEVEL, ("model",))
