@@ -33,6 +33,8 @@ import string
 import sys
 from pathlib import Path
 
+from .gen_freetext import Doc  # a span-tracking container only: no sentence shapes or word lists
+
 # ---- word lists (hand-written; very common names of each locale) -------------------------------
 
 FIRST = {
@@ -277,27 +279,6 @@ FILLER = [
 ]
 WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri"]
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-
-
-class Doc:
-    """Text built piece by piece, remembering where each PII value went."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.spans: list[dict] = []
-        self.length = 0
-
-    def add(self, text: str, kind: str | None = None) -> Doc:
-        if kind is not None and text:
-            self.spans.append(
-                {"start": self.length, "end": self.length + len(text), "type": kind, "value": text}
-            )
-        self.parts.append(text)
-        self.length += len(text)
-        return self
-
-    def text(self) -> str:
-        return "".join(self.parts)
 
 
 # ---- values ------------------------------------------------------------------------------------
