@@ -45,10 +45,10 @@ def load_backend(kind: str, model: str | None) -> tuple[Any, str | None]:
     # read when llama.cpp's OpenMP runtime loads (the backend imports it): set before, for this process
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     try:
+        from redactline.enclave_sink.server.backends import available_cores
         from redactline.enclave_sink.server.llm_backend import LlamaCppBackend
 
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        return LlamaCppBackend(model, threads=min(THREADS, cores)), None
+        return LlamaCppBackend(model, threads=min(THREADS, available_cores())), None
     except Exception as exc:  # any reason the model cannot run here: the demo still completes without it
         text = " ".join(str(exc).split()) or type(exc).__name__
         return SpacyAnalysisBackend(), text[:300]

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import threading
 from collections import Counter
@@ -130,6 +131,14 @@ def _analyse(doc: Any) -> dict[str, Any]:
         "sentences": sum(1 for _ in doc.sents),
         "keywords": [word for word, _ in keywords.most_common(MAX_KEYWORDS)],
     }
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS has one), at least one."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def model_files(folder: Path | str) -> list[tuple[str, Path]]:

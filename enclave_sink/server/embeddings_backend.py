@@ -27,12 +27,11 @@ borrow), so :meth:`embed` needs no lock.
 from __future__ import annotations
 
 import importlib.util
-import os
 import time
 from pathlib import Path
 from typing import Any
 
-from .backends import BackendError, files_digest, located_texts
+from .backends import BackendError, available_cores, files_digest, located_texts
 
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -92,7 +91,7 @@ class OnnxEmbeddingsBackend:
             raise ValueError("threads must be at least 1")
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        self.threads = threads or _available_cores()
+        self.threads = threads or available_cores()
         self._batch_size = batch_size
         self._np = np
 
@@ -176,10 +175,3 @@ class OnnxEmbeddingsBackend:
         for (index, path), vector in zip(locations, self.embed(texts), strict=True):
             results[index]["embeddings"][path] = vector
         return results
-
-
-def _available_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from .backends import BackendError, files_digest
+from .backends import BackendError, available_cores, files_digest
 from .config import canonical_json
 
 RUNTIME = "ik-llama-cpp-python"
@@ -102,8 +102,7 @@ def default_threads() -> int:
     24-47 tokens/s) and, at the busiest moment, evaluated a prompt 10 times faster (two threads wait
     on each other at every step); the spare core serves HTTP and sealing.
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores - 1)
+    return max(1, available_cores() - 1)
 
 
 def _log_sum_exp(logits: Any) -> float:
