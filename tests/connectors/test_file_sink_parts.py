@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import apache_beam as beam
 import pyarrow as pa
@@ -34,7 +35,7 @@ def test_a_single_file_is_joined_from_parts(tmp_path, monkeypatch, fmt):
     got = read_back(path)
     if fmt == "csv":
         expected = [{k: str(v) for k, v in r.items()} for r in ROWS]
-        assert open(path).read().count("id,name,score") == 1
+        assert Path(path).read_text().count("id,name,score") == 1
     else:
         expected = ROWS
     assert sorted(map(_key, got)) == sorted(map(_key, expected))
