@@ -22,7 +22,6 @@ factories cache the loaded engine per worker process (:mod:`.redact`).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -110,12 +109,10 @@ def _reshuffle(bag: Any, n: int) -> Any:
                             for j in range(n)])
 
 
-def _tagged(item: tuple[str | None, Any], tag: str | None) -> bool:
-    return item[0] == tag
-
-
-def _value(item: tuple[str | None, Any]) -> Any:
-    return item[1]
+def _select(pairs: Iterable[tuple[str | None, Any]], tag: str | None) -> list[Any]:
+    """One tag's values of a bundle's output, as a list: a partition that several tasks read (a side input
+    and a main input) must not be a one-shot iterator."""
+    return [value for item_tag, value in pairs if item_tag == tag]
 
 
 @dataclasses.dataclass
@@ -129,15 +126,16 @@ class _Translator(PipelineVisitor):
     roots: list[Any] = dataclasses.field(default_factory=list)
 
     def _side_inputs(self, node: AppliedPTransform) -> tuple[list[tuple[Any, Any, Any]], list[Any]]:
-        """The side inputs (view class, view options, window mapping) and a Delayed list of each one's values:
-        a dependency of the consuming task, computed once, never a nested compute inside a task
-        (that would rerun the side input's whole upstream graph, writes included)."""
-        import dask
-
+        """The side inputs (view class, view options, window mapping) and, for each, a Bag Item holding its
+        values as one list: a dependency of the consuming task, computed once, never a nested compute inside
+        a task (that would rerun the side input's whole upstream graph, writes included)."""
         views, values = [], []
         for si in node.side_inputs:
             self.consumed.add(si.pvalue)
-            values.append(dask.delayed(_concat)(self.bags[si.pvalue].to_delayed(optimize_graph=False)))
+            # a Bag reduction (one task joining the partitions' lists): ``dask.delayed(...)`` over the
+            # bag's partitions culled the whole graph built so far at every side input (the driver spent
+            # more CPU translating than a worker redacting, and more the more partitions)
+            values.append(self.bags[si.pvalue].reduction(list, _concat, split_every=False))
             views.append((type(si), si._view_options(), si._window_mapping_fn))
         return views, values
 
@@ -168,7 +166,7 @@ class _Translator(PipelineVisitor):
             pairs = in_bags[0].map(te.get_windowed_value, window_fn).map_partitions(
                 _run_bundle, transform.fn, window_fn, transform.label, list(args), kwargs, views, *values)
             for tag, pcoll in node.outputs.items():
-                self.bags[pcoll] = pairs.filter(functools.partial(_tagged, tag=tag)).map(_value)
+                self.bags[pcoll] = pairs.map_partitions(_select, tag)
             return
         op_class = te.TRANSLATIONS.get(type(transform), te.NoOp)
         op = op_class(node, bag_kwargs=self.bag_kwargs)
@@ -178,6 +176,9 @@ class _Translator(PipelineVisitor):
             bag = in_bags[0] if in_bags else None
         else:
             bag = op.apply(in_bags[0] if in_bags else None)
+        if bag is not None and not isinstance(op, te.NoOp):
+            # Beam's ops leave one-shot iterators, and a partition may have two readers (side + main input)
+            bag = bag.map_partitions(list)
         for pcoll in node.outputs.values():
             if bag is not None:
                 self.bags[pcoll] = bag
