@@ -126,16 +126,17 @@ class _Translator(PipelineVisitor):
     roots: list[Any] = dataclasses.field(default_factory=list)
 
     def _side_inputs(self, node: AppliedPTransform) -> tuple[list[tuple[Any, Any, Any]], list[Any]]:
-        """The side inputs (view class, view options, window mapping) and, for each, a Bag Item holding its
-        values as one list: a dependency of the consuming task, computed once, never a nested compute inside
+        """The side inputs (view class, view options, window mapping) and, for each, a Delayed list of its
+        values: a dependency of the consuming task, computed once, never a nested compute inside
         a task (that would rerun the side input's whole upstream graph, writes included)."""
+        import dask
+
         views, values = [], []
         for si in node.side_inputs:
             self.consumed.add(si.pvalue)
-            # a Bag reduction (one task joining the partitions' lists): ``dask.delayed(...)`` over the
-            # bag's partitions culled the whole graph built so far at every side input (the driver spent
-            # more CPU translating than a worker redacting, and more the more partitions)
-            values.append(self.bags[si.pvalue].reduction(list, _concat, split_every=False))
+            # (a Bag reduction here, tried to spare the driver the graph cull ``dask.delayed`` does, made
+            # the run 6x slower: the consumer copied the side input's upstream graph, redaction included)
+            values.append(dask.delayed(_concat)(self.bags[si.pvalue].to_delayed(optimize_graph=False)))
             views.append((type(si), si._view_options(), si._window_mapping_fn))
         return views, values
 
