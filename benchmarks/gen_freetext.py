@@ -240,18 +240,23 @@ TEMPLATES: dict[str, Callable[[random.Random], Doc]] = {
 }
 
 
-def generate(count: int, seed: int) -> list[dict]:
+def generate_from(templates: dict[str, Callable[[random.Random], Doc]], count: int, seed: int) -> list[dict]:
+    """``count`` documents, the templates taken in turn, from one seeded random stream."""
     rng = random.Random(seed)
-    names = list(TEMPLATES)
+    names = list(templates)
     out = []
     for index in range(count):
         template = names[index % len(names)]
-        doc = TEMPLATES[template](rng)
+        doc = templates[template](rng)
         text = doc.text()
         for span in doc.spans:  # the generator's own bookkeeping must hold
             assert text[span["start"] : span["end"]] == span["value"], span
         out.append({"id": index, "text": text, "spans": doc.spans, "template": template})
     return out
+
+
+def generate(count: int, seed: int) -> list[dict]:
+    return generate_from(TEMPLATES, count, seed)
 
 
 def generator_cli(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from .gen_freetext import Doc, generator_cli
+from .gen_freetext import Doc, generate_from, generator_cli
 from .gen_identifiers import iban, nir
 
 PRENOMS = ["Aurélien", "Maëlle", "Gaspard", "Solène", "Thibaut", "Albane", "Ludovic", "Clémence",
@@ -126,17 +126,7 @@ TEMPLATES: dict[str, Callable[[random.Random], Doc]] = {
 
 
 def generate(count: int, seed: int) -> list[dict]:
-    rng = random.Random(seed)
-    names = list(TEMPLATES)
-    out = []
-    for index in range(count):
-        template = names[index % len(names)]
-        doc = TEMPLATES[template](rng)
-        text = doc.text()
-        for span in doc.spans:
-            assert text[span["start"] : span["end"]] == span["value"], span
-        out.append({"id": index, "text": text, "spans": doc.spans, "template": template})
-    return out
+    return generate_from(TEMPLATES, count, seed)
 
 
 def main(argv: list[str] | None = None) -> int:
