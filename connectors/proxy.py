@@ -64,6 +64,7 @@ from redactline.policies.log_hygiene import quiet_text_loggers
 from redactline.policies.readable import readable
 from redactline.policies.reidentify import StreamingReidentifier
 
+from .http_timeouts import DEFAULT_HEADER_TIMEOUT, header_timeout_protocol
 from .llm.anthropic_messages import ANTHROPIC_VERSION
 from .local_server import UvicornThread
 from .proxy_answers import AnswerTooDeep, answer_slots
@@ -720,11 +721,15 @@ def build_app(config: ProxyConfig, redactor: Redactor, *, transport: httpx.Async
 # --- serving ----------------------------------------------------------------------------------------------
 
 
-def uvicorn_config(app: Starlette, host: str, port: int) -> uvicorn.Config:
+def uvicorn_config(
+    app: Starlette, host: str, port: int, *, header_timeout: float = DEFAULT_HEADER_TIMEOUT
+) -> uvicorn.Config:
+    """uvicorn settings of the proxy; ``header_timeout``: seconds for a request line and headers."""
     return uvicorn.Config(
         app,
         host=host,
         port=port,
+        http=header_timeout_protocol(header_timeout),  # slowloris: uvicorn has no header deadline
         log_level="warning",
         access_log=False,  # request lines are harmless, but keep one rule: the proxy logs codes only
         timeout_keep_alive=10,
@@ -736,8 +741,11 @@ def uvicorn_config(app: Starlette, host: str, port: int) -> uvicorn.Config:
 class ProxyThread(UvicornThread):
     """The proxy on ``127.0.0.1`` and an ephemeral port, in a background thread (tests)."""
 
-    def __init__(self, app: Starlette) -> None:
-        super().__init__(lambda port: uvicorn_config(app, "127.0.0.1", port), "redactline proxy")
+    def __init__(self, app: Starlette, *, header_timeout: float = DEFAULT_HEADER_TIMEOUT) -> None:
+        super().__init__(
+            lambda port: uvicorn_config(app, "127.0.0.1", port, header_timeout=header_timeout),
+            "redactline proxy",
+        )
 
     @property
     def base_url(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -98,6 +99,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"listen port (default {DEFAULT_PORT})")
     p.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS", help="upstream timeout (120)")
     p.add_argument(
+        "--header-timeout", type=float, default=10.0, metavar="SECONDS",
+        help="a request line and headers must arrive in full within this time, else 408 and the "
+        "connection is closed (slow clients, slowloris; 10)",
+    )
+    p.add_argument(
         "--max-body-bytes", type=int, default=16 * 1024 * 1024, metavar="N",
         help="request size limit (16 MiB)",
     )
@@ -175,6 +181,8 @@ def _cmd_proxy(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     if not 1 <= args.workers <= 64:
         return _fail("--workers must be 1..64")
+    if not (math.isfinite(args.header_timeout) and args.header_timeout > 0):
+        return _fail("--header-timeout must be a positive number of seconds")
 
     import uvicorn
 
@@ -193,5 +201,5 @@ def _cmd_proxy(args: argparse.Namespace) -> int:
     app = build_app(config, redactor)
     print(f"redactline proxy: policy {policy.name} {policy.version}; listening on "
           f"http://{args.host}:{args.port}/v1 -> {config.base}", file=sys.stderr)
-    uvicorn.Server(uvicorn_config(app, args.host, args.port)).run()
+    uvicorn.Server(uvicorn_config(app, args.host, args.port, header_timeout=args.header_timeout)).run()
     return 0
