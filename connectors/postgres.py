@@ -2,7 +2,16 @@
 
 ``ReadPostgres`` reads a table or a query with server-side (named) cursors, so memory stays bounded by
 ``fetch_size`` rows per worker, optionally split into integer key ranges read in parallel. Every row
-leaves as a ``Record`` or, when a value cannot be made JSON-friendly, a ``Rejected(parse_error)``.
+leaves as a ``Record`` or, when a value cannot be made JSON-friendly, a ``Rejected`` naming the table
+and column (never the value); the read goes on with the next row.
+
+``json``/``jsonb`` values are fetched as text (the read's connection has its own loaders for them, so
+psycopg's ``json.loads`` never runs inside a fetch, where one bad value failed the whole read) and
+decoded per row by :func:`decode_json`: a document over ``max_field_bytes`` -> ``oversize``, nested
+deeper than ``max_depth`` -> ``too_deep`` (decided on the text, nothing recurses), an object repeating a
+key (``json`` keeps duplicates) or any other undecodable text -> ``parse_error``. Numbers follow the
+JSON sources' rules (``records.JSON_NUMBERS``): an integer of more than 4300 digits is kept as its exact
+digit string, as JSONL files and HTTP APIs keep it; a non-finite number is null.
 
 ``WritePostgres`` upserts records by key (``INSERT ... ON CONFLICT (key) DO UPDATE``) in batches, so a
 re-run does not duplicate rows.
@@ -26,11 +35,17 @@ from typing import Any
 import apache_beam as beam
 import psycopg
 from psycopg import sql
+from psycopg.abc import Buffer
+from psycopg.adapt import Loader
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 
+from redactline.connectors.limits import MIB, Limits, json_text_too_deep
 from redactline.connectors.records import (
+    JSON_NUMBERS,
+    OVERSIZE,
     PARSE_ERROR,
+    TOO_DEEP,
     Record,
     RecordMeta,
     Rejected,
@@ -147,9 +162,109 @@ def to_jsonable(value: Any) -> Any:
     return to_json_value(value, binary="base64")
 
 
-def _raw_row(names: Sequence[str], row: Sequence[Any]) -> bytes:
-    """Best-effort bytes of a row for the quarantine (sealed by the pipeline; never logged)."""
-    return json.dumps(dict(zip(names, row, strict=True)), default=repr).encode("utf-8")
+class JsonText:
+    """A ``json``/``jsonb`` value as the server sent it (UTF-8 text), decoded by :func:`decode_json`."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:  # never the value: Beam or a traceback may print it
+        return f"JsonText({len(self.data)} bytes)"
+
+
+class _JsonTextLoader(Loader):
+    """Text-format loader for ``json`` and ``jsonb`` (and, through psycopg's array loaders, their
+    arrays): keeps the bytes, so nothing can fail while rows are fetched."""
+
+    def load(self, data: Buffer) -> JsonText:
+        return JsonText(bytes(data))
+
+
+def _fetch_json_as_text(conn: psycopg.Connection) -> None:
+    # The connection's own adapters map: the process-wide psycopg defaults stay as they are.
+    for name in ("json", "jsonb"):
+        conn.adapters.register_loader(name, _JsonTextLoader)
+
+
+class JsonRejected(ValueError):
+    """A ``json``/``jsonb`` value the source quarantines: ``reason`` is a records reason code and the
+    message says why without quoting the value."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):  # last-wins would hide a value from review
+        raise _DuplicateKey
+    return result
+
+
+def decode_json(doc: JsonText, limits: Limits, above: int = 1) -> Any:
+    """The decoded value of ``doc``, or :class:`JsonRejected`.
+
+    ``above`` is how many nesting levels hold the document (1: a column of the record, which is level 1
+    itself; one more per array dimension), so the record as a whole stays within ``limits.max_depth``.
+    """
+    data = doc.data
+    if len(data) > limits.max_field_bytes:
+        raise JsonRejected(OVERSIZE, f"json document is {len(data)} bytes, limit {limits.max_field_bytes}")
+    if json_text_too_deep(data, limits.max_depth - above):
+        raise JsonRejected(TOO_DEEP, f"nested deeper than {limits.max_depth} levels")
+    try:
+        return json.loads(data, object_pairs_hook=_object_without_duplicates, **JSON_NUMBERS)
+    except _DuplicateKey:
+        raise JsonRejected(PARSE_ERROR, "json object repeats a key") from None
+    except json.JSONDecodeError as exc:  # msg and position only: str(exc) is safe, but stay terse
+        raise JsonRejected(PARSE_ERROR, f"invalid json at char {exc.pos}: {exc.msg}") from None
+    except (ValueError, RecursionError) as exc:  # never the message: it may quote the value
+        raise JsonRejected(PARSE_ERROR, f"json cannot be decoded ({type(exc).__name__})") from None
+
+
+def _holds_json(value: list[Any]) -> bool:
+    """True for a (possibly multi-dimensional) array of json/jsonb (its elements share one type)."""
+    for item in value:
+        if item is not None:
+            return isinstance(item, JsonText) or (isinstance(item, list) and _holds_json(item))
+    return False
+
+
+def _decode_array(value: list[Any], limits: Limits, above: int) -> list[Any]:
+    return [
+        decode_json(v, limits, above) if isinstance(v, JsonText)
+        else _decode_array(v, limits, above + 1) if isinstance(v, list) else v
+        for v in value
+    ]
+
+
+def column_value(value: Any, limits: Limits) -> Any:
+    """One fetched column value as JSON: json/jsonb (and arrays of them) by :func:`decode_json`,
+    anything else by :func:`to_jsonable`."""
+    if isinstance(value, JsonText):
+        return decode_json(value, limits)
+    if isinstance(value, list) and _holds_json(value):
+        return _decode_array(value, limits, 2)
+    return to_jsonable(value)
+
+
+def _raw_row(names: Sequence[str], row: Sequence[Any], limits: Limits) -> bytes:
+    """Best-effort bytes of a row for the quarantine (sealed by the pipeline; never logged). A json
+    document keeps its first ``max_field_bytes`` bytes (all of it unless it is the oversize one)."""
+
+    def raw(value: Any) -> Any:
+        if isinstance(value, JsonText):
+            return value.data[: limits.max_field_bytes].decode("utf-8", "replace")
+        return repr(value)
+
+    return json.dumps(dict(zip(names, row, strict=True)), default=raw).encode("utf-8")
 
 
 # --------------------------------------------------------------------------- source
@@ -175,7 +290,7 @@ class _ReadSpec:
 
     def __init__(
         self, dsn: _Dsn, table: str | None, query: str | None, key: str | None, partitions: int,
-        fetch_size: int, jurisdiction: str | None,
+        fetch_size: int, jurisdiction: str | None, limits: Limits = Limits(),  # noqa: B008 - frozen
     ) -> None:
         self.dsn = dsn
         self.schema, self.table = _split_table(table) if table else (None, None)
@@ -184,6 +299,7 @@ class _ReadSpec:
         self.partitions = partitions
         self.fetch_size = fetch_size
         self.jurisdiction = jurisdiction
+        self.limits = limits
 
     def relation(self, schema: str | None) -> sql.Composable:
         if self.query is not None:
@@ -252,6 +368,7 @@ class _ReadPartition(beam.DoFn):
         n = 0
         failure = ""
         with _connect(spec.dsn, read_only=True) as conn:
+            _fetch_json_as_text(conn)
             try:
                 with conn.transaction(), conn.cursor(name=f"redactline_{os.getpid()}_{id(self)}") as cur:
                     cur.itersize = spec.fetch_size
@@ -296,12 +413,14 @@ class _ReadPartition(beam.DoFn):
     def _convert(self, names: list[str], row: Sequence[Any], source: str, ref: str) -> Any:
         meta = RecordMeta(source=source, ref=ref, jurisdiction=self.spec.jurisdiction)
         fields: dict[str, Any] = {}
+        limits = self.spec.limits
         for name, value in zip(names, row, strict=True):
             try:
-                fields[name] = to_jsonable(value)
-            except UnsupportedValue as exc:
-                detail = f"column {name!r}: unsupported type {exc}"
-                rejected = Rejected(PARSE_ERROR, detail, meta, _raw_row(names, row))
+                fields[name] = column_value(value, limits)
+            except (UnsupportedValue, JsonRejected) as exc:
+                reason, why = (exc.reason, str(exc)) if isinstance(exc, JsonRejected) else (
+                    PARSE_ERROR, f"unsupported type {exc}")
+                rejected = Rejected(reason, f"column {name!r}: {why}", meta, _raw_row(names, row, limits))
                 return beam.pvalue.TaggedOutput("rejected", rejected)
         return Record(fields=fields, meta=meta)
 
@@ -319,6 +438,9 @@ class ReadPostgres(beam.PTransform):
     ``postgresql://host:port/db#schema.table`` (``#query`` for a query); ``ref`` is ``key=value`` for a
     keyed read, else ``row N`` (1-based within the read). Values are converted by ``to_jsonable``; a row
     with an unsupported value becomes ``Rejected(parse_error)`` naming the column and type only.
+    ``json``/``jsonb`` values are decoded by :func:`decode_json` under ``max_field_bytes`` (a document's
+    size) and ``max_depth``; a row with a value past them is ``Rejected(oversize | too_deep |
+    parse_error)``, whose detail names the column and the limit, never the value.
     """
 
     def __init__(
@@ -332,6 +454,7 @@ class ReadPostgres(beam.PTransform):
         fetch_size: int = 1000,
         dsn_env: str = DEFAULT_DSN_ENV,
         jurisdiction: str | None = None,
+        max_field_bytes: int = MIB,
     ) -> None:
         super().__init__()
         if (table is None) == (query is None):
@@ -341,7 +464,8 @@ class ReadPostgres(beam.PTransform):
         if partitions > 1 and key is None:
             raise ValueError("partitions > 1 needs an integer key column (key=)")
         self._spec = _ReadSpec(
-            _Dsn(resolve_dsn(dsn, dsn_env)), table, query, key, partitions, fetch_size, jurisdiction
+            _Dsn(resolve_dsn(dsn, dsn_env)), table, query, key, partitions, fetch_size, jurisdiction,
+            Limits(max_field_bytes),
         )
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> dict[str, beam.PCollection]:

@@ -60,11 +60,13 @@ def sample_files(pattern: str, n: int, *, fmt: str | None = None, max_field_byte
     return out
 
 
-def sample_postgres(dsn: str | None, table: str, n: int, *, key: str | None = None) -> list[Record]:
+def sample_postgres(dsn: str | None, table: str, n: int, *, key: str | None = None,
+                    max_field_bytes: int = MIB) -> list[Record]:
     """The first ``n`` rows of ``table`` as :class:`~.postgres.ReadPostgres` reads them."""
     from .postgres import DEFAULT_DSN_ENV, _Dsn, _PlanPartitions, _ReadPartition, _ReadSpec, resolve_dsn
 
-    spec = _ReadSpec(_Dsn(resolve_dsn(dsn, DEFAULT_DSN_ENV)), table, None, key, 1, max(1, n), None)
+    spec = _ReadSpec(_Dsn(resolve_dsn(dsn, DEFAULT_DSN_ENV)), table, None, key, 1, max(1, n), None,
+                     Limits(max_field_bytes))
     reader = _ReadPartition(spec)
     out: list[Record] = []
     for partition in _PlanPartitions(spec).process(None):

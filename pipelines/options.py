@@ -54,8 +54,8 @@ class RedactlineOptions(PipelineOptions):
         group.add_argument("--max-record-bytes", type=int, default=DEFAULT_MAX_RECORD_BYTES,
                            help="records larger than this (as JSON) are quarantined as oversize")
         group.add_argument("--max-field-bytes", type=int, default=None,
-                           help="file sources: fields larger than this are quarantined (default: the "
-                           "connector's)")
+                           help="file sources, PostgreSQL json/jsonb columns: fields larger than this "
+                           "are quarantined (default: the connector's)")
         group.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                            help="records per engine call")
         group.add_argument("--quarantine-key-env", help="environment variable holding the quarantine key")

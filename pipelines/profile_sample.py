@@ -36,15 +36,15 @@ def sample_source(endpoint: uris.Endpoint, n: int, *, key: str | None = None, pa
     """The first ``n`` records of ``endpoint``, parsed as the run's source connector parses them."""
     from redactline.connectors import sample
 
+    kwargs = {"max_field_bytes": max_field_bytes} if max_field_bytes else {}
     if endpoint.kind == "postgres":
         assert endpoint.table is not None
-        return sample.sample_postgres(endpoint.dsn, endpoint.table, n, key=key)
+        return sample.sample_postgres(endpoint.dsn, endpoint.table, n, key=key, **kwargs)
     if endpoint.kind == "http":
         if pagination is None:
             raise uris.UriError("--source is an HTTP API: give --http-pagination cursor|page|link")
         return sample.sample_http(endpoint.uri, n, pagination=pagination, items_path=items_path,
                                   auth_env=auth_env)
-    kwargs = {"max_field_bytes": max_field_bytes} if max_field_bytes else {}
     return sample.sample_files(endpoint.uri, n, fmt=endpoint.fmt, **kwargs)
 
 

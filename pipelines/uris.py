@@ -95,10 +95,12 @@ def source_transform(ep: Endpoint, *, jurisdiction: str | None, max_field_bytes:
                      key: str | None, partitions: int, pagination: str | None, items_path: str = "items",
                      auth_env: str | None = None) -> beam.PTransform:
     """The connector reading ``ep``; its ``expand`` returns ``{"records", "rejected"}``."""
+    kwargs = {"max_field_bytes": max_field_bytes} if max_field_bytes else {}
     if ep.kind == "postgres":
         from redactline.connectors.postgres import ReadPostgres
 
-        return ReadPostgres(ep.dsn, table=ep.table, key=key, partitions=partitions, jurisdiction=jurisdiction)
+        return ReadPostgres(ep.dsn, table=ep.table, key=key, partitions=partitions, jurisdiction=jurisdiction,
+                            **kwargs)
     if ep.kind == "http":
         from redactline.connectors.http_api import ReadHttpApi
 
@@ -108,7 +110,6 @@ def source_transform(ep: Endpoint, *, jurisdiction: str | None, max_field_bytes:
                            jurisdiction=jurisdiction)
     from redactline.connectors.files import ReadRecords
 
-    kwargs = {"max_field_bytes": max_field_bytes} if max_field_bytes else {}
     return ReadRecords(ep.uri, fmt=ep.fmt, jurisdiction=jurisdiction, **kwargs)
 
 
