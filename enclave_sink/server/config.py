@@ -11,6 +11,7 @@ The digest and the canonical form are protocol, shared with the client: they liv
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,8 @@ _POLICY_HASH = re.compile(r"[0-9a-f]{64}")
 _REGION = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 BACKENDS = ("spacy-analysis", "openai-compatible", "embeddings", "llm")
-PROVIDERS = ("simulated", "nitro-nsm")
+# "simulated" is the simulated Nitro provider; every simulated-* provider is UNSAFE (tests, local runs)
+PROVIDERS = ("simulated", "simulated-snp", "simulated-tdx", "nitro-nsm")
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ class ServiceConfig:
       (tokens per second, bucket size; over it: 429 with ``Retry-After``), keyed by the client address
       and remembering at most ``rate_limit_clients`` addresses.
     * ``body_timeout``: seconds a request body may take to arrive in full (else 408, connection closed).
+    * ``header_timeout``: seconds a request line and headers may take to arrive in full, from the
+      connection's start or the next request's first byte (else 408 and closed; slowloris).
     * ``max_payload_depth``: JSON nesting depth of a batch's plaintext, checked before decoding (400).
     * ``max_clock_skew``: how far in the future a batch header's ``created_at`` may be (400).
     * ``allowed_tasks``: task kinds (``generate``, ``embed``, ``classify``, ``analyze``) batches may ask
@@ -86,6 +90,7 @@ class ServiceConfig:
     attestation_burst: int = 60
     rate_limit_clients: int = 10_000
     body_timeout: float = 30.0
+    header_timeout: float = 10.0
     max_payload_depth: int = 128
     max_clock_skew: dt.timedelta = dt.timedelta(days=1)
     allowed_tasks: frozenset[str] = frozenset()
@@ -116,6 +121,8 @@ class ServiceConfig:
                 raise ValueError(f"{name} must be at least 1")
         if not (self.attestation_rate > 0 and self.body_timeout > 0):
             raise ValueError("attestation_rate and body_timeout must be positive")
+        if not (math.isfinite(self.header_timeout) and self.header_timeout > 0):
+            raise ValueError("header_timeout must be a positive number of seconds")
         if self.max_clock_skew < dt.timedelta(0):
             raise ValueError("max_clock_skew must not be negative")
         if self.threads is not None and self.threads < 1:

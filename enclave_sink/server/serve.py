@@ -14,22 +14,35 @@ from pathlib import Path
 
 import uvicorn
 
+from redactline.connectors.http_timeouts import header_timeout_protocol
 from redactline.connectors.local_server import UvicornThread
 
 from .app import build_app
 from .backend_factory import build_backend
 from .backends import InferenceBackend
-from .config import BACKENDS, OpenAIBackendConfig, ServiceConfig
-from .providers import AttestationProvider, NitroNsmProvider, NsmUnavailableError, SimulatedNitroProvider
+from .config import BACKENDS, PROVIDERS, OpenAIBackendConfig, ServiceConfig
+from .providers import (
+    AttestationProvider,
+    NitroNsmProvider,
+    NsmUnavailableError,
+    SimulatedNitroProvider,
+    SimulatedSnpProvider,
+    SimulatedTdxProvider,
+)
 from .service import EnclaveService
 
 logger = logging.getLogger(__name__)
 
 
 def build_provider(config: ServiceConfig) -> AttestationProvider:
-    """The provider named by ``config.provider`` (``simulated`` warns; ``nitro-nsm`` needs /dev/nsm)."""
+    """The provider named by ``config.provider``: ``nitro-nsm`` needs /dev/nsm; ``simulated`` (Nitro),
+    ``simulated-snp`` and ``simulated-tdx`` are UNSAFE simulators that warn when built."""
     if config.provider == "nitro-nsm":
         return NitroNsmProvider(config.nsm_device)
+    if config.provider == "simulated-snp":
+        return SimulatedSnpProvider()
+    if config.provider == "simulated-tdx":
+        return SimulatedTdxProvider()
     return SimulatedNitroProvider()
 
 
@@ -50,6 +63,7 @@ def _uvicorn_config(service: EnclaveService, host: str, port: int) -> uvicorn.Co
         build_app(service),
         host=host,
         port=port,
+        http=header_timeout_protocol(service.config.header_timeout),  # slowloris (the app times bodies)
         log_level="warning",
         access_log=False,  # paths and statuses only would be fine, but keep the enclave quiet
         limit_concurrency=256,
@@ -104,8 +118,14 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "no key material needed)",
     )
     parser.add_argument(
-        "--provider", choices=("simulated", "nitro-nsm"), default="nitro-nsm",
-        help="attestation provider: nitro-nsm (inside an AWS Nitro Enclave, the default) or simulated",
+        "--provider", choices=PROVIDERS, default="nitro-nsm",
+        help="attestation provider: nitro-nsm (inside an AWS Nitro Enclave, the default); or an UNSAFE "
+        "simulator under a locally generated test root, for local runs and tests only: simulated "
+        "(Nitro documents), simulated-snp (AMD SEV-SNP reports, test ARK/ASK/VCEK) or simulated-tdx "
+        "(Intel TDX DCAP quotes, test SGX root and collateral). Simulated evidence proves nothing "
+        "about hardware; a client trusts it only with the root from --root-out and an explicit unsafe "
+        "flag. SEV-SNP/TDX clients pin that TEE type: 'redactline enclave verify --tee sev-snp|tdx "
+        "--root PEM' or EnclaveTrust(tee=...); 'redactline run' pins Nitro and refuses them",
     )
     parser.add_argument(
         "--simulated", dest="provider", action="store_const", const="simulated",
@@ -113,7 +133,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--root-out", metavar="PEM",
-        help="with --simulated: write the simulator's test root here, for clients' --enclave-root",
+        help="with a simulated provider: write the simulator's test root here (Nitro: its root; "
+        "SEV-SNP: its ARK; TDX: its SGX root CA), for clients' --enclave-root / --root",
     )
     parser.add_argument("--nsm-device", default="/dev/nsm")
     parser.add_argument(
@@ -155,6 +176,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="a request body must arrive in full within this time, else 408 (30)",
     )
     parser.add_argument(
+        "--header-timeout", type=float, default=10.0, metavar="SECONDS",
+        help="a request line and headers must arrive in full within this time (from the connection's "
+        "start, or the next request's first byte), else 408 and the connection is closed (10)",
+    )
+    parser.add_argument(
         "--max-payload-depth", type=int, default=128, metavar="N",
         help="JSON nesting depth allowed in a batch, checked before decoding (128)",
     )
@@ -179,8 +205,8 @@ def config_from_args(args: argparse.Namespace) -> ServiceConfig:
         hashes.add(_policy_hash(path))
     if not hashes:
         raise ValueError("name at least one allowed policy: --allow-policy SHA256 or --allow-policy-file F")
-    if args.root_out and args.provider != "simulated":
-        raise ValueError("--root-out only applies to the simulated provider (--simulated)")
+    if args.root_out and not args.provider.startswith("simulated"):
+        raise ValueError("--root-out only applies to a simulated provider (--provider simulated*)")
     return ServiceConfig(
         region=args.region,
         allowed_policy_hashes=frozenset(hashes),
@@ -198,6 +224,7 @@ def config_from_args(args: argparse.Namespace) -> ServiceConfig:
         attestation_rate=args.attestation_rate,
         attestation_burst=args.attestation_burst,
         body_timeout=args.body_timeout,
+        header_timeout=args.header_timeout,
         max_payload_depth=args.max_payload_depth,
         allowed_tasks=frozenset(getattr(args, "task", None) or ()),
         host=args.host,
@@ -215,22 +242,44 @@ def _policy_hash(path: str) -> str:
         raise ValueError(f"--allow-policy-file {path}: {exc}") from None
 
 
+_SIMULATED_TEE = {"simulated": "nitro", "simulated-snp": "sev-snp", "simulated-tdx": "tdx"}
+
+
+def service_from_args(args: argparse.Namespace, *, backend: InferenceBackend | None = None) -> EnclaveService:
+    """The service ``redactline enclave serve`` runs for ``args`` (``backend`` replaces the configured
+    one, for tests), after writing a simulator's root to ``--root-out`` and warning about it on stderr.
+
+    Raises ValueError (bad options, unwritable ``--root-out``) and :class:`NsmUnavailableError`.
+    """
+    config = config_from_args(args)
+    service = build_service(config, backend=backend)
+    if service.provider.unsafe:
+        tee = _SIMULATED_TEE[config.provider]
+        print(f"redactline enclave serve: UNSAFE: provider {service.provider.name} is a simulator: its "
+              f"{tee} attestation proves nothing about hardware; for local runs and tests only",
+              file=sys.stderr)
+        if args.root_out:
+            simulator = getattr(service.provider, "simulator", None)
+            root_pem = getattr(simulator, "root_pem", None)
+            if not isinstance(root_pem, bytes):
+                raise ValueError(f"--root-out: provider {service.provider.name} has no simulator root")
+            try:
+                Path(args.root_out).write_bytes(root_pem)
+            except OSError as exc:
+                raise ValueError(f"--root-out {args.root_out}: {exc.strerror or exc}") from None
+            print(f"simulated attestation root written to {args.root_out} (UNSAFE: for local clients only; "
+                  f"clients pin TEE type {tee})", file=sys.stderr)
+    return service
+
+
 def run_serve(args: argparse.Namespace) -> int:
     """Entry for the CLI: build the configuration, serve, return an exit code (2 on bad options)."""
     try:
-        config = config_from_args(args)
-        service = build_service(config)
-    except ValueError as exc:
+        service = service_from_args(args)
+    except (ValueError, NsmUnavailableError) as exc:
         print(f"redactline enclave serve: error: {exc}", file=sys.stderr)
         return 2
-    except NsmUnavailableError as exc:
-        print(f"redactline enclave serve: error: {exc}", file=sys.stderr)
-        return 2
-    if args.root_out:
-        assert isinstance(service.provider, SimulatedNitroProvider)
-        Path(args.root_out).write_bytes(service.provider.simulator.root_pem)
-        print(f"simulated attestation root written to {args.root_out} (UNSAFE: for local clients only)",
-              file=sys.stderr)
+    config = service.config
     logging.basicConfig(level=logging.INFO)
     print(f"enclave service on http://{config.host}:{config.port} (provider {service.provider.name}, "
           f"backend {service.backend.name}, region {config.region})", file=sys.stderr)

@@ -5,6 +5,7 @@ A short deadline (0.3 s) keeps the tests fast; the upper bounds leave room for a
 
 from __future__ import annotations
 
+import contextlib
 import math
 import socket
 import time
@@ -64,10 +65,8 @@ def _until_closed(sock: socket.socket, trickle: bool) -> tuple[bytes, float]:
             chunk = sock.recv(4096)
         except TimeoutError:
             if trickle:
-                try:
+                with contextlib.suppress(OSError):  # the server closed between our reads
                     sock.sendall(b"X-Slow: 1\r\n")
-                except OSError:  # the server closed between our reads
-                    pass
             continue
         except ConnectionResetError:
             break
