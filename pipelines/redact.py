@@ -223,6 +223,10 @@ _ENGINES_LOCK = threading.Lock()
 # Analyzers (spaCy loaded) the driver built to profile a source, per (policy path, hash): the first engine
 # built here for that policy takes it, so an in-process run loads spaCy once. Taken once, by one thread.
 _SPARE_ANALYZERS: dict[tuple[str, str], Any] = {}
+# Engines being built ahead of the first batch (PolicyEngineFactory.warm), per (policy path, hash, profile):
+# set when done; holds the engine until one thread takes it.
+_Warming = tuple[threading.Event, list[Any]]
+_WARMING: dict[tuple[str, str, str], _Warming] = {}
 
 
 def offer_analyzer(policy_path: str, policy_sha256: str, analyzer: Any) -> None:
@@ -251,22 +255,49 @@ class PolicyEngineFactory:
         self._sha256 = expected_sha256
         self.profile = profile
 
-    def __call__(self) -> Engine:
-        from redactline.policies.profile import profiled_engine
+    def _warm_key(self) -> tuple[str, str, str]:
+        return (self._path, self._sha256, "" if self.profile is None else str(hash(self.profile)))
 
-        profile_id = "" if self.profile is None else str(hash(self.profile))
-        cache_key = (self._path, self._sha256, profile_id, threading.get_ident())
+    def warm(self) -> None:
+        """Build the engine now, for the first thread of this process that asks for it: a local worker
+        process starts building while it connects to the runner (:mod:`.warm_worker`). A failure is
+        logged by type only; the asking thread then builds its own."""
+        ready: _Warming = (threading.Event(), [])
+        with _ENGINES_LOCK:
+            _WARMING[self._warm_key()] = ready
+        try:
+            ready[1].append(self._build("warmed while the worker started"))
+        except Exception as exc:  # noqa: BLE001 - the DoFn's own build reports the real error
+            log.warning("engine warm-up failed (%s); the first batch builds it", type(exc).__name__)
+        finally:
+            ready[0].set()
+
+    def __call__(self) -> Engine:
+        cache_key = (*self._warm_key(), threading.get_ident())
         with _ENGINES_LOCK:
             if cache_key in _ENGINES:
                 return _ENGINES[cache_key]
+            warming = _WARMING.get(self._warm_key())
+        if warming is not None:
+            warming[0].wait()
+            with _ENGINES_LOCK:
+                if warming[1]:  # taken once, by the first thread that asks
+                    _ENGINES[cache_key] = warming[1].pop()
+                    return _ENGINES[cache_key]
+        engine = self._build("new")
+        with _ENGINES_LOCK:
+            _ENGINES[cache_key] = engine
+        return engine
+
+    def _build(self, how: str) -> Engine:
+        from redactline.policies.profile import profiled_engine
+
         started = time.perf_counter()
         policy = self._policy.load()  # never the file: the document the driver resolved
         with _ENGINES_LOCK:
             analyzer = _SPARE_ANALYZERS.pop((self._path, self._sha256), None)
         engine = profiled_engine(policy, self.profile, analyzer)
-        with _ENGINES_LOCK:
-            _ENGINES[cache_key] = engine
         # one line per engine built: a run that builds more than one per worker process is paying twice
         log.info("engine for policy %s built in %.1fs (process %d, %s)", self._sha256[:12],
-                 time.perf_counter() - started, os.getpid(), "driver's analyzer" if analyzer else "new")
+                 time.perf_counter() - started, os.getpid(), "driver's analyzer" if analyzer else how)
         return engine

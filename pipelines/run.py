@@ -65,7 +65,7 @@ from redactline.policies import PolicyError, load_policy
 from redactline.policies.loader import MAX_POLICY_BYTES
 from redactline.policies.regions import parse_jurisdiction
 
-from . import failures, output_types, outputs, policy_ship, progress, runners, uris
+from . import failures, output_types, outputs, policy_ship, progress, runners, uris, warm_worker
 from . import manifest as mf
 from .cli import LogLevelError, configure_logging
 from .destinations.base import (
@@ -366,8 +366,9 @@ def run(argv: list[str] | None = None, *, engine_factory: EngineFactory | None =
             with failures.WithheldBeamErrors():
                 pipeline = beam.Pipeline(runner=runner, options=options)
                 build(pipeline, prepared, counts_path, source)
-                with Progress(enabled=not rp.opts.quiet,
-                              counts_visible=runner is not None and in_process) as shown:
+                warm = rp.job.engine_factory if chosen.warm_workers else None
+                with warm_worker.engine_file(warm), Progress(
+                        enabled=not rp.opts.quiet, counts_visible=runner is not None and in_process) as shown:
                     result = pipeline.run()
                     shown.follow(result)  # counts from the job's Beam metrics when its DoFns run elsewhere
                     state = str(result.wait_until_finish() or result.state)

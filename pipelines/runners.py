@@ -45,6 +45,7 @@ class RunnerChoice:
     runner: Any
     name: str
     in_process: bool
+    warm_workers: bool = False  # its workers start as warm_worker: offer them the engine factory
 
 
 def choose(options: PipelineOptions) -> RunnerChoice:
@@ -58,7 +59,9 @@ def choose(options: PipelineOptions) -> RunnerChoice:
         workers = direct.direct_num_workers or 1
         std.runner = None
         name = f"FnApiRunner ({mode}, {workers} worker{'s' if workers != 1 else ''})"
-        return RunnerChoice(FnApiRunner(), name, in_process=mode != "multi_processing")
+        if mode == "multi_processing":
+            return RunnerChoice(_warm_workers_runner(), name, in_process=False, warm_workers=True)
+        return RunnerChoice(FnApiRunner(), name, in_process=True)
     if std.runner in (DASK_RUNNER, "dask"):
         check_available(options)
         from .dask_runner import DaskRunner
@@ -66,6 +69,25 @@ def choose(options: PipelineOptions) -> RunnerChoice:
         std.runner = None
         return RunnerChoice(DaskRunner(), f"DaskRunner ({dask_where(options)})", in_process=False)
     return RunnerChoice(None, str(std.runner), in_process=False)
+
+
+def _warm_workers_runner() -> Any:
+    """Beam's FnApiRunner, its multi-processing workers started as :mod:`.warm_worker` (they build the
+    engine while they connect) instead of Beam's ``sdk_worker_main``."""
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    from apache_beam.transforms.environments import SubprocessSDKEnvironment
+
+    from . import warm_worker
+
+    class WarmWorkersRunner(FnApiRunner):
+        def run_pipeline(self, pipeline: Any, options: PipelineOptions) -> Any:
+            # Beam replaces the worker command when the mode is multi_processing: clear it, and give
+            # the same kind of environment (a subprocess per worker) with the warm worker's command
+            options.view_as(DirectOptions).direct_running_mode = None
+            self._default_environment = SubprocessSDKEnvironment.from_command_string(warm_worker.command())
+            return super().run_pipeline(pipeline, options)
+
+    return WarmWorkersRunner()
 
 
 def dask_where(options: PipelineOptions) -> str:

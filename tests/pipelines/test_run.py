@@ -177,8 +177,10 @@ def _outputs(out: Path, stem: str) -> dict:
 
 
 @pytest.mark.slow
-def test_multi_process_run_gives_the_same_outputs_as_in_process(tmp_path, monkeypatch, no_remote_network):
+def test_multi_process_run_gives_the_same_outputs_as_in_process(tmp_path, monkeypatch, no_remote_network,
+                                                                caplog):
     monkeypatch.setenv("RL_TEST_QKEY", KEY_HEX)
+    caplog.set_level(logging.INFO, logger="apache_beam.runners.portability.local_job_service")  # workers
     src = tmp_path / "in.csv"
     write_broken_csv(src, good=16)
     common = ["--run-id", "same-run"]
@@ -191,6 +193,9 @@ def test_multi_process_run_gives_the_same_outputs_as_in_process(tmp_path, monkey
     manifest = json.loads((tmp_path / "b" / "r.manifest.json").read_text())
     assert manifest["runner"] == "FnApiRunner (multi_processing, 2 workers)"
     assert no_remote_network == []
+    # each worker built its engine while it started (warm_worker.py), none when its first batch came
+    built = [r.getMessage() for r in caplog.records if "engine for policy" in r.getMessage()]
+    assert built and all("warmed while the worker started" in line for line in built)
 
 
 def test_a_failing_sink_exits_1_with_a_failed_manifest(tmp_path, monkeypatch, capsys):
