@@ -17,7 +17,9 @@ Two rates per row. *wall*: records / wall time of the whole command (interpreter
 spaCy load, the driver's column profiling, worker start-up, read, redact, writes, manifest). *marginal*:
 what one more record costs, ``(records - small) / (wall - wall of a --small-record run)``, i.e. the
 throughput with the fixed start-up taken out; each configuration also runs once on ``--small`` records
-(default 200) for it. The ratio column divides a row's rate by the same mode's 1-worker rate.
+(default 2000: far enough from ``--records`` that the difference of two walls is not mostly noise) for it.
+The ratio column divides a row's rate by the same mode's 1-worker rate. *busy cores*: CPU seconds of
+the driver and the workers per wall second (2.0 would keep both cores of this machine busy throughout).
 
 Peak memory is sampled from ``/proc`` (psutil) every 0.2 s for the driver and every process below it:
 ``worker`` is the largest peak RSS among the worker processes (Beam SDK workers or Dask workers),
@@ -195,7 +197,8 @@ def _load() -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=10_000)
-    parser.add_argument("--small", type=int, default=200, help="records of the start-up run (0: skip it)")
+    parser.add_argument("--small", type=int, default=2000,
+                        help="records of the start-up run for the marginal rate (0: skip it)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--modes", nargs="+", default=["mp", "dask"], choices=["mp", "dask", "inprocess"])
     parser.add_argument("--repeat", type=int, default=1, help="rounds; each row reports its median")
@@ -236,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
     names = {"mp": "multi-processing", "dask": "Dask local cluster", "inprocess": "in-process (FnApiRunner)"}
     print(f"load average after: {_load()}")
     print(f"{'row':34} {'wall rec/s':>10} {'ratio':>6} {'marginal rec/s':>14} {'ratio':>6} "
-          f"{'worker MiB':>10} {'driver MiB':>10}")
+          f"{'worker MiB':>10} {'driver MiB':>10} {'busy cores':>10}")
     base: dict[str, tuple[float, float]] = {}
     for mode, workers in configs:
         samples = full[(mode, workers)]
@@ -250,9 +253,11 @@ def main(argv: list[str] | None = None) -> None:
             base[mode] = (rate, marginal)
         worker_peak = max((max(s.worker_mib.values(), default=0.0) for s in samples), default=0.0)
         driver_peak = max(s.driver_mib for s in samples)
+        # CPU seconds of the driver and its workers per wall second: how many cores the run kept busy
+        busy = statistics.median((s.driver_cpu + sum(s.worker_cpu.values())) / s.wall for s in samples)
         label = f"{names[mode]}, {workers} worker{'s' if workers != 1 else ''}"
         print(f"{label:34} {rate:10.1f} {rate / base[mode][0]:6.2f} {marginal:14.1f} "
-              f"{marginal / base[mode][1]:6.2f} {worker_peak:10.0f} {driver_peak:10.0f}")
+              f"{marginal / base[mode][1]:6.2f} {worker_peak:10.0f} {driver_peak:10.0f} {busy:10.2f}")
     if args.presidio:
         cmd = [sys.executable, "-m", "benchmarks.bench_pipeline", "--presidio-loop", str(data)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
