@@ -50,7 +50,7 @@ from .measurement import ExpectedUserData, policy_from_mapping
 from .protocol import ATTESTATION_HEADER, ATTESTATION_PATH, BATCHES_PATH, CONFIG_PATH, configuration_digest
 from .trust import trust_root_from_pem
 from .verified import VerifiedAttestation
-from .verify_any import PinnedTeeVerifier, VerifyOptions
+from .verify_any import NitroPinnedVerifier, PinnedTeeVerifier, TeeMismatch, VerifyOptions
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,14 @@ class ServiceRefused(Exception):
 
 
 class AttestationRejected(Exception):
-    """The enclave's attestation (or its attested configuration) is not acceptable: send nothing."""
+    """The enclave's attestation (or its attested configuration) is not acceptable: send nothing.
+
+    ``tee_mismatch`` is ``(evidence type, pinned type)`` when the evidence was of another TEE type.
+    """
+
+    def __init__(self, message: str, tee_mismatch: tuple[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.tee_mismatch = tee_mismatch
 
 
 class BatchFailed(Exception):
@@ -116,7 +123,7 @@ class EnclaveTrust:
     # ``sha256:<hex>`` the attested configuration's model_digest must equal (None: any model).
     model_digest: str | None = None
 
-    def verifier(self) -> NitroAttestationVerifier | PinnedTeeVerifier:
+    def verifier(self) -> NitroPinnedVerifier | PinnedTeeVerifier:
         root = None
         if self.root_pem is not None:
             root = trust_root_from_pem(self.root_pem)
@@ -132,9 +139,9 @@ class EnclaveTrust:
             return PinnedTeeVerifier(VerifyOptions(
                 tee=self.tee, root=root, policy=policy, allow_tcb_unknown=self.allow_tcb_unknown
             ))
-        return NitroAttestationVerifier(
+        return NitroPinnedVerifier(NitroAttestationVerifier(
             root=root, policy=policy, max_age=dt.timedelta(seconds=self.max_age_seconds)
-        )
+        ))
 
 
 @dataclass
@@ -193,7 +200,7 @@ class EnclaveClient:
     def __init__(
         self,
         base_url: str,
-        verifier: NitroAttestationVerifier | PinnedTeeVerifier,
+        verifier: NitroAttestationVerifier | NitroPinnedVerifier | PinnedTeeVerifier,
         *,
         retry: RetryPolicy | None = None,
         policy_hash: str | None = None,
@@ -233,6 +240,10 @@ class EnclaveClient:
             verified = self._verifier.verify(document, expected_nonce=nonce)
             ExpectedUserData(configuration_digest(config)).verify(verified)
             check_chain_region(verified, config.get("region"))
+        except TeeMismatch as exc:
+            raise AttestationRejected(
+                f"attestation failed: {exc.reason}", (exc.evidence_tee, exc.pinned_tee)
+            ) from None
         except (AttestationError, KeyError, ValueError, TypeError) as exc:
             raise AttestationRejected(f"attestation failed: {_reason(exc)}") from None
         self._check_config(config)

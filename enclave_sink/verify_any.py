@@ -22,7 +22,31 @@ from .tdx import DEFAULT_TCB_STATUSES, TdxCollateral, TdxVerifier
 from .trust import TrustRoot
 from .verified import TEE_NITRO, TEE_SEV_SNP, TEE_TDX, AttestationPolicy, VerifiedAttestation
 
-__all__ = ["PinnedTeeVerifier", "VerifyOptions", "detect_evidence", "verify_evidence"]
+__all__ = [
+    "NitroPinnedVerifier", "PinnedTeeVerifier", "TeeMismatch", "VerifyOptions", "detect_evidence",
+    "refuse_other_tee", "verify_evidence",
+]
+
+# What each TEE type's evidence is called in messages.
+EVIDENCE_NAMES = {TEE_NITRO: "a Nitro document", TEE_SEV_SNP: "a SEV-SNP report", TEE_TDX: "a TDX quote"}
+
+
+class TeeMismatch(AttestationError):
+    """The evidence is of another TEE type than the pinned one (refused before any verification).
+
+    ``evidence_tee`` is what the bytes look like (unverified: only a hint for the operator),
+    ``pinned_tee`` what the verifier was told to accept.
+    """
+
+    def __init__(self, evidence_tee: str, pinned_tee: str) -> None:
+        pinned = EVIDENCE_NAMES.get(pinned_tee, f"{pinned_tee} evidence")
+        got = EVIDENCE_NAMES.get(evidence_tee, f"{evidence_tee} evidence")
+        super().__init__(
+            f"tee: the evidence is {evidence_tee}, expected {pinned_tee}: the attestation document "
+            f"is not {pinned} (pinned TEE type {pinned_tee}) but looks like {got}"
+        )
+        self.evidence_tee = evidence_tee
+        self.pinned_tee = pinned_tee
 
 
 @dataclass(frozen=True)
@@ -61,7 +85,7 @@ def verify_evidence(
     """Detect (or check ``options.tee``), then verify with the matching verifier."""
     tee, evidence = detect_evidence(raw)
     if options.tee is not None and tee != options.tee:
-        raise AttestationError(f"tee: the evidence is {tee}, expected {options.tee}")
+        raise TeeMismatch(tee, options.tee)
     if tee == TEE_NITRO:
         nitro = NitroAttestationVerifier(
             root=options.root, clock=options.clock, max_age=options.max_age, policy=options.policy,
@@ -95,3 +119,30 @@ class PinnedTeeVerifier:
 
     def verify(self, document: bytes, *, expected_nonce: bytes | None = None) -> VerifiedAttestation:
         return verify_evidence(document, self.options, expected_nonce=expected_nonce)
+
+
+def refuse_other_tee(raw: bytes, pinned: str) -> None:
+    """Raise :class:`TeeMismatch` when ``raw`` is recognisably evidence of a TEE type other than ``pinned``.
+
+    Bytes of no recognisable type pass: the pinned verifier then refuses them with its own parse
+    error. Only a clearer refusal, never an acceptance: the pinned verifier still checks everything.
+    """
+    try:
+        tee = detect_tee(bytes(raw))
+    except AttestationError:
+        return
+    if tee != pinned:
+        raise TeeMismatch(tee, pinned)
+
+
+class NitroPinnedVerifier:
+    """A :class:`NitroAttestationVerifier` that names SEV-SNP / TDX evidence as such instead of
+    failing on it with a COSE parse error (what a Nitro-pinned client met at an SNP or TDX service)."""
+
+    def __init__(self, nitro: NitroAttestationVerifier) -> None:
+        self.nitro = nitro
+
+    def verify(self, document: bytes, *, expected_nonce: bytes | None = None) -> VerifiedAttestation:
+        if isinstance(document, bytes | bytearray | memoryview):  # the Nitro verifier refuses the rest
+            refuse_other_tee(document, TEE_NITRO)
+        return self.nitro.verify(document, expected_nonce=expected_nonce)
