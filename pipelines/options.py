@@ -83,6 +83,12 @@ class RedactlineOptions(PipelineOptions):
                              "a real enclave)")
         enclave.add_argument("--unsafe-allow-simulated", action="store_true", default=False,
                              help="accept a simulated enclave's test root: UNSAFE, local runs and tests only")
+        enclave.add_argument("--enclave-tee", choices=("nitro", "sev-snp", "tdx"), default=None,
+                             help="the enclave's TEE type; evidence of another type is refused (default: the "
+                             "policy destination's tee, else nitro)")
+        enclave.add_argument("--enclave-allow-tcb-unknown", action="store_true", default=False,
+                             help="tdx: accept a quote whose TCB status cannot be checked (no TDX "
+                             "collateral): for simulators and hosts without collateral only (off by default)")
         enclave.add_argument("--enclave-batch-bytes", type=int, default=1 << 20,
                              help="largest sealed batch, in bytes of JSON (default 1 MiB)")
         enclave.add_argument("--enclave-batch-records", type=int, default=500,

@@ -3,7 +3,8 @@
 Two kinds:
 
 * ``enclave``: records are sealed to an attested enclave (see ``enclave_sink``); only ``region``,
-  ``url``, ``constraints``, ``model_digest`` and ``task`` apply. ``task`` says what the enclave does
+  ``url``, ``constraints``, ``model_digest``, ``tee`` (the TEE type to pin: nitro, sev-snp or tdx) and
+  ``task`` apply. ``task`` says what the enclave does
   with the records: ``generate`` (a ``prompt`` template, ``max_tokens``), ``embed`` (``fields``),
   ``classify`` (``labels`` with descriptions, ``method`` similarity or generation) or ``analyze`` (the
   service's own analysis; the same as no task).
@@ -164,6 +165,9 @@ class DestinationConfig(_Strict):
     task: EnclaveTaskConfig | None = Field(
         None, description="enclave only: what the enclave does with each record (generate, embed, classify)"
     )
+    tee: Literal["nitro", "sev-snp", "tdx"] | None = Field(
+        None, description="enclave only: the TEE type whose evidence is accepted (null: --enclave-tee, nitro)"
+    )
 
     # --- external_api only -----------------------------------------------------------------------
     provider: Literal["openai", "anthropic"] | None = Field(
@@ -233,7 +237,7 @@ class DestinationConfig(_Strict):
                 raise ValueError(f"{', '.join(meaningless)}: only meaningful for kind external_api, "
                                  "not for an enclave destination")
             return self
-        for name in ("model_digest", "task"):
+        for name in ("model_digest", "task", "tee"):
             if getattr(self, name) is not None:
                 raise ValueError(f"{name}: only meaningful for kind enclave")
         missing = [name for name in _REQUIRED_EXTERNAL if getattr(self, name) is None]
@@ -255,6 +259,8 @@ class DestinationConfig(_Strict):
             data.pop("model_digest", None)
         if data.get("task") is None:  # likewise for the task: policies without one keep their hash
             data.pop("task", None)
+        if data.get("tee") is None:  # and for the pinned TEE type
+            data.pop("tee", None)
         if data.get("scan_answers") is None:  # and for the answer scan
             data.pop("scan_answers", None)
         if self.kind == "enclave":

@@ -1,10 +1,11 @@
 """The enclave destination: ``--destination enclave:URL``, or a policy destination of kind ``enclave``
 with a ``url``.
 
-Validation reads the trust settings (``--enclave-root``, ``--pcr-policy``, ``--unsafe-allow-simulated``)
-and the batch flags; :meth:`AttestedEnclave.preflight` attests and verifies the enclave once from the
-driver (:func:`~redactline.enclave_sink.sink.preflight`) and takes the destination region from the
-verified, attested configuration. If that fails, the run stops before any record is read.
+Validation reads the trust settings (``--enclave-root``, ``--pcr-policy``, ``--unsafe-allow-simulated``,
+``--enclave-tee`` or the policy destination's ``tee``, ``--enclave-allow-tcb-unknown``) and the batch
+flags; :meth:`AttestedEnclave.preflight` attests and verifies the enclave once from the driver
+(:func:`~redactline.enclave_sink.sink.preflight`) and takes the destination region from the verified,
+attested configuration. If that fails, the run stops before any record is read.
 
 Stage: redact -> residency route against the attested region -> seal, send and open results in a Beam
 ``RunInference`` with :class:`~.enclave_inference.EnclaveModelHandler` (remote-style: ``load_model``
@@ -30,6 +31,7 @@ from redactline.enclave_sink.measurement import MAX_POLICY_FILE_BYTES, PolicyFil
 from redactline.enclave_sink.protocol import model_digest_pin
 from redactline.enclave_sink.tasks import ANALYZE, Task, TaskError, parse_task
 from redactline.enclave_sink.trust import trust_root_from_pem
+from redactline.enclave_sink.verified import TEE_NITRO, TEE_SEV_SNP, TEE_TDX
 from redactline.policies.bounded_io import BoundedReadError, read_bounded, read_bounded_text
 from redactline.policies.lineage import LINEAGE_KEY
 from redactline.policies.residency import check_region
@@ -89,7 +91,24 @@ def _model_digest(opts: Any, declared: str | None) -> str | None:
     return next(iter(pins.values()), None)
 
 
-def _trust(opts: Any) -> EnclaveTrust:
+TEE_FLAG_NAMES = {TEE_NITRO: "Nitro", TEE_SEV_SNP: "SEV-SNP", TEE_TDX: "TDX"}
+
+
+def _tee(opts: Any, declared: str | None) -> tuple[str, str]:
+    """The pinned TEE type and where it came from (for messages): the flag, the policy, or the default."""
+    flag = getattr(opts, "enclave_tee", None)
+    if flag is not None and declared is not None and flag != declared:
+        raise DestinationConfigError(
+            f"--enclave-tee {flag} differs from the policy destination's tee {declared}"
+        )
+    if flag is not None:
+        return flag, f"--enclave-tee {flag}"
+    if declared is not None:
+        return declared, f"the policy destination's tee {declared}"
+    return TEE_NITRO, f"--enclave-tee {TEE_NITRO}, the default"
+
+
+def _trust(opts: Any, tee: str) -> EnclaveTrust:
     root_pem = None
     if opts.enclave_root:
         flag = f"--enclave-root {opts.enclave_root}"
@@ -101,8 +120,9 @@ def _trust(opts: Any) -> EnclaveTrust:
         except ValueError:
             raise DestinationConfigError(f"{flag}: not a PEM certificate") from None
         if root.unsafe and not opts.unsafe_allow_simulated:
+            pinned = "the AWS Nitro root" if tee == TEE_NITRO else f"the pinned {TEE_FLAG_NAMES[tee]} roots"
             raise DestinationConfigError(
-                f"{flag} is not the AWS Nitro root; trusting a simulator's root "
+                f"{flag} is not {pinned}; trusting a simulator's root "
                 "needs --unsafe-allow-simulated (local runs and tests only)"
             )
     pcr_policy = None
@@ -122,7 +142,8 @@ def _trust(opts: Any) -> EnclaveTrust:
             "an enclave destination needs --pcr-policy FILE (the measurements to trust)"
         )
     return EnclaveTrust(
-        root_pem=root_pem, allow_unsafe_root=opts.unsafe_allow_simulated, pcr_policy=pcr_policy
+        root_pem=root_pem, allow_unsafe_root=opts.unsafe_allow_simulated, pcr_policy=pcr_policy, tee=tee,
+        allow_tcb_unknown=bool(getattr(opts, "enclave_allow_tcb_unknown", False)),
     )
 
 
@@ -136,7 +157,7 @@ class AttestedEnclave:
 
     def __init__(
         self, job: JobContext, opts: Any, url: str, declared_region: str | None,
-        declared_model_digest: str | None = None, declared_task: Any = None,
+        declared_model_digest: str | None = None, declared_task: Any = None, declared_tee: str | None = None,
     ) -> None:
         in_flight = getattr(opts, "enclave_in_flight", 3)
         if (opts.enclave_batch_bytes < 1 or opts.enclave_batch_records < 1 or opts.enclave_attempts < 1
@@ -155,9 +176,12 @@ class AttestedEnclave:
         self.url = url
         self.declared_region = declared_region
         self.sink_region: str | None = opts.sink_region
+        tee, self._tee_source = _tee(opts, declared_tee)
         self.target: sink.EnclaveDestination = _PinnedDestination(
             url=url,
-            trust=dataclasses.replace(_trust(opts), model_digest=_model_digest(opts, declared_model_digest)),
+            trust=dataclasses.replace(
+                _trust(opts, tee), model_digest=_model_digest(opts, declared_model_digest)
+            ),
             region=None,  # learnt from the attestation in preflight()
             policy_sha256=job.policy_sha256,
             retry=RetryPolicy(attempts=opts.enclave_attempts, timeout=opts.enclave_timeout),
@@ -178,6 +202,14 @@ class AttestedEnclave:
         try:
             attested = sink.preflight(self.target)
         except AttestationRejected as exc:
+            if exc.tee_mismatch is not None:  # a plain statement, not the other format's parse error
+                got, pinned = exc.tee_mismatch
+                raise DestinationPreflightError(
+                    f"enclave at {url}: attestation document is not a {TEE_FLAG_NAMES[pinned]} document "
+                    f"(pinned {self._tee_source}); the service sent what looks like "
+                    f"{TEE_FLAG_NAMES.get(got, got)} evidence: if that is the TEE to trust, run with "
+                    f"--enclave-tee {got}; nothing was sent"
+                ) from None
             raise DestinationPreflightError(f"enclave at {url}: {exc}; nothing was sent") from None
         except Exception as exc:  # httpx errors: connection refused, timeouts, HTTP status
             raise DestinationPreflightError(

@@ -42,7 +42,8 @@ def resolve_destination(policy: Any, opts: Any, job: JobContext) -> Destination:
         return AttestedEnclave(job, opts, enclave.check_url(flag, flag[len(enclave.PREFIX):]), None)
     declared = None if flag is None else _lookup(policy, flag, flag)
     if declared is not None and declared.kind == "enclave" and declared.url:
-        return AttestedEnclave(job, opts, declared.url, declared.region, declared.model_digest, declared.task)
+        return AttestedEnclave(job, opts, declared.url, declared.region, declared.model_digest, declared.task,
+                               declared.tee)
     return PlainSink(job, _plain_region(policy, opts, declared))
 
 
