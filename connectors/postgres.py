@@ -13,6 +13,25 @@ key (``json`` keeps duplicates) or any other undecodable text -> ``parse_error``
 JSON sources' rules (``records.JSON_NUMBERS``): an integer of more than 4300 digits is kept as its exact
 digit string, as JSONL files and HTTP APIs keep it; a non-finite number is null.
 
+Date/time values Python cannot represent are kept as their exact PostgreSQL text (delivered, not
+quarantined, as a huge integer is kept as its digits): ``infinity``/``-infinity`` (legitimate values:
+"no end date"), a year past 9999 (``10000-01-01``), a BC date (``0044-03-15 BC``), ``24:00:00`` (a valid
+``time``/``timetz``), a timestamptz that leaves years 1..9999 in the session time zone. psycopg raised
+``DataError`` inside the fetch for each of these, which failed the whole read; the read's connection
+instead loads ``date``, ``timestamp``, ``timestamptz``, ``time`` and ``timetz`` (and, through psycopg's
+array and range loaders, their arrays and ranges) with :class:`_TemporalLoader`: psycopg's value when
+there is one, else the text. The text travels as a string, as every date/time already does in the JSON
+form (ISO 8601), so the redactor inspects it like any other; a sink column typed ``date``/``timestamp``
+(a kept column) takes it in PostgreSQL, which parses the same text, while a Parquet date/timestamp
+column cannot hold it and the sink rejects that row (``sink_type_error`` naming the field, counted as
+quarantined). The read's session pins ``DateStyle`` ISO and ``IntervalStyle`` postgres (output formats
+only; the day/month order of a query's literals stays the server's), so the kept text has one form
+whatever the server's defaults. An ``interval`` travels as its seconds (a float), so one past
+``timedelta``'s range stays a number (:func:`interval_seconds`, not text that would mix str into a
+numeric column) and an infinite one (PostgreSQL 17) is null like any non-finite number; psycopg's C
+loader is skipped for a wide interval (a years, months or days field of 7+ digits): it wraps around on
+one (``178000000 years`` came out as 545490560 days) instead of failing.
+
 ``WritePostgres`` upserts records by key (``INSERT ... ON CONFLICT (key) DO UPDATE``) in batches, so a
 re-run does not duplicate rows.
 
@@ -29,6 +48,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -38,6 +58,7 @@ from psycopg import sql
 from psycopg.abc import Buffer
 from psycopg.adapt import Loader
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import Format
 from psycopg.types.json import Jsonb
 
 from redactline.connectors.limits import MIB, Limits, json_text_too_deep
@@ -182,10 +203,85 @@ class _JsonTextLoader(Loader):
         return JsonText(bytes(data))
 
 
-def _fetch_json_as_text(conn: psycopg.Connection) -> None:
-    # The connection's own adapters map: the process-wide psycopg defaults stay as they are.
+class _TemporalLoader(Loader):
+    """Text-format loader for the date/time types: psycopg's own loader's value, or, when that raises
+    ``DataError`` (a value Python's types cannot hold: infinity, year 10000, BC, 24:00), the value's
+    PostgreSQL text. Wraps the loader rather than subclassing it: psycopg's C loaders are not
+    subclassable, and a Python class named like one is swapped for it when registered."""
+
+    def __init__(self, oid: int, context: Any = None) -> None:
+        super().__init__(oid, context)
+        base = psycopg.postgres.adapters.get_loader(oid, Format.TEXT)
+        assert base is not None  # registered for built-in types only
+        self._load = base(oid, context).load
+
+    def load(self, data: Buffer) -> Any:
+        try:
+            return self._load(data)
+        except psycopg.DataError:  # its message quotes the value: never shown
+            return bytes(data).decode("utf-8", "replace")
+
+
+# A years, months or days field of 7+ digits: psycopg's C interval loader adds them up as days in a
+# 32-bit int (5883516 years wraps around); six digits each stay below 2**31 days.
+_WIDE_INTERVAL = re.compile(rb"\d{7} [ymd]")
+# An interval as IntervalStyle postgres writes it: "-1 years 2 mons 3 days +04:05:06.789".
+_INTERVAL_TEXT = re.compile(
+    rb"(?:([-+]?\d+) years? ?)?(?:([-+]?\d+) mons? ?)?(?:([-+]?\d+) days? ?)?"
+    rb"(?:([-+])?(\d+):(\d+):(\d+)(?:\.(\d{1,6}))?)?")
+
+
+def interval_seconds(data: bytes) -> float | None:
+    """An interval's seconds as a float, reckoned as psycopg reckons a ``timedelta`` (a month is 30
+    days, a year 365) but with Python's integers, so no range limit; ``infinity`` (PostgreSQL 17) ->
+    ``inf``; None for any other text."""
+    if data in (b"infinity", b"-infinity"):
+        return float(data)
+    match = _INTERVAL_TEXT.fullmatch(data)
+    if match is None or not data:
+        return None
+    years, months, days, sign, hours, minutes, secs, frac = match.groups()
+    total_days = 365 * int(years or 0) + 30 * int(months or 0) + int(days or 0)
+    micros = (int(hours or 0) * 3600 + int(minutes or 0) * 60 + int(secs or 0)) * 10**6
+    micros += int((frac or b"").ljust(6, b"0"))
+    return (total_days * 86_400 * 10**6 + (-micros if sign == b"-" else micros)) / 10**6
+
+
+class _IntervalLoader(_TemporalLoader):
+    """``interval``: psycopg's ``timedelta`` when it has one (the JSON form is its seconds), else the
+    seconds as a float from :func:`interval_seconds`, so the column stays numeric (the text would mix
+    str into a float column, which a sink typed from the data cannot take). A wide value skips the C
+    loader, which wraps around on it instead of failing."""
+
+    def load(self, data: Buffer) -> Any:
+        if _WIDE_INTERVAL.search(data) is None:
+            with contextlib.suppress(psycopg.DataError):  # its message quotes the value: never shown
+                return self._load(data)
+        seconds = interval_seconds(bytes(data))
+        return bytes(data).decode("utf-8", "replace") if seconds is None else seconds
+
+
+_TEMPORAL_LOADERS: dict[str, type[Loader]] = {
+    "date": _TemporalLoader, "timestamp": _TemporalLoader, "timestamptz": _TemporalLoader,
+    "time": _TemporalLoader, "timetz": _TemporalLoader, "interval": _IntervalLoader,
+}
+
+
+def _register_loaders(conn: psycopg.Connection) -> None:
+    """json/jsonb as :class:`JsonText`, the date/time types through :class:`_TemporalLoader`; in the
+    connection's own adapters map: the process-wide psycopg defaults stay as they are."""
     for name in ("json", "jsonb"):
         conn.adapters.register_loader(name, _JsonTextLoader)
+    for name, loader in _TEMPORAL_LOADERS.items():
+        conn.adapters.register_loader(name, loader)
+
+
+def _prepare_read(conn: psycopg.Connection) -> None:
+    """The loaders, and the session output styles psycopg parses (and the kept text is written in)."""
+    _register_loaders(conn)
+    conn.execute("SELECT set_config('DateStyle', 'ISO', false), "
+                 "set_config('IntervalStyle', 'postgres', false)")
+    conn.commit()  # a session setting made in a rolled-back transaction would be undone
 
 
 class JsonRejected(ValueError):
@@ -329,6 +425,7 @@ class _PlanPartitions(beam.DoFn):
         spec = self.spec
         failure = ""
         with _connect(spec.dsn, read_only=True) as conn:
+            _register_loaders(conn)  # a non-integer key is refused below, not by a DataError in the fetch
             try:
                 schema = spec.schema
                 if spec.table is not None and schema is None:
@@ -368,8 +465,8 @@ class _ReadPartition(beam.DoFn):
         n = 0
         failure = ""
         with _connect(spec.dsn, read_only=True) as conn:
-            _fetch_json_as_text(conn)
             try:
+                _prepare_read(conn)
                 with conn.transaction(), conn.cursor(name=f"redactline_{os.getpid()}_{id(self)}") as cur:
                     cur.itersize = spec.fetch_size
                     cur.execute(query)
