@@ -537,7 +537,8 @@ class ReadPostgres(beam.PTransform):
     with an unsupported value becomes ``Rejected(parse_error)`` naming the column and type only.
     ``json``/``jsonb`` values are decoded by :func:`decode_json` under ``max_field_bytes`` (a document's
     size) and ``max_depth``; a row with a value past them is ``Rejected(oversize | too_deep |
-    parse_error)``, whose detail names the column and the limit, never the value.
+    parse_error)``, whose detail names the column and the limit, never the value. A date/time Python
+    cannot represent (``infinity``, year 10000, BC, ``24:00``) is kept as its PostgreSQL text.
     """
 
     def __init__(
