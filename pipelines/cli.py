@@ -99,10 +99,17 @@ def configure_logging(level: str | None = None) -> None:
 
 class _BeamImportNoise(logging.Filter):
     """Drops Beam's import-time "apitools not found" warning: it is about BigQuery, which no redactline
-    run uses, and it reads like a problem on every command."""
+    run uses, and it reads like a problem on every command. Also drops the warning every local worker
+    process logs at start, "No semi_persistent_directory found" (a directory only container workers
+    have), printed by the worker and again by the runner that relays it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.name == "root" and str(record.msg).startswith("apitools not found"))
+        message = str(record.msg)
+        if record.name == "root" and message.startswith("apitools not found"):
+            return False
+        return "No semi_persistent_directory found" not in (
+            message if record.name != "apache_beam.runners.portability.local_job_service"
+            else record.getMessage())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -71,7 +71,19 @@ def _load(path: str) -> Any:
     return factory
 
 
+def _quiet_stderr() -> None:
+    """The worker's own stderr shows errors only. Beam sets the worker's root logger to INFO and sends
+    its log records to the runner, which logs them at the driver's ``--log-level``: printed here as well,
+    every run would show Beam's start-up chatter, and each warning twice, per worker."""
+    from .cli import configure_logging
+
+    configure_logging("WARNING")  # a stderr handler now, before Beam's import-time warning adds its own
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.ERROR)
+
+
 def main() -> None:
+    _quiet_stderr()
     path = os.environ.pop(ENGINE_FILE_ENV, None)  # popped: processes this worker starts do not warm
     factory = _load(path) if path else None
     if factory is not None:
