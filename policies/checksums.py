@@ -2,9 +2,10 @@
 
 Pure functions on strings (no Presidio, no regexes over free text): payment card numbers (Luhn and
 the issuer ranges), IBAN (the registry's country lengths and ISO 7064 mod 97-10), Spanish DNI/NIE,
-Italian codice fiscale, Dutch BSN, German Steuer-IdNr, French NIR. Each ``is_valid_*`` takes the
-candidate as written (separators allowed where the identifier's usual layout has them) and says
-whether it is a well-formed, checksum-valid identifier. ``identifier_recognizers`` builds on them.
+Italian codice fiscale, Dutch BSN, German Steuer-IdNr, French NIR, UK NHS number. Each
+``is_valid_*`` takes the candidate as written (separators allowed where the identifier's usual layout
+has them) and says whether it is a well-formed, checksum-valid identifier. ``identifier_recognizers``
+builds on them.
 """
 
 from __future__ import annotations
@@ -298,3 +299,17 @@ def is_valid_nir(value: str) -> bool:
     if not (1 <= month <= 12 or 20 <= month <= 42 or 50 <= month <= 99):
         return False
     return nir_key(code[:13]) == code[13:]
+
+
+# ---- United Kingdom: NHS number ------------------------------------------------------------------
+
+
+def is_valid_nhs(value: str) -> bool:
+    """UK NHS number (also Scotland's CHI and Northern Ireland's H&C number, same check): 10 digits, the
+    last the mod-11 check digit of the first 9 (weights 10..2; 11 - remainder, 11 read as 0, 10 never
+    issued). One random 10-digit number in 11 passes."""
+    digits = compact(value)
+    if re.fullmatch(r"\d{10}", digits) is None or digits == "0000000000":
+        return False
+    check = 11 - sum(int(d) * w for d, w in zip(digits[:9], range(10, 1, -1), strict=True)) % 11
+    return check != 10 and check % 11 == int(digits[9])

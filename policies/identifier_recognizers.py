@@ -15,12 +15,16 @@ raise it (Presidio's context enhancer); patterns scoring below the policy thresh
 
 from __future__ import annotations
 
+import functools
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from presidio_analyzer import Pattern, PatternRecognizer
+from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from . import checksums
+from .context import SelectiveContextEnhancer
 from .secret_recognizers import password_recognizer, private_key_recognizer, secret_token_recognizer
 
 # Left and right edges of a number: no digit, letter or "+" glued to it, and no digit one dot, slash
@@ -229,6 +233,104 @@ def fr_nir_recognizer(language: str = "en") -> ChecksumRecognizer:
     )
 
 
+# Written after a calling code ("+1 ", "+44-") or the international prefix 00 ("001 ", "0044 "): the
+# rest of a phone number, not an identifier of its own.
+_AFTER_CALLING_CODE = r"(?<!\+\d{1,3}[ .\-]?)(?<!(?<!\d)00\d{1,3}[ .\-]?)"
+
+#: Tokens that say a number is a phone number (whole lower-cased tokens: "tel" is part of "hotel").
+PHONE_WORDS = frozenset(
+    {"phone", "phones", "telephone", "tel", "mobile", "cell", "cellphone", "call", "calls", "called",
+     "calling", "fax", "dial", "ring", "rang", "whatsapp", "sms"}
+)
+#: How many tokens before a candidate are looked at for a phone word (Presidio's context window: 5).
+_PHONE_WINDOW = 5
+
+
+class ContextCertainRecognizer(ChecksumRecognizer):
+    """A checksum recognizer whose valid candidate is certain (score 1.0) only with one of its context
+    words before it. Without one the pattern's score stays. With a phone word among the 5 tokens before
+    it too (``PHONE_WORDS``) the number may as well be a phone number: Presidio's ordinary boost applies
+    (pattern score + 0.35), which a phone number's own boosted score outranks. The window and word
+    matching are Presidio's context enhancer's (5 tokens before, stop words left out, substrings of
+    lower-cased tokens); a result made certain is marked as enhanced, so the enhancer leaves it."""
+
+    def enhance_using_context(
+        self,
+        text: str,
+        raw_recognizer_results: list[RecognizerResult],
+        other_raw_recognizer_results: list[RecognizerResult],
+        nlp_artifacts: NlpArtifacts | None,
+        context: list[str] | None = None,
+    ) -> list[RecognizerResult]:
+        # Presidio's per-recognizer hook (not ``analyze``: overriding that would lose the pattern gate)
+        if nlp_artifacts is None or not nlp_artifacts.tokens or not raw_recognizer_results:
+            return raw_recognizer_results
+        enhancer = _context_enhancer()
+        extra = [word.lower() for word in context or ()]
+        for result in raw_recognizer_results:
+            span = text[result.start : result.end]
+            surrounding = [*enhancer.surrounding_words(nlp_artifacts, span, result.start), *extra]
+            word = enhancer.supportive_word(surrounding, self.context)
+            if not word or not PHONE_WORDS.isdisjoint(_tokens_before(nlp_artifacts, result.start)):
+                continue
+            result.score = self.MAX_SCORE
+            if result.analysis_explanation is not None:
+                result.analysis_explanation.set_supportive_context_word(word)
+                result.analysis_explanation.set_improved_score(result.score)
+            if result.recognition_metadata is None:
+                result.recognition_metadata = {}
+            result.recognition_metadata[RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY] = True
+        return raw_recognizer_results
+
+
+def _tokens_before(nlp_artifacts: NlpArtifacts, start: int, count: int = _PHONE_WINDOW) -> list[str]:
+    """The ``count`` tokens that end before offset ``start``, lower-cased. Presidio's context window
+    leaves out stop words, and spaCy's English list has "call" in it: the phone words are looked for
+    here, in every token."""
+    last = bisect_left(nlp_artifacts.tokens_indices, start)
+    return [token.text.lower() for token in nlp_artifacts.tokens[max(0, last - count) : last]]
+
+
+@functools.cache
+def _context_enhancer() -> SelectiveContextEnhancer:
+    """The engine's context enhancer with its default window, for ``ContextCertainRecognizer``."""
+    return SelectiveContextEnhancer()
+
+
+#: Context words of the UK NHS number. Presidio matches them as substrings of the 5 tokens before a
+#: candidate, one token each (a phrase never matches): no short word that is part of common ones.
+NHS_CONTEXT = ["nhs", "health", "patient", "hospital", "gp", "surgery", "clinic", "medical"]
+
+
+def uk_nhs_recognizer(language: str = "en") -> ContextCertainRecognizer:
+    """UK NHS number: 10 digits with the mod-11 check digit, plain or in its printed 3-3-4 layout (one
+    kind of separator, a space or a hyphen). Presidio's own recognizer scores every valid one 1.0, but
+    one random 10-digit number in 11 passes and 3-3-4 is the North American phone layout. Here every
+    form keeps 0.3, under the library policies' threshold; an NHS or health word before it makes it
+    certain (1.0; 0.65 with a phone word there too, see ``ContextCertainRecognizer``). The rest of a
+    phone number is no candidate at all: digits after a calling code or the 00 prefix ("+1
+    212-555-1020", "0044 ..."), or a 3-3-4 run with another digit group right before or after it
+    ("1 800 555 0199"). UK national phone numbers have 11 digits (0 + 10), so they never match."""
+    grouped_edges = r"(?<!\d[ \-])", r"(?![ \-]\d)"
+    return ContextCertainRecognizer(
+        name="UkNhsChecksumRecognizer",
+        entity="UK_NHS",
+        patterns=[
+            Pattern("nhs_plain", rf"{_NUM_START}{_AFTER_CALLING_CODE}\d{{10}}{_NUM_END}", 0.3),
+            Pattern(
+                "nhs_grouped",
+                rf"{_NUM_START}{_AFTER_CALLING_CODE}{grouped_edges[0]}"
+                rf"\d{{3}}(?P<sep>[ \-])\d{{3}}(?P=sep)\d{{4}}{_NUM_END}{grouped_edges[1]}",
+                0.3,
+            ),
+        ],
+        context=NHS_CONTEXT,
+        check=checksums.is_valid_nhs,
+        certain=lambda text: False,
+        supported_language=language,
+    )
+
+
 @dataclass(frozen=True)
 class Builtin:
     factory: Callable[[str], PatternRecognizer]
@@ -245,6 +347,7 @@ BUILTIN_RECOGNIZERS: dict[str, Builtin] = {
     "NlBsnRecognizer": Builtin(nl_bsn_recognizer, "NL_BSN"),
     "DeSteuerIdRecognizer": Builtin(de_tax_id_recognizer, "DE_TAX_ID"),
     "FrNirRecognizer": Builtin(fr_nir_recognizer, "FR_NIR"),
+    "UkNhsChecksumRecognizer": Builtin(uk_nhs_recognizer, "UK_NHS"),
     # secrets (policies/secret_recognizers.py): shapes providers publish, no check digits
     "SecretTokenRecognizer": Builtin(secret_token_recognizer, "API_KEY"),
     "PrivateKeyRecognizer": Builtin(private_key_recognizer, "PRIVATE_KEY"),
