@@ -302,12 +302,17 @@ def _context_enhancer() -> SelectiveContextEnhancer:
 NHS_CONTEXT = ["nhs", "health", "patient", "hospital", "gp", "surgery", "clinic", "medical"]
 
 
+_NHS_BARE_SCORE = 0.36  # see uk_nhs_recognizer
+
+
 def uk_nhs_recognizer(language: str = "en") -> ContextCertainRecognizer:
     """UK NHS number: 10 digits with the mod-11 check digit, plain or in its printed 3-3-4 layout (one
     kind of separator, a space or a hyphen). Presidio's own recognizer scores every valid one 1.0, but
     one random 10-digit number in 11 passes and 3-3-4 is the North American phone layout. Here every
-    form keeps 0.3, under the library policies' threshold; an NHS or health word before it makes it
-    certain (1.0; 0.65 with a phone word there too, see ``ContextCertainRecognizer``). The rest of a
+    form scores 0.36: just over the library policies' threshold (0.35), so a bare number is still
+    redacted (fail closed: a real NHS number without context must not leak), but under a phone
+    finding's 0.4, which takes an overlapping span; an NHS or health word before it makes it certain
+    (1.0; 0.65 with a phone word there too, see ``ContextCertainRecognizer``). The rest of a
     phone number is no candidate at all: digits after a calling code or the 00 prefix ("+1
     212-555-1020", "0044 ..."), or a 3-3-4 run with another digit group right before or after it
     ("1 800 555 0199"). UK national phone numbers have 11 digits (0 + 10), so they never match."""
@@ -316,12 +321,12 @@ def uk_nhs_recognizer(language: str = "en") -> ContextCertainRecognizer:
         name="UkNhsChecksumRecognizer",
         entity="UK_NHS",
         patterns=[
-            Pattern("nhs_plain", rf"{_NUM_START}{_AFTER_CALLING_CODE}\d{{10}}{_NUM_END}", 0.3),
+            Pattern("nhs_plain", rf"{_NUM_START}{_AFTER_CALLING_CODE}\d{{10}}{_NUM_END}", _NHS_BARE_SCORE),
             Pattern(
                 "nhs_grouped",
                 rf"{_NUM_START}{_AFTER_CALLING_CODE}{grouped_edges[0]}"
                 rf"\d{{3}}(?P<sep>[ \-])\d{{3}}(?P=sep)\d{{4}}{_NUM_END}{grouped_edges[1]}",
-                0.3,
+                _NHS_BARE_SCORE,
             ),
         ],
         context=NHS_CONTEXT,
