@@ -32,7 +32,7 @@ from apache_beam.pipeline import AppliedPTransform, PipelineVisitor
 from apache_beam.runners.common import DoFnContext, DoFnInvoker, DoFnSignature, Receiver, _OutputHandler
 from apache_beam.runners.dask import dask_runner as beam_dask
 from apache_beam.runners.dask import transform_evaluator as te
-from apache_beam.runners.dask.overrides import _GroupAlsoByWindow, _Reshuffle
+from apache_beam.runners.dask.overrides import _Flatten, _GroupAlsoByWindow, _GroupByKeyOnly, _Reshuffle
 from apache_beam.runners.runner import PipelineState
 from apache_beam.transforms.core import DoFn
 from apache_beam.transforms.sideinputs import SideInputMap
@@ -98,15 +98,104 @@ def _deal(part: list[Any], n: int) -> tuple[list[Any], ...]:
     return tuple(items[i::n] for i in range(n))
 
 
+def _key_hash(key: Any) -> int:
+    """The same number for equal keys in every process (``hash`` of a str differs between processes)."""
+    from dask.base import tokenize
+
+    return int(tokenize(key), 16)
+
+
+def _split_by_key(part: Iterable[tuple[Any, Any]], n: int) -> tuple[list[tuple[Any, Any]], ...]:
+    """One partition's ``(key, value)`` pairs split into ``n`` lists by a hash of the key."""
+    buckets: tuple[list[tuple[Any, Any]], ...] = tuple([] for _ in range(n))
+    hashes: dict[Any, int] = {}  # keys repeat (counts, shards): hash each once per partition
+    for item in part:
+        key = item[0]
+        h = hashes.get(key)
+        if h is None:
+            h = hashes[key] = _key_hash(key) % n
+        buckets[h].append(item)
+    return buckets
+
+
+def _group(parts: list[list[tuple[Any, Any]]]) -> list[tuple[Any, list[Any]]]:
+    """``(key, [values])`` for the pairs of every input partition's share of this output partition."""
+    groups: dict[Any, list[Any]] = {}
+    for part in parts:
+        for key, value in part:
+            groups.setdefault(key, []).append(te.defenestrate(value))
+    return list(groups.items())
+
+
+def _all_to_all(bag: Any, n: int, split: Any, split_args: tuple[Any, ...], merge: Any, prefix: str) -> Any:
+    """A bag of ``n`` partitions: ``split(part, *split_args)`` cuts every input partition into ``n`` lists,
+    output partition ``j`` is ``merge`` of the ``j``-th lists. Written as plain tasks (in_partitions
+    + in_partitions * n picks + n merges): Dask's task shuffle (``Bag.groupby``) made thousands of tasks
+    for the run's small groupings, and ``dask.delayed`` over a list of partitions culls and copies the
+    whole graph built so far."""
+    import operator
+
+    import dask.bag as db
+    from dask._task_spec import List, Task, TaskRef
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    token = tokenize(bag.name, n, prefix)
+    cut, pick, name = f"{prefix}-split-{token}", f"{prefix}-pick-{token}", f"{prefix}-{token}"
+    dsk: dict[Any, Any] = {}
+    for i in range(bag.npartitions):
+        dsk[(cut, i)] = Task((cut, i), split, TaskRef((bag.name, i)), *split_args)
+        for j in range(n):
+            dsk[(pick, i, j)] = Task((pick, i, j), operator.getitem, TaskRef((cut, i)), j)
+    for j in range(n):
+        picks = List(*(TaskRef((pick, i, j)) for i in range(bag.npartitions)))
+        dsk[(name, j)] = Task((name, j), merge, picks)
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[bag])
+    return db.Bag(graph, name, n)
+
+
 def _reshuffle(bag: Any, n: int) -> Any:
     """A bag of ``n`` partitions holding ``bag``'s elements, every input partition dealt over all of them
     (a real redistribution: ``Bag.repartition`` only splits or merges neighbouring partitions)."""
-    import dask
-    import dask.bag as db
+    return _all_to_all(bag, n, _deal, (n,), _concat, "reshuffle")
 
-    dealt = [dask.delayed(_deal, nout=n, pure=True)(part, n) for part in bag.to_delayed(optimize_graph=False)]
-    return db.from_delayed([dask.delayed(_concat, pure=True)([pieces[j] for pieces in dealt])
-                            for j in range(n)])
+
+def _group_by_key(bag: Any, n: int) -> Any:
+    """Beam's ``GroupByKey`` (global window): ``(key, [values])`` per key, the keys hashed over ``n``
+    partitions."""
+    return _all_to_all(bag, n, _split_by_key, (n,), _group, "group-by-key")
+
+
+def _flatten(bags: list[Any]) -> Any:
+    """Beam's ``Flatten``: partition ``i`` holds partition ``i`` of every input that has one. (``db.concat``
+    appends the partition lists, so flattening five 8-partition outputs made 40 partitions, and a Flatten
+    of those 121: every stage below ran a task per partition, most of them empty.)"""
+    import dask.bag as db
+    from dask._task_spec import List, Task, TaskRef
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    n = max(bag.npartitions for bag in bags)
+    name = f"flatten-{tokenize(*(bag.name for bag in bags))}"
+    dsk = {(name, i): Task((name, i), _concat, List(*(TaskRef((bag.name, i)) for bag in bags
+                                                      if i < bag.npartitions)))
+           for i in range(n)}
+    return db.Bag(HighLevelGraph.from_collections(name, dsk, dependencies=bags), name, n)
+
+
+def _gather(bag: Any) -> Any:
+    """A ``Delayed`` list of all of ``bag``'s elements: one task over its partitions, so a side input is
+    a dependency of its consumer, computed once (never a nested compute inside a task, which would rerun
+    the side input's upstream, writes included). Built by hand: ``dask.delayed`` of the partitions
+    culls the whole graph built so far at each side input (12 s of driver CPU for a run's graph), and a
+    Bag reduction passed as an argument is copied under new keys, upstream included (6x the work)."""
+    from dask._task_spec import List, Task, TaskRef
+    from dask.delayed import Delayed
+    from dask.highlevelgraph import HighLevelGraph
+
+    name = f"side-input-{bag.name}"
+    task = Task(name, _concat, List(*(TaskRef((bag.name, i)) for i in range(bag.npartitions))))
+    return Delayed(name, HighLevelGraph.from_collections(name, {name: task}, dependencies=[bag]))
 
 
 def _select(pairs: Iterable[tuple[str | None, Any]], tag: str | None) -> list[Any]:
@@ -127,16 +216,11 @@ class _Translator(PipelineVisitor):
 
     def _side_inputs(self, node: AppliedPTransform) -> tuple[list[tuple[Any, Any, Any]], list[Any]]:
         """The side inputs (view class, view options, window mapping) and, for each, a Delayed list of its
-        values: a dependency of the consuming task, computed once, never a nested compute inside
-        a task (that would rerun the side input's whole upstream graph, writes included)."""
-        import dask
-
+        values (:func:`_gather`)."""
         views, values = [], []
         for si in node.side_inputs:
             self.consumed.add(si.pvalue)
-            # (a Bag reduction here, tried to spare the driver the graph cull ``dask.delayed`` does, made
-            # the run 6x slower: the consumer copied the side input's upstream graph, redaction included)
-            values.append(dask.delayed(_concat)(self.bags[si.pvalue].to_delayed(optimize_graph=False)))
+            values.append(_gather(self.bags[si.pvalue]))
             views.append((type(si), si._view_options(), si._window_mapping_fn))
         return views, values
 
@@ -159,6 +243,12 @@ class _Translator(PipelineVisitor):
             for pcoll in node.outputs.values():
                 self.bags[pcoll] = spread
             return
+        if isinstance(transform, _GroupByKeyOnly):
+            bag = in_bags[0]
+            grouped = _group_by_key(bag, max(1, min(self.spread, bag.npartitions)))
+            for pcoll in node.outputs.values():
+                self.bags[pcoll] = grouped
+            return
         if isinstance(transform, beam.ParDo):
             views, values = self._side_inputs(node)
             main = next(iter(node.main_inputs.values()))
@@ -168,6 +258,11 @@ class _Translator(PipelineVisitor):
                 _run_bundle, transform.fn, window_fn, transform.label, list(args), kwargs, views, *values)
             for tag, pcoll in node.outputs.items():
                 self.bags[pcoll] = pairs.map_partitions(_select, tag)
+            return
+        if isinstance(transform, _Flatten) and in_bags:
+            flat = _flatten(in_bags)
+            for pcoll in node.outputs.values():
+                self.bags[pcoll] = flat
             return
         op_class = te.TRANSLATIONS.get(type(transform), te.NoOp)
         op = op_class(node, bag_kwargs=self.bag_kwargs)

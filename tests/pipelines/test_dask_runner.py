@@ -117,3 +117,24 @@ def test_a_reshuffle_deals_one_partition_over_every_worker() -> None:
     parts = spread.map_partitions(lambda part: [len(list(part))]).compute(scheduler="sync")
     assert parts == [250, 250, 250, 250]
     assert sorted(spread.compute(scheduler="sync")) == list(range(1000))
+
+
+def test_group_by_key_and_flatten_keep_every_element_once() -> None:
+    """The hand-built GroupByKey (hash split, one group per key however many partitions held it) and
+    Flatten (partition i of every input), computed on the synchronous scheduler."""
+    import dask.bag as db
+
+    from redactline.pipelines.dask_runner import _flatten, _group_by_key
+
+    pairs = db.from_sequence([(f"k{i % 5}", i) for i in range(100)] + [(None, -1), ((1, "a"), -2)],
+                             npartitions=3)
+    grouped = _group_by_key(pairs, 4)
+    assert grouped.npartitions == 4
+    result = grouped.compute(scheduler="sync")
+    assert len(result) == 7  # each key once
+    assert {key: sorted(values) for key, values in result} == {
+        **{f"k{k}": list(range(k, 100, 5)) for k in range(5)}, None: [-1], (1, "a"): [-2]}
+    flat = _flatten([db.from_sequence(range(10), npartitions=2),
+                     db.from_sequence(range(10, 13), npartitions=3)])
+    assert flat.npartitions == 3
+    assert sorted(flat.compute(scheduler="sync")) == list(range(13))
