@@ -317,15 +317,33 @@ def _spread(client: Any, bag_kwargs: dict[str, Any]) -> int:
     return 4 * threads
 
 
+def dask_setup(worker: Any) -> None:
+    """Worker preload (a local cluster's workers import this module at start): when the driver offers
+    its engine factory (:func:`.warm_worker.engine_file`, inherited environment), build the engine in a
+    background thread while the worker registers and runs the read stage, instead of in the first
+    redaction bundle. Loading the factory imports the DoFns' modules here, before any task does."""
+    import os
+    import threading
+
+    from . import warm_worker
+
+    path = os.environ.pop(warm_worker.ENGINE_FILE_ENV, None)
+    factory = warm_worker._load(path) if path else None
+    if factory is not None:
+        threading.Thread(target=factory.warm, name="redactline-warm-engine", daemon=True).start()
+
+
 class DaskRunner(beam_dask.DaskRunner):
     """Beam's Dask runner with per-PCollection translation (see the module docstring).
 
     ``--dask_client_address tcp://HOST:PORT`` connects to a running scheduler; without it a local
     cluster of ``--num_workers`` worker processes (default 2, one thread each) is started for the run
-    and closed after it.
+    and closed after it; its workers build the engine while they start (:func:`dask_setup`).
     """
 
     def run_pipeline(self, pipeline: Any, options: PipelineOptions) -> _Result:
+        import time
+
         import dask.distributed as ddist
         from apache_beam.options.pipeline_options import WorkerOptions
 
@@ -333,19 +351,26 @@ class DaskRunner(beam_dask.DaskRunner):
                                                                                 current_only=True)
         bag_kwargs = beam_dask.DaskOptions._extract_bag_kwargs(dask_options)
         cluster = None
+        started = time.perf_counter()
         if not dask_options.get("address") and not dask_options.get("scheduler_file"):
             workers = options.view_as(WorkerOptions).num_workers or 2
+            # no dashboards, no log chatter: the driver's process hosts the scheduler, on the same cores
             cluster = ddist.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                         host="127.0.0.1", dashboard_address=None)
+                                         host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR,
+                                         preload=[__name__])
             dask_options["address"] = cluster.scheduler_address
+            log.info("local Dask cluster of %d worker(s) started in %.1f s", workers,
+                     time.perf_counter() - started)
         client = ddist.Client(**dask_options)
         try:
             pipeline.replace_all(beam_dask.dask_overrides())
+            translated = time.perf_counter()
             translator = _Translator(bag_kwargs, spread=_spread(client, bag_kwargs))
             pipeline.visit(translator)
             # one graph for all leaves, optimised together: ``dask.optimize(*leaves)`` fuses each leaf's
             # chain on its own and so runs every shared stage once per leaf (the redaction six times)
             futures = client.compute(translator.leaves())
+            log.info("Dask graph translated and submitted in %.2f s", time.perf_counter() - translated)
         except BaseException:
             client.close()
             if cluster is not None:

@@ -67,7 +67,10 @@ def choose(options: PipelineOptions) -> RunnerChoice:
         from .dask_runner import DaskRunner
 
         std.runner = None
-        return RunnerChoice(DaskRunner(), f"DaskRunner ({dask_where(options)})", in_process=False)
+        where = dask_where(options)
+        # a local cluster's workers inherit the driver's environment: offer them the engine factory
+        return RunnerChoice(DaskRunner(), f"DaskRunner ({where})", in_process=False,
+                            warm_workers=where.startswith("local cluster"))
     return RunnerChoice(None, str(std.runner), in_process=False)
 
 
