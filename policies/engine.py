@@ -37,6 +37,7 @@ Records (:meth:`RedactionEngine.redact_records`) follow two rules that fail clos
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import hmac
@@ -322,6 +323,14 @@ class RedactionEngine:
             return []
         for text in texts:
             self.budget.check_size((text,), "text")
+        # spaCy's memory zone: the strings and lexemes of this call's tokens are freed when it returns, so a
+        # long run's memory does not grow with its input's unique tokens. The results are plain values
+        # (RecognizerResult: offsets, labels, scores); no Doc or token outlives the block.
+        zone = getattr(self._nlp_engine, "memory_zone", None)
+        with zone() if zone is not None else contextlib.nullcontext():
+            return self._analyze_all(texts)
+
+    def _analyze_all(self, texts: list[str]) -> list[list[RecognizerResult]]:
         meter, keys = budget.current_meter(len(texts), self.budget.max_seconds)
         if len(self._languages) == 1:
             return self._analyze_in(self._language, texts, keys, meter)

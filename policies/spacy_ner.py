@@ -8,8 +8,9 @@ in one warning and ignored, so nothing is logged per document.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 import spacy
@@ -107,6 +108,26 @@ class NerOnlySpacyEngine(SpacyEngineHooks):
             )
             config = self.ner_model_configuration
             config.labels_to_ignore = [*(config.labels_to_ignore or ()), *unmapped]
+
+    @contextlib.contextmanager
+    def memory_zone(self) -> Iterator[None]:
+        """A spaCy memory zone of every loaded model: the strings, lexemes and tokenizer-cache entries
+        the texts of the block add are freed when it ends.
+
+        Without it each new token (every unique email, phone or name in the input) stays in the model's
+        ``StringStore`` and vocabulary for the life of the process, so a worker's memory grows with its
+        input. Docs, tokens and artifacts made in the block are invalid after it: only plain values
+        (offsets, labels, scores, str) may leave it. A model already in a zone (an outer block) is not
+        entered again: spaCy's zones do not nest.
+        """
+        with contextlib.ExitStack() as stack:
+            seen: set[int] = set()
+            for nlp in (self.nlp or {}).values():
+                if id(nlp.vocab) in seen or nlp.vocab.in_memory_zone:
+                    continue
+                seen.add(id(nlp.vocab))
+                stack.enter_context(nlp.memory_zone())
+            yield
 
     def artifacts_batch(self, texts: list[str], language: str, batch_size: int) -> list[NlpArtifacts]:
         """The NLP artifacts of each text, from one spaCy ``pipe`` pass.
