@@ -265,7 +265,10 @@ class _Translator(PipelineVisitor):
                 self.bags[pcoll] = flat
             return
         op_class = te.TRANSLATIONS.get(type(transform), te.NoOp)
-        op = op_class(node, bag_kwargs=self.bag_kwargs)
+        bag_kwargs = self.bag_kwargs
+        if op_class is te.Create and not (bag_kwargs.get("npartitions") or bag_kwargs.get("partition_size")):
+            bag_kwargs = {**bag_kwargs, "partition_size": 128}  # Beam's default, minus its warning
+        op = op_class(node, bag_kwargs=bag_kwargs)
         if isinstance(op, te.Flatten):
             bag = op.apply(in_bags)
         elif isinstance(op, te.NoOp):
@@ -333,12 +336,42 @@ def dask_setup(worker: Any) -> None:
         threading.Thread(target=factory.warm, name="redactline-warm-engine", daemon=True).start()
 
 
+def _local_cluster(workers: int) -> Any:
+    """``workers`` worker processes (one thread each) and a scheduler in this process, on 127.0.0.1.
+
+    The workers are forked from a forkserver that has imported their modules and built the engine
+    (:mod:`.dask_forkserver`): spawned, each worker paid 4-5 s of imports and 2-3 s of engine build, N
+    times over on the same cores. Without a forkserver (or when this process already started one for
+    an earlier run), each worker builds the engine in a thread while it starts (:func:`dask_setup`).
+    No dashboards and no log chatter: the scheduler shares the driver's process and the cores.
+    """
+    import multiprocessing
+
+    import dask
+    import dask.distributed as ddist
+
+    if logging.getLogger("redactline").getEffectiveLevel() > logging.INFO:
+        # the scheduler logs here, at INFO, through the root handler (silence_logs only quiets
+        # distributed's own handlers): a run without --log-level INFO shows warnings only
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    with dask.config.set({"distributed.worker.multiprocessing-method": method}):
+        if method == "forkserver":
+            from distributed.utils import get_mp_context
+
+            # after distributed's own call, which sets its preload list once per process
+            get_mp_context().set_forkserver_preload(
+                ["distributed", "dask.bag", f"{__package__}.dask_forkserver"])
+        return ddist.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None, silence_logs=logging.ERROR, preload=[__name__])
+
+
 class DaskRunner(beam_dask.DaskRunner):
     """Beam's Dask runner with per-PCollection translation (see the module docstring).
 
     ``--dask_client_address tcp://HOST:PORT`` connects to a running scheduler; without it a local
     cluster of ``--num_workers`` worker processes (default 2, one thread each) is started for the run
-    and closed after it; its workers build the engine while they start (:func:`dask_setup`).
+    and closed after it; its workers start with the engine built (:func:`_local_cluster`).
     """
 
     def run_pipeline(self, pipeline: Any, options: PipelineOptions) -> _Result:
@@ -354,10 +387,7 @@ class DaskRunner(beam_dask.DaskRunner):
         started = time.perf_counter()
         if not dask_options.get("address") and not dask_options.get("scheduler_file"):
             workers = options.view_as(WorkerOptions).num_workers or 2
-            # no dashboards, no log chatter: the driver's process hosts the scheduler, on the same cores
-            cluster = ddist.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                         host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR,
-                                         preload=[__name__])
+            cluster = _local_cluster(workers)
             dask_options["address"] = cluster.scheduler_address
             log.info("local Dask cluster of %d worker(s) started in %.1f s", workers,
                      time.perf_counter() - started)
