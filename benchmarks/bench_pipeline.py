@@ -62,7 +62,8 @@ _NOTES = [
     "No issue reported.",
 ]
 _COUNTRIES = ["DE", "FR", "US", "GB", "NL", "IE", "BR"]
-_WORKER_MARKERS = ("sdk_worker_main", "warm_worker", "multiprocessing.spawn", "multiprocessing.forkserver", "dask_worker")
+_WORKER_MARKERS = ("sdk_worker_main", "warm_worker", "multiprocessing.spawn", "multiprocessing.forkserver",
+                   "dask_worker")
 
 
 def make_csv(path: Path, count: int, seed: int = 42) -> None:
