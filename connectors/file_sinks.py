@@ -22,9 +22,13 @@ Rejected rows never fail the run: with ``report=True`` the transform returns the
 into its quarantine and counts only the rows written as delivered); without it, a rejected row fails
 the pipeline with its detail, as a standalone writer cannot put it anywhere else.
 
-Rows are assigned to shards by a content hash (stable across processes), and within a shard to one of
-its parts by the same hash (one part per ``ROWS_PER_PART`` rows: a small shard is one part). Each part
-is grouped and written to a temporary file on whichever worker holds it; one step per shard then joins
+Rows are assigned to shards by a content hash (stable across processes). JSONL with a known shard count
+(a single file name, or ``num_shards``) is written where the rows are produced: each bundle streams its
+rows into part files of up to ``ROWS_PER_PART`` rows, and no step groups or holds the rows. Otherwise
+(CSV needs the header, Parquet the schema, and ``num_shards=0`` the row count, before a row can be
+written) a row goes, within its shard, to one of its parts by the same hash (one part per
+``ROWS_PER_PART`` rows: a small shard is one part), and each part is grouped and written to a temporary
+file on whichever worker holds it. Either way one step per shard then joins
 its parts (byte copy; Parquet row groups copied) into a temporary name and renames it, so a retried
 shard never leaves a half-written file and no worker holds a whole shard's rows in memory (a single
 output file used to be one group on one worker: its memory grew with the input).
@@ -51,6 +55,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.transforms.window import GlobalWindows
 
 from redactline.connectors.records import SINK_TYPE_ERROR, RecordMeta, Rejected, to_json_value
 from redactline.connectors.source_schema import from_json_form
@@ -396,6 +401,44 @@ def _copy_parquet(out: Any, parts: list[str], schema: pa.Schema) -> None:
             writer.write_table(pa.Table.from_batches(pending, schema=schema))
 
 
+class _StreamPartsFn(beam.DoFn):
+    """JSONL rows written into part files as they arrive, in the step that produced them: one open part
+    per shard (the shard from the row's content hash), a new part every ``ROWS_PER_PART`` rows; yields
+    ``((shard, total), part name)`` for each closed part, the last ones when the bundle ends. No row
+    travels to another step or is grouped: a worker holds one row at a time, whatever the input size."""
+
+    def __init__(self, prefix: str, single_path: bool, total: int) -> None:
+        self._prefix = prefix
+        self._single = single_path
+        self._total = total
+        self._open: dict[int, list[Any]] = {}  # shard -> [part name, stream, rows written]
+
+    def start_bundle(self) -> None:
+        self._open = {}
+
+    def process(self, row: dict[str, Any]) -> Iterator[tuple[tuple[int, int], str]]:
+        shard = shard_of(row, self._total)
+        part = self._open.get(shard)
+        if part is None:
+            final = _final_name(self._prefix, "jsonl", self._single, shard, self._total)
+            name = f"{final}.tmp-part-{uuid.uuid4().hex}"
+            part = [name, FileSystems.create(name, compression_type=CompressionTypes.UNCOMPRESSED), 0]
+            self._open[shard] = part
+        part[1].write((_json(row) + "\n").encode("utf-8"))
+        part[2] += 1
+        if part[2] >= ROWS_PER_PART:
+            yield self._close(shard)
+
+    def finish_bundle(self) -> Iterator[Any]:
+        for shard in sorted(self._open):
+            yield GlobalWindows.windowed_value(self._close(shard))
+
+    def _close(self, shard: int) -> tuple[tuple[int, int], str]:
+        name, stream, _ = self._open.pop(shard)
+        stream.close()
+        return (shard, self._total), name
+
+
 class _WriteShardFn(beam.DoFn):
     """Joins a shard's parts into its final file (temporary name, then renamed) and removes the parts."""
 
@@ -482,6 +525,8 @@ class WriteRecords(beam.PTransform):
         return f"{self._prefix}-00000-of-{max(self._num_shards, 1):05d}{EXTENSIONS[self._fmt]}"
 
     def _write(self, pcoll: beam.PCollection, schema: beam.PCollection | None) -> beam.PCollection:
+        if self._fmt == "jsonl" and self._num_shards:
+            return self._write_streamed(pcoll)
         count = pcoll | "CountRows" >> beam.combiners.Count.Globally()
         if self._num_shards:
             total = pcoll.pipeline | "ShardCount" >> beam.Create([self._num_shards])
@@ -512,6 +557,17 @@ class WriteRecords(beam.PTransform):
             | "WriteShards" >> beam.ParDo(
                 _WriteShardFn(self._fmt, self._prefix, self._single), layout=beam.pvalue.AsSingleton(layout)
             )
+        )
+
+    def _write_streamed(self, pcoll: beam.PCollection) -> beam.PCollection:
+        """JSONL with a known shard count: parts written where the rows are (:class:`_StreamPartsFn`),
+        then joined per shard. (The grouped path below needs the row count before it can key a row, so
+        every row waited, whole, in the runner until the last one was produced.)"""
+        return (
+            pcoll
+            | "WriteParts" >> beam.ParDo(_StreamPartsFn(self._prefix, self._single, self._num_shards))
+            | "GroupParts" >> beam.GroupByKey()
+            | "WriteShards" >> beam.ParDo(_WriteShardFn(self._fmt, self._prefix, self._single), layout=None)
         )
 
 

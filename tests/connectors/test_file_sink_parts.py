@@ -55,3 +55,16 @@ def test_shards_are_joined_from_their_own_parts(tmp_path, monkeypatch):
         rows = read_back(str(tmp_path / name))
         assert rows and all(file_sinks.shard_of(r, 3) == i for r in rows)
     assert sorted(map(_key, read_back(prefix + "-*"))) == sorted(map(_key, ROWS))
+
+
+def test_jsonl_with_a_known_shard_count_writes_parts_where_the_rows_are(tmp_path, monkeypatch):
+    # no step groups the rows (nor waits for their count): each bundle streams them into its own parts
+    monkeypatch.setattr(file_sinks, "ROWS_PER_PART", 7)
+    path = str(tmp_path / "out.jsonl")
+    p = beam.Pipeline()
+    p | beam.Create(ROWS) | WriteRecords(path, "jsonl")
+    labels = {t.unique_name.rsplit("/", 1)[-1] for t in p.to_runner_api().components.transforms.values()}
+    assert "WriteParts" in labels and not {"GroupShards", "CountRows", "AssignShard"} & labels
+    p.run().wait_until_finish()
+    assert os.listdir(tmp_path) == ["out.jsonl"]
+    assert sorted(map(_key, read_back(path))) == sorted(map(_key, ROWS))
