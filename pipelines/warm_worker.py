@@ -96,6 +96,13 @@ def main() -> None:
     from apache_beam.runners.worker import sdk_worker_main
 
     sdk_worker_main.main(sys.argv)
+    # The job is over when Beam's worker main returns (its outputs were sent, its files closed). Exit
+    # now: tearing down the interpreter (the spaCy model, the engine's tables) took longer than the
+    # runner's last steps, and the runner waits for every worker process to end before it returns.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
