@@ -28,6 +28,11 @@ on a busy machine they show how evenly the work was split, which wall time canno
 average before and after is printed: other jobs
 on the machine make the absolute figures noisy; the ratios within one invocation are what to compare.
 
+The last two rows are the ceiling (``--ceiling N``, default 3000 records): the run's policy engine
+alone, no Beam, in one process and then in two processes at once, each on N records. Two processes that
+share nothing do not reach 2.0x on a machine whose two cores share caches and memory bandwidth (or
+are two threads of one core); their ratio bounds what any runner's two workers can reach here.
+
 ``--presidio`` adds the reference row of a plain Presidio ``analyze`` + ``anonymize`` loop on the
 ``notes`` field (the only field the demo policy inspects as free text).
 """
@@ -190,6 +195,40 @@ def presidio_loop(csv_path: str) -> None:
     print(json.dumps({"loop_seconds": time.perf_counter() - start, "records": len(notes)}))
 
 
+def engine_loop(csv_path: str, limit: int) -> None:
+    """Child mode: the run's policy engine alone on the first ``limit`` records (batches of 64, as the
+    pipeline's default), no Beam; prints JSON with the loop's wall seconds (model load excluded)."""
+    os.environ["TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS"] = ""  # no public-suffix download
+    from redactline.policies import load_policy
+    from redactline.policies.profile import profiled_engine
+
+    engine = profiled_engine(load_policy(str(POLICY)), None, None)
+    with open(csv_path, newline="") as handle:
+        rows = list(csv.DictReader(handle))[:limit]
+    list(engine.redact_records(rows[:64]))  # first-call set-up, as a worker's warm-up does
+    start = time.perf_counter()
+    for i in range(0, len(rows), 64):
+        list(engine.redact_records(rows[i:i + 64]))
+    print(json.dumps({"loop_seconds": time.perf_counter() - start, "records": len(rows)}))
+
+
+def ceiling(data: Path, limit: int) -> tuple[float, float]:
+    """Records/s of one engine process alone and of two running at once (each on ``limit`` records):
+    what this machine's cores give two workers that share nothing. Their ratio bounds any runner's."""
+    cmd = [sys.executable, "-m", "benchmarks.bench_pipeline", "--engine-loop", str(data),
+           "--limit", str(limit)]
+
+    def seconds(procs: list[subprocess.Popen]) -> float:
+        return max(json.loads(p.communicate()[0].strip().splitlines()[-1])["loop_seconds"] for p in procs)
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+    alone = seconds([start()])
+    together = seconds([start(), start()])
+    return limit / alone, 2 * limit / together
+
+
 def _load() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.2f} {five:.2f} {fifteen:.2f}"
@@ -205,10 +244,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=1, help="rounds; each row reports its median")
     parser.add_argument("--presidio", action="store_true", help="add the plain Presidio loop row")
     parser.add_argument("--keep", help="directory for the data and outputs (default: a temp dir)")
-    parser.add_argument("--presidio-loop", help=argparse.SUPPRESS)  # child mode
+    parser.add_argument("--ceiling", type=int, default=3000, metavar="N",
+                        help="records per engine process of the two-independent-processes row (0: skip)")
+    parser.add_argument("--presidio-loop", help=argparse.SUPPRESS)  # child modes
+    parser.add_argument("--engine-loop", help=argparse.SUPPRESS)
+    parser.add_argument("--limit", type=int, default=3000, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.presidio_loop:
         presidio_loop(args.presidio_loop)
+        return
+    if args.engine_loop:
+        engine_loop(args.engine_loop, args.limit)
         return
 
     work = Path(args.keep or tempfile.mkdtemp(prefix="bench-pipeline-"))
@@ -259,6 +305,10 @@ def main(argv: list[str] | None = None) -> None:
         label = f"{names[mode]}, {workers} worker{'s' if workers != 1 else ''}"
         print(f"{label:34} {rate:10.1f} {rate / base[mode][0]:6.2f} {marginal:14.1f} "
               f"{marginal / base[mode][1]:6.2f} {worker_peak:10.0f} {driver_peak:10.0f} {busy:10.2f}")
+    if args.ceiling:
+        one, two = ceiling(data, min(args.ceiling, args.records))
+        print(f"{'engine alone, 1 process':34} {one:10.1f} {1.0:6.2f}   (no Beam: the ceiling)")
+        print(f"{'engine alone, 2 processes at once':34} {two:10.1f} {two / one:6.2f}")
     if args.presidio:
         cmd = [sys.executable, "-m", "benchmarks.bench_pipeline", "--presidio-loop", str(data)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
