@@ -21,7 +21,7 @@ from redactline.connectors.sample import sample_postgres
 from redactline.pipelines.quarantine import read_entries
 from redactline.pipelines.run import run
 from tests.connectors.test_postgres import run_read
-from tests.support.demo import DEMO_POLICY
+from tests.support.demo import demo_policy_keeping
 
 pytestmark = pytest.mark.postgres
 
@@ -80,11 +80,7 @@ def test_unrepresentable_dates_are_kept_as_their_text_and_the_read_goes_on(pg: A
 
 
 def _policy(tmp_path: Path) -> Path:
-    text = DEMO_POLICY.read_text().replace("    country: keep", "    country: keep\n    d: keep\n"
-                                           "    tstz: keep", 1)
-    path = tmp_path / "policy.yaml"
-    path.write_text(text)
-    return path
+    return demo_policy_keeping(tmp_path, "d", "tstz")
 
 
 @pytest.mark.slow

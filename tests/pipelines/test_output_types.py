@@ -14,7 +14,7 @@ import pytest
 
 from redactline.pipelines.output_types import POLICY_METADATA_KEY
 from redactline.pipelines.run import run
-from tests.support.demo import DEMO_POLICY
+from tests.support.demo import demo_policy_keeping
 from tests.support.pii import person_record
 
 KEY_HEX = "55" * 32
@@ -25,11 +25,7 @@ SOURCE_SCHEMA = pa.schema([("id", pa.int64()), ("name", pa.string()), ("country"
 
 def _policy(tmp_path: Path) -> Path:
     """The demo policy keeping two typed columns as well (amount, created); visits stays inspected."""
-    text = DEMO_POLICY.read_text().replace("    country: keep", "    country: keep\n    amount: keep\n"
-                                           "    created: keep", 1)
-    path = tmp_path / "policy.yaml"
-    path.write_text(text)
-    return path
+    return demo_policy_keeping(tmp_path, "amount", "created")
 
 
 def _rows(n: int) -> list[dict]:
