@@ -2,7 +2,9 @@
 
 Imported once, in the forkserver, before any worker is forked from it: it imports the modules every
 worker needs (Beam, Presidio, redactline's DoFns) and, when the driver offers its engine factory
-(:func:`.warm_worker.engine_file`), builds the run's engine. Each worker forked afterwards starts with
+(:mod:`.engine_handoff`), builds the run's engine. It is each worker's Dask preload too: a worker forked
+from the forkserver has it imported already; a spawned one (no forkserver here) imports it, and so
+builds the engine, before it registers with the scheduler. Each worker forked afterwards starts with
 both (copy-on-write pages): N workers pay the imports and the spaCy load once, not N times, and the
 first redaction bundle takes the built engine (:meth:`~.redact.PolicyEngineFactory.warm`).
 
@@ -13,21 +15,19 @@ loses the head start: it is logged by type and each worker builds its own engine
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 
 log = logging.getLogger(__name__)
 
 
 def _warm() -> None:
-    from . import warm_worker
+    from . import engine_handoff
 
-    path = os.environ.pop(warm_worker.ENGINE_FILE_ENV, None)  # popped: a worker does not warm again
-    factory = warm_worker._load(path) if path else None
-    if factory is None:
-        import redactline.pipelines.run  # noqa: F401  (the modules of every DoFn the graph holds)
-        return
-    factory.warm()
+    factory = engine_handoff.take_factory()  # the variable is removed: a worker does not warm again
+    import redactline.pipelines.run  # noqa: F401  (the modules of every DoFn the graph holds)
+
+    if factory is not None:
+        factory.warm()
 
 
 # A worker forked from here runs the driver's main module again as ``__mp_main__``; when that is a

@@ -325,22 +325,6 @@ def _spread(client: Any, bag_kwargs: dict[str, Any]) -> int:
     return 4 * threads
 
 
-def dask_setup(worker: Any) -> None:
-    """Worker preload (a local cluster's workers import this module at start): when the driver offers
-    its engine factory (:func:`.warm_worker.engine_file`, inherited environment), build the engine in a
-    background thread while the worker registers and runs the read stage, instead of in the first
-    redaction bundle. Loading the factory imports the DoFns' modules here, before any task does."""
-    import os
-    import threading
-
-    from . import warm_worker
-
-    path = os.environ.pop(warm_worker.ENGINE_FILE_ENV, None)
-    factory = warm_worker._load(path) if path else None
-    if factory is not None:
-        threading.Thread(target=factory.warm, name="redactline-warm-engine", daemon=True).start()
-
-
 # Housekeeping intervals of a local cluster (read when it starts; the workers get them from their nanny).
 # Distributed's defaults sample each worker's stack every 10 ms for the dashboard's profiler and tick,
 # monitor and steal every 20-100 ms: an idle 2-worker cluster burnt 5.9% of a core in the driver and 3.8%
@@ -359,8 +343,9 @@ def _local_cluster(workers: int) -> Any:
 
     The workers are forked from a forkserver that has imported their modules and built the engine
     (:mod:`.dask_forkserver`): spawned, each worker paid 4-5 s of imports and 2-3 s of engine build, N
-    times over on the same cores. Without a forkserver (or when this process already started one for
-    an earlier run), each worker builds the engine in a thread while it starts (:func:`dask_setup`).
+    times over on the same cores. Without a forkserver each spawned worker imports the same module as
+    its preload and builds the engine before it registers. A forkserver this process started for an
+    earlier run holds that run's engine, not this one's: its workers build the engine in the first batch.
     No dashboards and no log chatter: the scheduler shares the driver's process and the cores.
     """
     import multiprocessing
@@ -381,7 +366,8 @@ def _local_cluster(workers: int) -> Any:
             get_mp_context().set_forkserver_preload(
                 ["distributed", "dask.bag", f"{__package__}.dask_forkserver"])
         return ddist.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None, silence_logs=logging.ERROR, preload=[__name__])
+                                  dashboard_address=None, silence_logs=logging.ERROR,
+                                  preload=[f"{__package__}.dask_forkserver"])
 
 
 class DaskRunner(beam_dask.DaskRunner):

@@ -65,7 +65,7 @@ from redactline.policies import PolicyError, load_policy
 from redactline.policies.loader import MAX_POLICY_BYTES
 from redactline.policies.regions import parse_jurisdiction
 
-from . import failures, output_types, outputs, policy_ship, progress, runners, uris, warm_worker
+from . import engine_handoff, failures, output_types, outputs, policy_ship, progress, runners, uris
 from . import manifest as mf
 from .cli import LogLevelError, configure_logging
 from .destinations.base import (
@@ -367,7 +367,7 @@ def run(argv: list[str] | None = None, *, engine_factory: EngineFactory | None =
                 pipeline = beam.Pipeline(runner=runner, options=options)
                 build(pipeline, prepared, counts_path, source)
                 warm = rp.job.engine_factory if chosen.warm_workers else None
-                with warm_worker.engine_file(warm), Progress(
+                with engine_handoff.engine_file(warm), Progress(
                         enabled=not rp.opts.quiet, counts_visible=runner is not None and in_process) as shown:
                     result = pipeline.run()
                     shown.follow(result)  # counts from the job's Beam metrics when its DoFns run elsewhere

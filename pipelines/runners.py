@@ -80,14 +80,15 @@ def _warm_workers_runner() -> Any:
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     from apache_beam.transforms.environments import SubprocessSDKEnvironment
 
-    from . import warm_worker
+    from . import engine_handoff
 
     class WarmWorkersRunner(FnApiRunner):
         def run_pipeline(self, pipeline: Any, options: PipelineOptions) -> Any:
             # Beam replaces the worker command when the mode is multi_processing: clear it, and give
             # the same kind of environment (a subprocess per worker) with the warm worker's command
             options.view_as(DirectOptions).direct_running_mode = None
-            self._default_environment = SubprocessSDKEnvironment.from_command_string(warm_worker.command())
+            command = engine_handoff.worker_command()
+            self._default_environment = SubprocessSDKEnvironment.from_command_string(command)
             return super().run_pipeline(pipeline, options)
 
     return WarmWorkersRunner()

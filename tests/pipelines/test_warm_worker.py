@@ -7,7 +7,7 @@ import os
 import pickle
 import stat
 
-from redactline.pipelines import warm_worker
+from redactline.pipelines import engine_handoff
 from redactline.pipelines.redact import PolicyEngineFactory
 
 DEMO_POLICY = "pipelines/demo/demo-policy.yaml"
@@ -21,19 +21,19 @@ def _factory() -> PolicyEngineFactory:
 
 def test_engine_file_is_private_and_gone_after_the_run():
     factory = _factory()
-    with warm_worker.engine_file(factory):
-        path = os.environ[warm_worker.ENGINE_FILE_ENV]
+    with engine_handoff.engine_file(factory):
+        path = os.environ[engine_handoff.ENGINE_FILE_ENV]
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
         with open(path, "rb") as handle:
             shipped = pickle.load(handle)
         assert shipped._sha256 == factory._sha256 and shipped.profile == factory.profile
-    assert warm_worker.ENGINE_FILE_ENV not in os.environ
+    assert engine_handoff.ENGINE_FILE_ENV not in os.environ
     assert not os.path.exists(path)
 
 
 def test_a_factory_that_cannot_warm_is_not_offered():
-    with warm_worker.engine_file(lambda: None):
-        assert warm_worker.ENGINE_FILE_ENV not in os.environ
+    with engine_handoff.engine_file(lambda: None):
+        assert engine_handoff.ENGINE_FILE_ENV not in os.environ
 
 
 def test_the_warmed_engine_is_taken_by_the_first_batch_without_a_second_build(caplog):
