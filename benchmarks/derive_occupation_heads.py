@@ -39,12 +39,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import re
 import sys
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
+
+from benchmarks.derived_data import pinned_bytes, write_or_check
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO / "benchmarks" / "data" / "soc_2018_direct_match_title_file.csv"
@@ -120,10 +121,7 @@ def derive(rows: Iterable[dict[str, str]]) -> list[str]:
 
 def read_source(path: Path = SOURCE) -> list[dict[str, str]]:
     """The source rows, after checking the file is the pinned one (fail closed on any other)."""
-    data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != SOURCE_SHA256:
-        raise ValueError(f"{path}: sha256 {digest} is not the pinned {SOURCE_SHA256}")
+    data = pinned_bytes(path, SOURCE_SHA256)
     reader = csv.DictReader(data.decode("utf-8-sig").splitlines())
     missing = {_TITLE_COLUMN, _CODE_COLUMN} - set(reader.fieldnames or ())
     if missing:
@@ -147,17 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.check:
-        current = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
-        if current != text:
-            print(f"{args.out} is not what {args.source.name} and the rules give; re-run without --check",
-                  file=sys.stderr)
-            return 1
-        return 0
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text, encoding="utf-8")
-    print(f"{args.out}: {text.count(chr(10)) - HEADER.count(chr(10))} head nouns")
-    return 0
+    count = text.count("\n") - HEADER.count("\n")
+    return write_or_check(args.out, text, check=args.check, source=args.source, summary=f"{count} head nouns")
 
 
 if __name__ == "__main__":

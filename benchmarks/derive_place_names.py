@@ -39,14 +39,14 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import io
-import sys
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import regex
+
+from benchmarks.derived_data import pinned_bytes, write_or_check
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO / "benchmarks" / "data" / "cities15000.zip"
@@ -167,10 +167,7 @@ def derive(rows: Iterable[list[str]], words: Words) -> dict[str, str]:
 
 def read_source(path: Path = SOURCE) -> list[list[str]]:
     """The dump's rows, after checking the archive is the pinned one (fail closed on any other)."""
-    data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != SOURCE_SHA256:
-        raise ValueError(f"{path}: sha256 {digest} is not the pinned {SOURCE_SHA256}")
+    data = pinned_bytes(path, SOURCE_SHA256)
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         text = archive.read(MEMBER).decode("utf-8")
     rows = [line.split("\t") for line in text.splitlines() if line]
@@ -190,16 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="compare with the committed file")
     args = parser.parse_args(argv)
     text = render(derive(read_source(), installed_words()))
-    if args.check:
-        current = OUTPUT.read_text(encoding="utf-8") if OUTPUT.exists() else ""
-        if current != text:
-            print(f"{OUTPUT} differs from what {SOURCE.name} and the rules give", file=sys.stderr)
-            return 1
-        return 0
-    OUTPUT.write_text(text, encoding="utf-8")
     count = text.count("\n") - HEADER.count("\n")
-    print(f"wrote {OUTPUT} ({count} names)")
-    return 0
+    return write_or_check(OUTPUT, text, check=args.check, source=SOURCE, summary=f"{count} names")
 
 
 if __name__ == "__main__":
