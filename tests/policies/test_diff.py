@@ -212,16 +212,21 @@ def test_recognizer_removed_is_a_loosening_and_added_a_tightening() -> None:
     assert only(changed(add), "Badge").effect == "tightening"
 
 
+def _recognizer_entry_dropped(entry: dict) -> Any:
+    """The change of ``entry``'s recognizer when a policy that lists ``entry`` drops it (version 1.1.0)."""
+    old = copy.deepcopy(BASE)
+    old["detection"]["recognizers"].append(entry)
+    new = copy.deepcopy(BASE)
+    new["metadata"]["version"] = "1.1.0"
+    return only(diff_policies(doc(old), doc(new)), entry["name"])
+
+
 def test_predefined_recognizer_disabled_then_restored() -> None:
     disable = {"name": "EmailRecognizer", "type": "predefined", "enabled": False}
     off = only(changed(lambda d: d["detection"]["recognizers"].append(disable)), "EmailRecognizer")
     assert (off.after, off.effect) == ("disabled", "loosening")
 
-    old = copy.deepcopy(BASE)
-    old["detection"]["recognizers"].append(disable)
-    new = copy.deepcopy(BASE)
-    new["metadata"]["version"] = "1.1.0"
-    restored = only(diff_policies(doc(old), doc(new)), "EmailRecognizer")
+    restored = _recognizer_entry_dropped(disable)
     assert restored.effect == "tightening"
 
 
@@ -231,11 +236,7 @@ def test_the_projects_text_recognizers_run_only_where_listed() -> None:
     entry = {"name": "JobTitleRecognizer", "type": "predefined"}
     added = only(changed(lambda d: d["detection"]["recognizers"].append(entry)), "JobTitleRecognizer")
     assert (added.after, added.effect) == ("added", "tightening")
-    old = copy.deepcopy(BASE)
-    old["detection"]["recognizers"].append(entry)
-    new = copy.deepcopy(BASE)
-    new["metadata"]["version"] = "1.1.0"
-    removed = only(diff_policies(doc(old), doc(new)), "JobTitleRecognizer")
+    removed = _recognizer_entry_dropped(entry)
     assert (removed.after, removed.effect) == ("removed", "loosening")
 
 
