@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import regions
-from .destinations import DestinationConfig
+from .destinations import DestinationConfig, EnclaveTaskConfig
 from .operators import InspectOp, KeepOp, OperatorSpec
 from .residency import ResidencyConfig, ResidencyRule
 from .schema import SEMVER, Detection, PolicyDocument, RecognizerConfig, Transforms
@@ -632,18 +632,7 @@ def _destination_changes(old: PolicyDocument, new: PolicyDocument) -> list[Chang
                 )
             )
             continue
-        parts: list[tuple[Effect, str]] = []
-        if before.kind != after.kind:
-            effect: Effect = "loosening" if after.kind == "external_api" else "tightening"
-            parts.append((effect, f"kind {before.kind} → {after.kind}"))
-        if before.region != after.region:
-            parts.append(("neutral", f"region {before.region} → {after.region}: check residency rules"))
-        if before.url != after.url:
-            parts.append(("neutral", "url changed"))
-        if before.constraints != after.constraints:
-            parts.append(("neutral", "constraints changed"))
-        parts += _egress_parts(before, after)
-        effect, note = _combine(parts)
+        effect, note = _combine(_destination_parts(before, after))
         changes.append(
             Change(
                 section,
@@ -655,6 +644,127 @@ def _destination_changes(old: PolicyDocument, new: PolicyDocument) -> list[Chang
             )
         )
     return changes
+
+
+#: The destination fields each group of rules below describes; any other field that differs is named
+#: by :func:`_other_field_parts`, so a setting added to the format later is never silent.
+_GENERAL_FIELDS = frozenset({"kind", "region", "url", "constraints"})
+_EGRESS_FIELDS = frozenset(
+    {
+        "never_send",
+        "allowed_entities",
+        "jurisdictions",
+        "provider",
+        "model",
+        "api_key_env",
+        "prompt",
+        "max_tokens",
+        "timeout_s",
+        "max_concurrency",
+        "max_retries",
+        "scan_answers",
+    }
+)
+_ENCLAVE_FIELDS = frozenset({"model_digest", "tee", "task"})
+
+
+def _destination_parts(before: DestinationConfig, after: DestinationConfig) -> list[tuple[Effect, str]]:
+    """Every difference between two versions of one destination; never empty when they differ."""
+    parts: list[tuple[Effect, str]] = []
+    if before.kind != after.kind:
+        effect: Effect = "loosening" if after.kind == "external_api" else "tightening"
+        parts.append((effect, f"kind {before.kind} → {after.kind}"))
+    if before.region != after.region:
+        parts.append(("neutral", f"region {before.region} → {after.region}: check residency rules"))
+    if before.url != after.url:
+        parts.append(("neutral", "url changed"))
+    if before.constraints != after.constraints:
+        parts.append(("neutral", "constraints changed"))
+    parts += _egress_parts(before, after)
+    described = _GENERAL_FIELDS | _EGRESS_FIELDS
+    # Across a kind change the enclave settings exist on one side only: the kind says what matters,
+    # and the fallback names them rather than reading "tee sev-snp → default" for an external API.
+    if before.kind == after.kind:
+        parts += _enclave_parts(before, after)
+        described |= _ENCLAVE_FIELDS
+    return parts + _other_field_parts(before, after, described)
+
+
+def _other_field_parts(
+    before: DestinationConfig, after: DestinationConfig, described: frozenset[str]
+) -> list[tuple[Effect, str]]:
+    names = [
+        name
+        for name in type(before).model_fields
+        if name not in described and getattr(before, name, None) != getattr(after, name, None)
+    ]
+    return [("neutral", f"other settings changed: {_listing(names)}")] if names else []
+
+
+_TEE_DEFAULT = "default (--enclave-tee, else nitro)"
+
+
+def _short_digest(digest: str) -> str:
+    return digest.removeprefix("sha256:")[:12]
+
+
+def _enclave_parts(before: DestinationConfig, after: DestinationConfig) -> list[tuple[Effect, str]]:
+    """What the attested enclave must be (model digest, TEE type) and what it does (task)."""
+    parts = _model_digest_parts(before.model_digest, after.model_digest)
+    if before.tee != after.tee:
+        parts.append(("neutral", f"tee {before.tee or _TEE_DEFAULT} → {after.tee or _TEE_DEFAULT}"))
+    return parts + _task_parts(before.task, after.task)
+
+
+def _model_digest_parts(before: str | None, after: str | None) -> list[tuple[Effect, str]]:
+    if before == after:
+        return []
+    if before is None:
+        assert after is not None
+        return [("tightening", f"model_digest pinned to {_short_digest(after)}: the enclave must run it")]
+    old = _short_digest(before)
+    if after is None:
+        note = f"model_digest {old} removed: any model is accepted unless --enclave-model-digest pins one"
+        return [("loosening", note)]
+    if before.removeprefix("sha256:") == after.removeprefix("sha256:"):
+        return [("neutral", "model_digest rewritten, same digest")]
+    return [("neutral", f"model_digest {old} → {_short_digest(after)}: the enclave must run another model")]
+
+
+def _task_parts(
+    before: EnclaveTaskConfig | None, after: EnclaveTaskConfig | None
+) -> list[tuple[Effect, str]]:
+    """Which sub-fields of the task changed, by name only (a prompt or label text is not repeated)."""
+    if before == after:
+        return []
+    old = before or EnclaveTaskConfig(kind="analyze")  # no task: the service's own analysis
+    new = after or EnclaveTaskConfig(kind="analyze")
+    unset = " (no task means analyze)" if before is None or after is None else ""
+    if old == new:
+        return [("neutral", "task rewritten, same meaning" + unset)]
+    names = [n for n in type(old).model_fields if n != "kind" and getattr(old, n) != getattr(new, n)]
+    changed = [f"kind {old.kind} → {new.kind}"] if old.kind != new.kind else []
+    if names:
+        changed.append(_listing(names))
+    return [("neutral", f"task changed: {', '.join(changed)}{unset}")]
+
+
+#: How much an answer scan protects: unset is the same as off.
+_SCAN_STRENGTH = {None: 0, "off": 0, "flag": 1, "redact": 2}
+
+
+def _scan_answers_parts(before: str | None, after: str | None) -> list[tuple[Effect, str]]:
+    if before == after:
+        return []
+    old, new = _SCAN_STRENGTH[before], _SCAN_STRENGTH[after]
+    label = f"scan_answers {before or 'unset (off)'} → {after or 'unset (off)'}"
+    if new < old:
+        what = "only counted, no longer redacted" if after == "flag" else "no longer looked for"
+        return [("loosening", f"{label}: personal data a model writes into answers is {what}")]
+    if new > old:
+        what = "now redacted" if after == "redact" else "now counted"
+        return [("tightening", f"{label}: personal data a model writes into answers is {what}")]
+    return [("neutral", f"{label}: same meaning")]
 
 
 def _widening(
@@ -696,7 +806,7 @@ def _egress_parts(before: DestinationConfig, after: DestinationConfig) -> list[t
     limits = ("max_tokens", "timeout_s", "max_concurrency", "max_retries")
     if any(getattr(before, n) != getattr(after, n) for n in limits):
         parts.append(("neutral", "request limits changed"))
-    return parts
+    return parts + _scan_answers_parts(before.scan_answers, after.scan_answers)
 
 
 # --- metadata, keys, tests ------------------------------------------------------------------------------
