@@ -95,18 +95,19 @@ def configure_logging(level: str | None = None) -> None:
     for handler in root.handlers:
         if not any(isinstance(f, _BeamImportNoise) for f in handler.filters):
             handler.addFilter(_BeamImportNoise())
+    # Beam logs a line at INFO for every string type hint of every DoFn it wraps (dozens per run)
+    typehints = logging.getLogger("apache_beam.typehints.native_type_compatibility")
+    typehints.setLevel(logging.NOTSET if name == "DEBUG" else logging.WARNING)
 
 
 class _BeamImportNoise(logging.Filter):
-    """Drops Beam's import-time "apitools not found" warning: it is about BigQuery, which no redactline
-    run uses, and it reads like a problem on every command. Also drops the warning every local worker
-    process logs at start, "No semi_persistent_directory found" (a directory only container workers
-    have), printed by the worker and again by the runner that relays it."""
+    """Drops the warning every local worker process logs at start, "No semi_persistent_directory found"
+    (a directory only container workers have), printed by the worker and again by the runner that
+    relays it. (Beam's import-time "apitools not found" is dropped by a filter on the root logger, set
+    when the ``redactline`` package is imported.)"""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = str(record.msg)
-        if record.name == "root" and message.startswith("apitools not found"):
-            return False
         return "No semi_persistent_directory found" not in (
             message if record.name != "apache_beam.runners.portability.local_job_service"
             else record.getMessage())
