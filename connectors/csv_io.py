@@ -15,6 +15,9 @@ where the ``csv`` module would end it. Failure handling:
   header line and every following record as ``parse_error``; nothing in the file is delivered.
 
 Blank lines are not records and are skipped (as ``csv.DictReader`` does). Values are strings.
+
+``csv_clean_points`` finds the points where parsing may resume (nothing read ahead, valid header) and
+``resume_csv`` parses from one: ``file_ranges`` cuts a file there.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from __future__ import annotations
 import csv
 from collections import deque
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 from redactline.connectors.limits import Limits, first_oversize_field
 from redactline.connectors.lines import Line, iter_lines
@@ -125,6 +128,18 @@ def _header_problem(names: list[str]) -> str | None:
     return None
 
 
+class CsvState(NamedTuple):
+    """A clean point between two records: nothing read ahead is pending, the header is valid.
+
+    Parsing may resume here with ``csv_items(..., resume=state)`` on a stream positioned at ``offset``.
+    """
+
+    offset: int  # byte offset of the next line
+    line_no: int  # its number
+    header: tuple[str, ...]
+    header_line: int
+
+
 def parse_csv(
     stream: BinaryIO,
     source: str,
@@ -137,6 +152,47 @@ def parse_csv(
 
     Memory is bounded by ``limits.record_bytes`` (plus a read chunk), whatever the file size.
     """
+    yield from _csv_items(stream, source, jurisdiction, limits, delimiter)
+
+
+def resume_csv(
+    stream: BinaryIO,
+    source: str,
+    resume: CsvState,
+    *,
+    jurisdiction: str | None = None,
+    limits: Limits = Limits(),  # noqa: B008 - frozen dataclass, safe as a default
+    delimiter: str = ",",
+) -> Iterator[Record | Rejected]:
+    """``parse_csv``'s items from the clean point ``resume`` on; ``stream`` is positioned at its offset."""
+    yield from _csv_items(stream, source, jurisdiction, limits, delimiter, resume=resume)
+
+
+def csv_clean_points(
+    stream: BinaryIO,
+    *,
+    limits: Limits = Limits(),  # noqa: B008 - frozen dataclass, safe as a default
+    delimiter: str = ",",
+) -> Iterator[CsvState]:
+    """Every clean point of ``stream`` in order: before each line that ``parse_csv`` reads as the start
+    of a record (or skips as blank) with nothing read ahead. None when the header is not valid."""
+    for item in _csv_items(stream, "", None, limits, delimiter, plan=True):
+        if isinstance(item, CsvState):
+            yield item
+
+
+def _csv_items(
+    stream: BinaryIO,
+    source: str,
+    jurisdiction: str | None,
+    limits: Limits,
+    delimiter: str,
+    *,
+    resume: CsvState | None = None,
+    plan: bool = False,
+) -> Iterator[Any]:
+    """The parser. With ``plan`` it also yields a ``CsvState`` at each clean point and skips the work
+    (and the items) of one-line records, which cannot change where the next record starts."""
     if len(delimiter) != 1 or not delimiter.isascii() or delimiter in '"\r\n':
         raise ValueError("delimiter must be one ASCII character other than a quote or a newline")
     delim = ord(delimiter)
@@ -147,15 +203,25 @@ def parse_csv(
     def meta(no: int) -> RecordMeta:
         return RecordMeta(source, f"line {no}", jurisdiction)
 
-    lines = iter_lines(stream, max_bytes + 1, fold=_QuoteFold(delim))
+    first_no, offset = (resume.line_no - 1, resume.offset) if resume else (0, 0)
+    lines = iter_lines(stream, max_bytes + 1, fold=_QuoteFold(delim), first_no=first_no, base_offset=offset)
     pending: deque[Line] = deque()
 
     def next_line() -> Line | None:
         return pending.popleft() if pending else next(lines, None)
 
-    header: list[str] | None = None
-    header_line: int | None = None  # set once the header record has been seen (valid or not)
-    while (first := next_line()) is not None:
+    header: list[str] | None = list(resume.header) if resume else None
+    header_line: int | None = resume.header_line if resume else None  # set once the header record is seen
+    names: tuple[str, ...] = resume.header if resume else ()
+    while True:
+        fresh = not pending
+        if (first := next_line()) is None:
+            return
+        if plan and header_line is not None:
+            if header is None:
+                return  # no valid header: nothing in the file can be parsed on its own
+            if fresh:
+                yield CsvState(first.offset, first.no, names, header_line)
         if _is_blank(first):
             continue
         group = [first]
@@ -175,6 +241,8 @@ def parse_csv(
                 still_open = _ends_open(nxt, True, delim)
                 continue
             break
+        if plan and len(group) == 1 and header is not None:
+            continue  # a one-line record never sends lines back to be read again
         is_header = header_line is None
         prefix = "header: " if is_header else ""
         if problem is not None:
@@ -222,7 +290,7 @@ def parse_csv(
             if trouble is not None:
                 yield Rejected(PARSE_ERROR, trouble, meta(first.no), raw)
             else:
-                header = values
+                header, names = values, tuple(values)
             continue
         assert header is not None
         if len(values) != len(header):

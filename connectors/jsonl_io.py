@@ -56,10 +56,15 @@ def parse_jsonl(
     *,
     jurisdiction: str | None = None,
     limits: Limits = Limits(),  # noqa: B008 - frozen dataclass, safe as a default
+    first_no: int = 0,
 ) -> Iterator[Record | Rejected]:
-    """Yield one ``Record`` or ``Rejected`` per non-blank line of ``stream`` (``ref`` = ``"line N"``)."""
+    """Yield one ``Record`` or ``Rejected`` per non-blank line of ``stream`` (``ref`` = ``"line N"``).
+
+    Every line stands alone, so a file may be read in pieces that start at a line: ``first_no`` is the
+    number of the line before the stream's first one (a BOM is only looked for on line 1).
+    """
     max_bytes = limits.record_bytes
-    for line in iter_lines(stream, max_bytes + 1):
+    for line in iter_lines(stream, max_bytes + 1, first_no=first_no):
         meta = RecordMeta(source, f"line {line.no}", jurisdiction)
         if line.oversize or line.size > max_bytes:
             detail = f"line is {line.size} bytes, limit {max_bytes}"

@@ -24,6 +24,7 @@ class Line:
     size: int  # full size in bytes, newline included
     oversize: bool = False
     folded: Any = None  # fold result over the whole line, for oversize lines only
+    offset: int = 0  # byte offset of the line's start (``base_offset`` + bytes read before it)
 
 
 def iter_lines(
@@ -32,16 +33,22 @@ def iter_lines(
     fold: Callable[[Any, bytes], Any] | None = None,
     fold_init: Any = None,
     chunk_bytes: int = CHUNK_BYTES,
+    *,
+    first_no: int = 0,
+    base_offset: int = 0,
 ) -> Iterator[Line]:
     """Yield the physical lines of ``stream``; memory stays within ``limit + chunk_bytes``.
 
-    A line is oversize when no newline occurs within its first ``limit`` bytes.
+    A line is oversize when no newline occurs within its first ``limit`` bytes. Lines are numbered from
+    ``first_no + 1``; offsets count from ``base_offset`` (the stream's position in its file, when it
+    was opened part-way).
     """
     if limit < 1:
         raise ValueError("limit must be positive")
     buf = b""
     pos = 0
-    no = 0
+    no = first_no
+    offset = base_offset
     eof = False
     while True:
         nl = buf.find(b"\n", pos, pos + limit)
@@ -49,7 +56,8 @@ def iter_lines(
             no += 1
             line = buf[pos : nl + 1]
             pos = nl + 1
-            yield Line(no, line, len(line))
+            yield Line(no, line, len(line), offset=offset)
+            offset += len(line)
             continue
         pending = len(buf) - pos
         if pending >= limit:
@@ -76,12 +84,13 @@ def iter_lines(
                 if not buf:
                     eof = True
                     break
-            yield Line(no, head, size, oversize=True, folded=acc)
+            yield Line(no, head, size, oversize=True, folded=acc, offset=offset)
+            offset += size
             continue
         if eof:
             if pending:
                 no += 1
-                yield Line(no, buf[pos:], pending)
+                yield Line(no, buf[pos:], pending, offset=offset)
             return
         chunk = stream.read(chunk_bytes)
         if not chunk:
