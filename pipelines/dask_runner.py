@@ -215,6 +215,7 @@ class _Translator(PipelineVisitor):
 
     bag_kwargs: dict[str, Any]
     spread: int = 2  # partitions a Reshuffle spreads its input over
+    hints: dict[str, int] = dataclasses.field(default_factory=dict)  # more for these (see _partition_hints)
     bags: dict[pvalue.PValue, Any] = dataclasses.field(default_factory=dict)
     consumed: set[pvalue.PValue] = dataclasses.field(default_factory=set)
     roots: list[Any] = dataclasses.field(default_factory=list)
@@ -244,7 +245,7 @@ class _Translator(PipelineVisitor):
         if isinstance(transform, _Reshuffle):
             # Beam's translation makes this a no-op: a file read in one partition would then be redacted
             # in that one partition, on one worker. Deal its elements out so that every worker takes a share.
-            spread = _reshuffle(in_bags[0], self.spread)
+            spread = _reshuffle(in_bags[0], max(self.spread, self.hints.get(node.full_label, 0)))
             for pcoll in node.outputs.values():
                 self.bags[pcoll] = spread
             return
@@ -315,6 +316,33 @@ class _Result(beam_dask.DaskRunnerResult):
             self.cluster.close()
 
 
+def _partition_hints(pipeline: Any) -> dict[str, int]:
+    """``Reshuffle`` labels -> the partition count their producer asked for (``files.PARTITIONS_HINT``,
+    one per so many bytes of input, capped at ``MAX_PARTITIONS``): read before Beam's overrides replace
+    the transforms. A Dask graph's partition count is fixed when it is built; with the same few
+    partitions for any input, each partition (a task's list of records) grew with the input."""
+    from redactline.connectors.files import PARTITIONS_HINT
+
+    hints: dict[str, int] = {}
+
+    class _Hints(PipelineVisitor):
+        def enter_composite_transform(self, node: AppliedPTransform) -> None:
+            self.visit_transform(node)
+
+        def visit_transform(self, node: AppliedPTransform) -> None:
+            hint = getattr(node.transform, PARTITIONS_HINT, None)
+            if hint:
+                hints[node.full_label] = min(int(hint), MAX_PARTITIONS)
+
+    pipeline.visit(_Hints())
+    return hints
+
+
+#: The most partitions a hint may ask for: past it a partition grows again (a few thousand tasks per
+#: stage is what the scheduler handles without its own overhead showing).
+MAX_PARTITIONS = 1024
+
+
 def _spread(client: Any, bag_kwargs: dict[str, Any]) -> int:
     """Partitions per ``Reshuffle``: ``--dask_npartitions`` if given, else four per worker thread (small
     enough partitions that a slow worker does not hold up the run, few enough that each bundle is worth
@@ -335,6 +363,9 @@ _QUIET_CLUSTER = {
     "distributed.admin.system-monitor.interval": "2s",
     "distributed.worker.memory.monitor-interval": "500ms",
     "distributed.scheduler.work-stealing-interval": "500ms",
+    # the scheduler's HTTP server always listens (on 127.0.0.1 here); serve it a health check only: no
+    # task pages, no proxy (which asked on every run for a package to be installed)
+    "distributed.scheduler.http.routes": ["distributed.http.health"],
 }
 
 
@@ -397,9 +428,10 @@ class DaskRunner(beam_dask.DaskRunner):
                      time.perf_counter() - started)
         client = ddist.Client(**dask_options)
         try:
+            hints = _partition_hints(pipeline)
             pipeline.replace_all(beam_dask.dask_overrides())
             translated = time.perf_counter()
-            translator = _Translator(bag_kwargs, spread=_spread(client, bag_kwargs))
+            translator = _Translator(bag_kwargs, spread=_spread(client, bag_kwargs), hints=hints)
             pipeline.visit(translator)
             # one graph for all leaves, optimised together: ``dask.optimize(*leaves)`` fuses each leaf's
             # chain on its own and so runs every shared stage once per leaf (the redaction six times)
