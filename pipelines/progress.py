@@ -10,11 +10,20 @@ it redacted (engine failures are not among them: they are counted once, as quara
 A :class:`Progress` reporter in the driver prints a line to stderr: from the process-local counters when
 the DoFns run in this process (the in-process runner: live), else from ``result.metrics()`` of the
 running job (:meth:`Progress.follow`): live on runners whose ``run()`` returns while the job runs and
-whose results answer metrics queries (Dataflow, the portable Flink/Spark runners: untested here);
-Beam's FnApiRunner with ``--direct_running_mode multi_processing`` returns only when the job is done, so
-there the line shows elapsed time and then the final counts from its metrics. Beam's Dask runner
-collects no metrics (``metrics()`` raises ``NotImplementedError``): on Dask the line shows elapsed time
-and the manifest gives the counts.
+whose results answer metrics queries (Dataflow, the portable Flink/Spark runners: untested here).
+
+Worker processes on this machine (``--direct_running_mode multi_processing``, a local Dask cluster)
+also publish their process-local counts, by the line's words only, to files in a directory private to
+the run (:mod:`.progress_files`, named in ``REDACTLINE_PROGRESS_DIR``, which they inherit): a worker
+rewrites its file at most once a second from the DoFn path (a clock read per call otherwise) and at the
+end of each tally bundle, and the driver's live line adds the files up. Beam's multi-processing
+FnApiRunner returns only when the job is done: its final line takes the job's metrics. Beam's Dask runner
+collects no metrics (``metrics()`` raises ``NotImplementedError``): its final line shows elapsed time
+and the manifest gives the counts. A remote Dask cluster (``--dask_client_address``) has no such
+directory (its workers cannot see this machine's files): its line shows elapsed time only. Neither
+the final line nor the manifest reads the files. Before the first file, the line shows elapsed time
+(and so throughout on a local Dask cluster whose forkserver an earlier run in this driver process
+started: its workers keep that run's environment).
 
 A run that fails or is interrupted never writes its counts file, so its manifest takes the process-local
 counters instead (:func:`outcomes`): the counts known so far, marked partial. The destination's
@@ -38,6 +47,8 @@ from apache_beam.metrics import Metrics
 
 from redactline.policies.lineage import held_reason
 
+from . import progress_files
+
 _lock = threading.Lock()
 _counts = {"processed": 0, "quarantined": 0}
 # keys: "read", "delivered", "held:R", "quarantined:R", "entity:T", "destination:K"
@@ -55,6 +66,7 @@ def note(processed: int = 0, quarantined: int = 0) -> None:
     with _lock:
         _counts["processed"] += processed
         _counts["quarantined"] += quarantined
+    progress_files.publish(line_counts)
 
 
 def snapshot() -> tuple[int, int]:
@@ -71,6 +83,7 @@ def reset() -> None:
 def _tally(key: str, n: int = 1) -> None:
     with _lock:
         _outcomes[key] += n
+    progress_files.publish(line_counts)
 
 
 def note_destination(key: str, n: int = 1) -> None:
@@ -96,6 +109,14 @@ def outcomes() -> dict[str, Any]:
     return counts
 
 
+def line_counts() -> dict[str, int]:
+    """This process's counts by the line's words (:data:`LINE_METRICS`)."""
+    tallied = outcomes()
+    processed, _ = snapshot()
+    return {"read": tallied["read"], "redacted": processed, "delivered": tallied["delivered"],
+            "held": sum(tallied["held"].values()), "quarantined": sum(tallied["quarantined"].values())}
+
+
 class _TallyFn(beam.DoFn):
     def __init__(self, kind: str) -> None:
         self._kind = kind
@@ -113,6 +134,9 @@ class _TallyFn(beam.DoFn):
             _tally("quarantined:" + element.reason)
         else:  # "entities": (type, n) pairs
             _tally("entity:" + element[0], element[1])
+
+    def finish_bundle(self) -> None:
+        progress_files.publish(line_counts, force=True)  # a worker's file ends each bundle up to date
 
 
 class Tally(beam.PTransform):
@@ -138,9 +162,11 @@ class Progress:
     get whole lines and not a run of carriage returns."""
 
     def __init__(self, enabled: bool = True, stream: TextIO | None = None, interval: float = 1.0,
-                 counts_visible: bool = True, log_interval: float = 10.0) -> None:
+                 counts_visible: bool = True, log_interval: float = 10.0,
+                 progress_dir: str | None = None) -> None:
         self._enabled = enabled
         self._counts_visible = counts_visible
+        self._dir = progress_dir  # the workers' files (progress_files), when they run on this machine
         self._stream = stream or sys.stderr
         isatty = getattr(self._stream, "isatty", None)
         self._terminal = bool(isatty and isatty())
@@ -174,17 +200,18 @@ class Progress:
         other processes); a runner without metrics keeps the elapsed-time line."""
         self._result = result
 
-    def counts(self) -> dict[str, int] | None:
-        """read, redacted, delivered, held, quarantined so far; None when they cannot be seen here."""
+    def counts(self, final: bool = False) -> dict[str, int] | None:
+        """read, redacted, delivered, held, quarantined so far; None when they cannot be seen here. The
+        workers' files count only for a live line, not the ``final`` one."""
         if self._counts_visible:
-            tallied = outcomes()
-            processed, _ = snapshot()
-            return {"read": tallied["read"], "redacted": processed, "delivered": tallied["delivered"],
-                    "held": sum(tallied["held"].values()),
-                    "quarantined": sum(tallied["quarantined"].values())}
-        if self._result is None or not self._metrics_ok:
+            return line_counts()
+        if self._result is not None and self._metrics_ok:
+            found = self._from_metrics()
+            if found is not None:
+                return found
+        if final or self._dir is None:
             return None
-        return self._from_metrics()
+        return progress_files.total(self._dir, LINE_METRICS)
 
     def _from_metrics(self) -> dict[str, int] | None:
         from apache_beam.metrics.metric import MetricsFilter
@@ -204,9 +231,12 @@ class Progress:
                 counts[word] += int(value or 0)
         return counts
 
-    def line(self) -> str:
+    def line(self, final: bool = False) -> str:
         elapsed = max(time.monotonic() - self._start, 1e-9)
-        counts = self.counts()
+        counts = self.counts(final)
+        if counts is None and self._dir is None:
+            return (f"redactline: running on remote workers (no live counts here), {elapsed:.0f}s "
+                    "(counts in the manifest)")
         if counts is None:
             return f"redactline: running in worker processes, {elapsed:.0f}s (counts in the manifest)"
         return (f"redactline: {counts['read']} read, {counts['redacted']} redacted, {counts['delivered']} "
@@ -215,9 +245,9 @@ class Progress:
 
     def _print(self, final: bool = False) -> None:
         if self._terminal:  # rewrite the line in place; clear what a longer earlier line left
-            self._stream.write("\r" + self.line() + "\x1b[K" + ("\n" if final else ""))
+            self._stream.write("\r" + self.line(final) + "\x1b[K" + ("\n" if final else ""))
         else:
-            self._stream.write(self.line() + "\n")
+            self._stream.write(self.line(final) + "\n")
         self._stream.flush()
 
     def _loop(self) -> None:

@@ -86,6 +86,7 @@ from .lineage_emit import configure as configure_lineage
 from .options import RedactlineOptions
 from .profile_sample import profile_for_run
 from .progress import Progress
+from .progress_files import run_dir as live_progress_dir
 from .quarantine import KeySpec, QuarantineKeyError, WriteQuarantine, key_id, resolve_key_spec
 from .redact import PREPARED, EngineFactory, PolicyEngineFactory, PrepareRecords
 from .redact import REJECTED as PREPARE_REJECTED
@@ -367,8 +368,11 @@ def run(argv: list[str] | None = None, *, engine_factory: EngineFactory | None =
                 pipeline = beam.Pipeline(runner=runner, options=options)
                 build(pipeline, prepared, counts_path, source)
                 warm = rp.job.engine_factory if chosen.warm_workers else None
-                with engine_handoff.engine_file(warm), Progress(
-                        enabled=not rp.opts.quiet, counts_visible=runner is not None and in_process) as shown:
+                # workers on this machine (warm_workers) publish live counts to a private dir they inherit
+                live = chosen.warm_workers and not rp.opts.quiet
+                with engine_handoff.engine_file(warm), live_progress_dir(live) as live_dir, Progress(
+                        enabled=not rp.opts.quiet, counts_visible=runner is not None and in_process,
+                        progress_dir=live_dir) as shown:
                     result = pipeline.run()
                     shown.follow(result)  # counts from the job's Beam metrics when its DoFns run elsewhere
                     state = str(result.wait_until_finish() or result.state)
