@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import regions
-from .destinations import DestinationConfig, EnclaveTaskConfig
+from .destinations import EXTERNAL_ONLY, DestinationConfig, EnclaveTaskConfig
 from .operators import InspectOp, KeepOp, OperatorSpec
 from .residency import ResidencyConfig, ResidencyRule
 from .schema import SEMVER, Detection, PolicyDocument, RecognizerConfig, Transforms
@@ -649,22 +649,7 @@ def _destination_changes(old: PolicyDocument, new: PolicyDocument) -> list[Chang
 #: The destination fields each group of rules below describes; any other field that differs is named
 #: by :func:`_other_field_parts`, so a setting added to the format later is never silent.
 _GENERAL_FIELDS = frozenset({"kind", "region", "url", "constraints"})
-_EGRESS_FIELDS = frozenset(
-    {
-        "never_send",
-        "allowed_entities",
-        "jurisdictions",
-        "provider",
-        "model",
-        "api_key_env",
-        "prompt",
-        "max_tokens",
-        "timeout_s",
-        "max_concurrency",
-        "max_retries",
-        "scan_answers",
-    }
-)
+_EGRESS_FIELDS = frozenset(EXTERNAL_ONLY)  # what _egress_parts describes
 _ENCLAVE_FIELDS = frozenset({"model_digest", "tee", "task"})
 
 
