@@ -18,12 +18,13 @@ only names, counts, reason codes and URIs with passwords masked.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from collections.abc import Iterable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.transforms.window import GlobalWindows
 
 from redactline.connectors.records import SOURCE_ERROR
 from redactline.policies.lineage import held_reason
@@ -60,12 +61,36 @@ def _to_counts(pairs: Iterable[tuple[str, int]]) -> dict[str, Any]:
     return counts
 
 
+class _CountByKey(beam.DoFn):
+    """Counts a bundle's elements under the keys ``keys(element)`` gives and emits one ``(key, n)`` per key
+    when the bundle ends. A ``(key, 1)`` pair per element used to cross to the combine's stage: on the
+    FnApiRunner every record read travelled to the driver for it (100k records: +96 MiB in the driver,
+    +45 MiB in each worker)."""
+
+    def __init__(self, keys: Callable[[Any], Iterable[tuple[str, int]]]) -> None:
+        self._keys = keys
+        self._counts: Counter[str] = Counter()
+
+    def start_bundle(self) -> None:
+        self._counts = Counter()
+
+    def process(self, element: Any) -> None:
+        for key, n in self._keys(element):
+            self._counts[key] += n
+
+    def finish_bundle(self) -> Iterator[Any]:
+        counts, self._counts = self._counts, Counter()
+        for key, n in counts.items():
+            yield GlobalWindows.windowed_value((key, n))
+
+
 class CountOutcomes(beam.PTransform):
     """Count the run's PCollections into one JSON object written at ``path`` (single file).
 
-    Input: a dict with ``read`` (the source's records and rejected, flattened), ``delivered``,
-    ``held``, ``quarantined`` (a PCollection of ``Rejected``), ``entities`` (``(type, n)`` pairs) and
-    optionally ``destination`` (``(name, n)`` pairs counted by the destination stage).
+    Input: a dict with ``read`` (the source's records and rejected: one PCollection or a tuple of them),
+    ``delivered``, ``held``, ``quarantined`` (a PCollection of ``Rejected``), ``entities`` (``(type, n)``
+    pairs) and optionally ``destination`` (``(name, n)`` pairs counted by the destination stage). Each is
+    counted per bundle where it is produced (:class:`_CountByKey`); only those partial counts are combined.
     """
 
     def __init__(self, path: str) -> None:
@@ -73,17 +98,18 @@ class CountOutcomes(beam.PTransform):
         self._path = path
 
     def expand(self, pcolls: dict[str, Any]) -> beam.PCollection:
-        keyed = [
-            pcolls["read"] | "Read" >> beam.Map(lambda _: (_READ, 1)),
-            pcolls["delivered"] | "Delivered" >> beam.Map(lambda _: (_DELIVERED, 1)),
-            pcolls["held"] | "Held" >> beam.Map(lambda f: (_HELD + held_reason(f), 1)),
-            pcolls["quarantined"] | "Quarantined" >> beam.Map(lambda r: (_QUARANTINED + r.reason, 1)),
-            pcolls["entities"] | "Entities" >> beam.Map(lambda kv: (_ENTITY + kv[0], kv[1])),
-            pcolls["quarantined"] | "Incomplete" >> beam.FlatMap(_incomplete),
+        read = pcolls["read"] if isinstance(pcolls["read"], tuple) else (pcolls["read"],)
+        counted: list[tuple[str, Any, Callable[[Any], Iterable[tuple[str, int]]]]] = [
+            *((f"Read{i or ''}", pcoll, lambda _: [(_READ, 1)]) for i, pcoll in enumerate(read)),
+            ("Delivered", pcolls["delivered"], lambda _: [(_DELIVERED, 1)]),
+            ("Held", pcolls["held"], lambda f: [(_HELD + held_reason(f), 1)]),
+            ("Quarantined", pcolls["quarantined"],
+             lambda r: [(_QUARANTINED + r.reason, 1), *_incomplete(r)]),
+            ("Entities", pcolls["entities"], lambda kv: [(_ENTITY + kv[0], kv[1])]),
         ]
         if "destination" in pcolls:
-            keyed.append(pcolls["destination"] | "Destination" >> beam.Map(
-                lambda kv: (_DESTINATION + kv[0], kv[1])))
+            counted.append(("Destination", pcolls["destination"], lambda kv: [(_DESTINATION + kv[0], kv[1])]))
+        keyed = [pcoll | label >> beam.ParDo(_CountByKey(keys)) for label, pcoll, keys in counted]
         return (
             keyed
             | "All" >> beam.Flatten()

@@ -286,7 +286,7 @@ def build(pipeline: beam.Pipeline, prepared: Prepared, counts_path: str,
             items_path=opts.http_items_path, auth_env=opts.http_auth_env,
         )
     src = pipeline | "Source" >> source
-    read = (src["records"], src["rejected"]) | "AllRead" >> beam.Flatten()
+    read = (src["records"], src["rejected"])  # counted where each is produced (never flattened to one stage)
     ready = src["records"] | "Prepare" >> PrepareRecords(opts.max_record_bytes, plan.job.residency)
     out = ready[PREPARED] | "Destination" >> plan.destination.stage()
     # a record the sink cannot take is quarantined, and only what the sinks accepted is counted
@@ -308,7 +308,7 @@ def build(pipeline: beam.Pipeline, prepared: Prepared, counts_path: str,
     }
     outcomes | "Count" >> mf.CountOutcomes(counts_path)
     # counts so far, for the manifest of a run that does not finish (read: where the source produces it)
-    {**outcomes, "read": (src["records"], src["rejected"])} | "Tally" >> progress.Tally()
+    outcomes | "Tally" >> progress.Tally()
 
 
 def run(argv: list[str] | None = None, *, engine_factory: EngineFactory | None = None,
