@@ -117,6 +117,23 @@ def test_a_reshuffle_deals_one_partition_over_every_worker() -> None:
     parts = spread.map_partitions(lambda part: [len(list(part))]).compute(scheduler="sync")
     assert parts == [250, 250, 250, 250]
     assert sorted(spread.compute(scheduler="sync")) == list(range(1000))
+    # its partitions are data producers: the scheduler queues them instead of starting them all at once
+    merges = [task for key, task in spread.__dask_graph__().items() if key[0] == spread.name]
+    assert len(merges) == 4 and all(task.data_producer for task in merges)
+
+
+def test_the_read_asks_for_partitions_by_input_size(tmp_path) -> None:
+    """A fixed partition count let each Dask partition grow with the input: the read's Distribute carries
+    a hint (one partition per PARTITION_BYTES of matched files) that the translator takes."""
+    import apache_beam as beam
+
+    from redactline.connectors.files import PARTITION_BYTES, ReadRecords
+    from redactline.pipelines.dask_runner import _partition_hints
+
+    (tmp_path / "a.csv").write_bytes(b"id\n" + b"1\n" * (PARTITION_BYTES * 3 // 2))
+    pipeline = beam.Pipeline()
+    _ = pipeline | "Source" >> ReadRecords(str(tmp_path / "*.csv"))
+    assert _partition_hints(pipeline) == {"Source/Distribute": 4}  # 3 * PARTITION_BYTES + 3 bytes
 
 
 def test_group_by_key_and_flatten_keep_every_element_once() -> None:
