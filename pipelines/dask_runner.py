@@ -90,8 +90,8 @@ def _run_bundle(items: Iterable[Any], fn: DoFn, window_fn: Any, label: str, args
         bundle_finalizer_param=DoFn.BundleFinalizerParam())
     invoker.invoke_setup()
     invoker.invoke_start_bundle()
-    for item in items:
-        invoker.invoke_process(item)
+    for item in items:  # wrapped here, one at a time: a separate map task kept a windowed copy of the
+        invoker.invoke_process(te.get_windowed_value(item, window_fn))  # partition until this task ran
     invoker.invoke_finish_bundle()  # before collecting: BatchElements emits its last batch here
     invoker.invoke_teardown()
     return out
@@ -266,7 +266,7 @@ class _Translator(PipelineVisitor):
             main = next(iter(node.main_inputs.values()))
             window_fn = main.windowing.windowfn if hasattr(main, "windowing") else None
             args, kwargs = transform.raw_side_inputs
-            pairs = in_bags[0].map(te.get_windowed_value, window_fn).map_partitions(
+            pairs = in_bags[0].map_partitions(
                 _run_bundle, transform.fn, window_fn, transform.label, list(args), kwargs, views, *values)
             for tag, pcoll in node.outputs.items():
                 self.bags[pcoll] = pairs.map_partitions(_select, tag)
