@@ -131,7 +131,7 @@ def _header_problem(names: list[str]) -> str | None:
 class CsvState(NamedTuple):
     """A clean point between two records: nothing read ahead is pending, the header is valid.
 
-    Parsing may resume here with ``csv_items(..., resume=state)`` on a stream positioned at ``offset``.
+    Parsing may resume here with :func:`resume_csv` on a stream positioned at ``offset``.
     """
 
     offset: int  # byte offset of the next line
@@ -210,9 +210,8 @@ def _csv_items(
     def next_line() -> Line | None:
         return pending.popleft() if pending else next(lines, None)
 
-    header: list[str] | None = list(resume.header) if resume else None
+    header: tuple[str, ...] | None = resume.header if resume else None
     header_line: int | None = resume.header_line if resume else None  # set once the header record is seen
-    names: tuple[str, ...] = resume.header if resume else ()
     while True:
         fresh = not pending
         if (first := next_line()) is None:
@@ -221,7 +220,7 @@ def _csv_items(
             if header is None:
                 return  # no valid header: nothing in the file can be parsed on its own
             if fresh:
-                yield CsvState(first.offset, first.no, names, header_line)
+                yield CsvState(first.offset, first.no, header, header_line)
         if _is_blank(first):
             continue
         group = [first]
@@ -290,7 +289,7 @@ def _csv_items(
             if trouble is not None:
                 yield Rejected(PARSE_ERROR, trouble, meta(first.no), raw)
             else:
-                header, names = values, tuple(values)
+                header = tuple(values)
             continue
         assert header is not None
         if len(values) != len(header):
