@@ -116,7 +116,7 @@ def _splittable(path: str, fmt: str) -> bool:
 
 
 class _PlanRangesFn(beam.DoFn):
-    """Pass 1: cuts one matched file into :class:`FileRange` pieces of about ``target_bytes`` at clean record
+    """Pass 1: cuts one matched file into :class:`FileRange` pieces of about ``RANGE_BYTES`` at clean record
     boundaries (a structural read of the file; Parquet: its footer only). The pieces are few and small,
     so the runner can deal them over the workers and each worker parses the pieces it redacts: no task
     ever holds a whole file's records. A file the plan cannot read to its end becomes one whole-file
